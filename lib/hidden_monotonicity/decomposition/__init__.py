@@ -1,0 +1,33 @@
+"""The DC decomposition engine (paper sections A and B).
+
+``decompose(model)`` → :class:`SplitNetwork` with ``split(x).g``, ``.h`` (``g − h = model(x)``),
+``split.sensitivities(...)`` (the four α-shifted sensitivities) and ``split.relevance(...)`` (SplitLRP).
+"""
+
+from .graph import SUPPORTED_OPERATIONS, UnsupportedModelError
+from .network import (
+    LayerRecord,
+    RelevanceResult,
+    SensitivityResult,
+    SplitNetwork,
+    SplitOutput,
+    decompose,
+)
+from .stabilize import STRATEGIES, Stabilizer
+from .streams import Relevance, Sensitivities, Streams
+
+__all__ = [
+    "SUPPORTED_OPERATIONS",
+    "STRATEGIES",
+    "LayerRecord",
+    "Relevance",
+    "RelevanceResult",
+    "Sensitivities",
+    "SensitivityResult",
+    "SplitNetwork",
+    "SplitOutput",
+    "Stabilizer",
+    "Streams",
+    "UnsupportedModelError",
+    "decompose",
+]

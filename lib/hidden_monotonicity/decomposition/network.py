@@ -1,0 +1,408 @@
+"""SplitNetwork: the DC decomposition ``f = g − h`` of a ReLU network (paper A, B).
+
+``hm.decompose(model)`` traces the model once and returns a :class:`SplitNetwork` that
+
+* runs the split forward (``split(x)`` → ``.g``, ``.h``, ``g − h = model(x)``; Theorem 1),
+* stabilises it (B.2, ``stabilize=...``),
+* returns the four α-shifted sensitivities and the stream activations at any layers (B.3,
+  ``split.sensitivities(...)``),
+* and propagates ε-LRP relevance through the non-negative split network (C.3, ``split.relevance(...)``).
+
+The split holds its own copy of the weights, in ``dtype``, taken when it is built; build a new split after
+changing the model (``hm.explain`` always does).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Iterable, Sequence
+
+import torch
+import torch.fx as fx
+import torch.nn as nn
+
+from .graph import PlannedNode, plan
+from .rules import SplitRule
+from .stabilize import Stabilizer
+from .streams import Relevance, Sensitivities, Streams
+
+INPUT_SPLITS = ("center", "positive")
+ALPHA_MODES = ("iterative", "closed_form")
+SEEDS = ("unit", "half")
+
+
+@dataclass
+class SplitOutput:
+    """The two monotone, convex output streams; ``g − h`` equals the model's logits (Theorem 1)."""
+
+    g: torch.Tensor
+    h: torch.Tensor
+
+    @property
+    def f(self) -> torch.Tensor:
+        return self.g - self.h
+
+
+@dataclass
+class LayerRecord:
+    """Stream activations and the four local sensitivities of one layer's output, for one target per sample.
+
+    ``delta_pos_g = ∂g/∂a⁺``, ``delta_neg_g = ∂g/∂a⁻``, ``delta_pos_h = ∂h/∂a⁺``, ``delta_neg_h = ∂h/∂a⁻`` (paper B.3),
+    α-shifted as requested. Pairwise invariants: ``delta_pos_g − delta_pos_h = c·∂f/∂a`` and
+    ``delta_neg_g − delta_neg_h = −c·∂f/∂a`` with ``c = 1`` for the unit seed (``c = ½`` for the half seed).
+    """
+
+    name: str
+    a_pos: torch.Tensor
+    a_neg: torch.Tensor
+    delta_pos_g: torch.Tensor
+    delta_neg_g: torch.Tensor
+    delta_pos_h: torch.Tensor
+    delta_neg_h: torch.Tensor
+
+    @property
+    def gradient(self) -> torch.Tensor:
+        """``(δ^{+,g} − δ^{−,g}) − (δ^{+,h} − δ^{−,h})``: the total backward invariant (2·∂f/∂a with the unit seed)."""
+        return (self.delta_pos_g - self.delta_neg_g) - (self.delta_pos_h - self.delta_neg_h)
+
+
+@dataclass
+class SensitivityResult:
+    """What :meth:`SplitNetwork.sensitivities` returns: outputs of the targets and the per-layer records."""
+
+    g: torch.Tensor
+    h: torch.Tensor
+    layers: dict[str, LayerRecord]
+
+    def __getitem__(self, name: str) -> LayerRecord:
+        return self.layers[name]
+
+
+@dataclass
+class RelevanceResult:
+    """SplitLRP relevance ``R⁺`` (on the + stream) and ``R⁻`` (on the − stream) at the requested layers."""
+
+    g: torch.Tensor
+    layers: dict[str, Relevance]
+
+    def __getitem__(self, name: str) -> Relevance:
+        return self.layers[name]
+
+
+class SplitNetwork:
+    """The split ``f = g − h`` of a traced ReLU network. Build it with :func:`hidden_monotonicity.decompose`."""
+
+    def __init__(
+        self,
+        model: nn.Module,
+        *,
+        dtype: torch.dtype = torch.float64,
+        stabilize: str = "scale",
+        theta: float = 0.1,
+        threshold: float = 10.0,
+        maxpool: str = "wta",
+        input_split: str = "center",
+    ):
+        if not isinstance(model, nn.Module):
+            raise TypeError(f"decompose expects a torch.nn.Module, got {type(model).__name__}")
+        training = [name or type(model).__name__ for name, m in model.named_modules() if m.training]
+        if training:
+            raise ValueError(
+                f"the model is in training mode ({', '.join(training[:5])}{' ...' if len(training) > 5 else ''}); "
+                "call model.eval() first: BatchNorm and Dropout are decomposed with their inference behaviour"
+            )
+        if dtype not in (torch.float32, torch.float64):
+            raise ValueError(f"dtype must be torch.float32 or torch.float64, got {dtype}")
+        if input_split not in INPUT_SPLITS:
+            raise ValueError(f"unknown input_split {input_split!r}; choose one of {', '.join(INPUT_SPLITS)}")
+        self.dtype = dtype
+        self.stabilizer = Stabilizer(stabilize, theta, threshold)
+        self.maxpool = maxpool
+        self.input_split = input_split
+        self.graph_module, self.nodes = plan(model, maxpool)
+        self._device: torch.device | None = None
+        self._output_node = self.nodes[-1].inputs[0]
+        self._by_fx_name = {p.node.name: p for p in self.nodes}
+        self.layer_names: list[str] = [p.name for p in self.nodes if p.role in ("input", "split")]
+        self._by_layer = {p.name: p for p in self.nodes if p.role in ("input", "split")}
+
+    # ------------------------------------------------------------------------------------------------
+    def __repr__(self) -> str:
+        return (
+            f"SplitNetwork({len(self.layer_names)} layers, dtype={self.dtype}, stabilize={self.stabilizer.strategy!r}, "
+            f"theta={self.stabilizer.theta}, threshold={self.stabilizer.threshold}, maxpool={self.maxpool!r}, "
+            f"input_split={self.input_split!r})"
+        )
+
+    def _prepare(self, x: torch.Tensor) -> None:
+        if self._device != x.device:
+            for p in self.nodes:
+                if p.rule is not None:
+                    p.rule.to(x.device, self.dtype)
+            self._device = x.device
+
+    def _check_input(self, x: torch.Tensor) -> torch.Tensor:
+        if not isinstance(x, torch.Tensor):
+            raise TypeError(f"expected a torch.Tensor input, got {type(x).__name__}")
+        if not torch.is_floating_point(x):
+            raise TypeError(f"expected a floating-point input tensor, got dtype {x.dtype}")
+        if not torch.isfinite(x).all():
+            bad = (~torch.isfinite(x)).sum().item()
+            raise ValueError(f"the input contains {bad} NaN/Inf values; the decomposition needs finite inputs")
+        return x.to(self.dtype)
+
+    def input_streams(self, x: torch.Tensor) -> Streams:
+        """The input split (paper A.2 eq. 2): "center" ``x⁺ = ReLU(x)``, ``x⁻ = ReLU(−x)``; "positive" ``(x, 0)``."""
+        if self.input_split == "center":
+            return Streams(x, x.abs())
+        return Streams(x, x.clone())
+
+    def check_layers(self, layers: Iterable[str]) -> list[str]:
+        layers = [layers] if isinstance(layers, str) else list(layers)
+        unknown = [name for name in layers if name not in self._by_layer]
+        if unknown:
+            raise KeyError(
+                f"unknown layer(s) {unknown}; valid layer names (see split.layer_names) are: {', '.join(self.layer_names)}"
+            )
+        return layers
+
+    # ------------------------------------------------------------------------------------------------
+    def _forward(self, streams: Streams, *, keep: set[str] | None = None, keep_all: bool = False):
+        """Run the split forward. Returns the output streams, the per-node contexts and the kept activations."""
+        env: dict[str, object] = {}
+        contexts: dict[str, dict] = {}
+        kept: dict[str, Streams] = {}
+        keep = keep or set()
+        for p in self.nodes:
+            node = p.node
+            if p.role == "input":
+                env[node.name] = streams
+            elif p.role == "meta":
+                args = fx.node.map_arg(node.args, lambda n: _plain(env[n.name]))
+                kwargs = fx.node.map_arg(node.kwargs, lambda n: _plain(env[n.name]))
+                env[node.name] = _evaluate_meta(node, args, kwargs, self.graph_module)
+            elif p.role == "split":
+                args = fx.node.map_arg(node.args, lambda n: env[n.name])
+                kwargs = fx.node.map_arg(node.kwargs, lambda n: env[n.name])
+                ctx: dict = {}
+                inputs = [env[name] for name in p.inputs]
+                stabilize = p.rule.stabilizes and node.name != self._output_node and self.stabilizer.strategy != "none"
+                fused = stabilize and p.rule.fuses_stabilization
+                kwargs = {k: v for k, v in kwargs.items() if k != "inplace"}
+                out = p.rule.forward(ctx, inputs, args, kwargs, self.stabilizer if fused else None)
+                if keep_all:
+                    ctx["output_raw"] = out  # before stabilisation (fused rules need no raw output for relevance)
+                    if "input" not in ctx and len(inputs) == 1:
+                        ctx["input"] = inputs[0]
+                if stabilize and not fused:
+                    out = Streams(out.d, self.stabilizer(out.d, out.s))
+                contexts[node.name] = ctx
+                env[node.name] = out
+            if p.name in keep or (keep_all and p.role != "meta"):
+                if p.role != "output":
+                    kept[p.name] = env[node.name]
+        output = env[self._output_node]
+        return output, contexts, kept
+
+    def forward_streams(self, x_pos: torch.Tensor, x_neg: torch.Tensor) -> SplitOutput:
+        """Evaluate ``g`` and ``h`` on an arbitrary pair of input streams ``(x⁺, x⁻)`` (paper Theorem 1:
+        ``g(x⁺, x⁻) − h(x⁺, x⁻) = f(x⁺ − x⁻)``; g and h are monotone in both arguments and convex)."""
+        x_pos, x_neg = self._check_input(x_pos), self._check_input(x_neg)
+        self._prepare(x_pos)
+        with torch.no_grad():
+            out, _, _ = self._forward(Streams.from_pos_neg(x_pos, x_neg))
+        return SplitOutput(out.pos, out.neg)
+
+    def __call__(self, x: torch.Tensor) -> SplitOutput:
+        """Split forward: ``g`` and ``h`` of shape (N, classes) with ``g − h = model(x)``."""
+        x = self._check_input(x)
+        self._prepare(x)
+        with torch.no_grad():
+            out, _, _ = self._forward(self.input_streams(x))
+        if out.d.ndim != 2:
+            raise ValueError(f"the model output has shape {tuple(out.d.shape)}; expected (N, classes) logits")
+        return SplitOutput(out.pos, out.neg)
+
+    def activations(self, x: torch.Tensor, layers: Sequence[str]) -> dict[str, Streams]:
+        """Stream activations ``(a⁺, a⁻)`` (as :class:`Streams`) after the stabilisation at ``layers``."""
+        layers = self.check_layers(layers)
+        x = self._check_input(x)
+        self._prepare(x)
+        with torch.no_grad():
+            _, _, kept = self._forward(self.input_streams(x), keep=set(layers))
+        return kept
+
+    # ------------------------------------------------------------------------------------------------
+    def _targets(self, targets, output: torch.Tensor) -> torch.Tensor:
+        n, classes = output.shape
+        targets = torch.as_tensor(targets, device=output.device).long().reshape(-1)
+        if targets.numel() == 1 and n > 1:
+            targets = targets.expand(n)
+        if targets.numel() != n:
+            raise ValueError(f"got {targets.numel()} targets for a batch of {n} inputs; give one target per sample")
+        if (targets < 0).any() or (targets >= classes).any():
+            bad = targets[(targets < 0) | (targets >= classes)].tolist()
+            raise ValueError(f"target(s) {bad} out of range: the model has {classes} classes (valid 0..{classes - 1})")
+        return targets
+
+    def sensitivities(
+        self,
+        x: torch.Tensor,
+        targets,
+        layers: Sequence[str] = ("input",),
+        *,
+        alpha: float = 0.0,
+        alpha_mode: str = "iterative",
+        shift_output: bool = True,
+        seed: str = "unit",
+    ) -> SensitivityResult:
+        """The four local sensitivities and stream activations at ``layers`` for one target logit per sample
+        (paper B.3).
+
+        ``alpha``: the α-shift ("iterative offset reduction"): after the backward of every shifting layer (Linear,
+        Conv2d, BatchNorm, ReLU family, MaxPool, residual Add) ``α·(δ⁺ + δ⁻)`` is subtracted from both members of each
+        pair, which multiplies the common mode by ``1 − 2α``; the seed itself is not shifted. α = 0 is the true split
+        gradient; α = 0.5 (with ``shift_output=True``) gives ``δ^{+,g} = ½·∂f/∂a`` for the unit seed.
+        ``alpha_mode="closed_form"``: the exact (α = 0) sensitivities are propagated and the shift ``α·(δ⁺ + δ⁻)`` is
+        applied once, at the read-out layer. ``shift_output=False``: no shift after the output layer (as the
+        authors' code). ``seed``: "unit" (``δ^{+,g} = δ^{−,h} = 1`` on the target logit) or "half" (½ on both, so
+        that the total invariant equals ∂f/∂a exactly).
+        """
+        if alpha_mode not in ALPHA_MODES:
+            raise ValueError(f"unknown alpha_mode {alpha_mode!r}; choose one of {', '.join(ALPHA_MODES)}")
+        if seed not in SEEDS:
+            raise ValueError(f"unknown seed {seed!r}; choose one of {', '.join(SEEDS)}")
+        if not 0.0 <= float(alpha) <= 1.0:
+            raise ValueError(f"alpha must lie in [0, 1] (the paper uses 0 <= alpha <= 0.5), got {alpha}")
+        layers = self.check_layers(layers)
+        x = self._check_input(x)
+        self._prepare(x)
+        with torch.no_grad():
+            output, contexts, kept = self._forward(self.input_streams(x), keep=set(layers))
+            if output.d.ndim != 2:
+                raise ValueError(f"the model output has shape {tuple(output.d.shape)}; expected (N, classes) logits")
+            targets = self._targets(targets, output.d)
+            value = 0.5 if seed == "half" else 1.0
+            one_hot = torch.zeros_like(output.d).scatter_(1, targets[:, None], value)
+            seed_sens = Sensitivities(torch.cat([2.0 * one_hot, one_hot]), one_hot)
+            factor = 1.0 - 2.0 * float(alpha) if alpha_mode == "iterative" else 1.0
+            grads = self._backward(seed_sens, contexts, set(layers), factor, shift_output)
+        records = {}
+        readout = 1.0 - 2.0 * float(alpha) if alpha_mode == "closed_form" else 1.0
+        for name in layers:
+            fx_name = self._by_layer[name].node.name
+            sens = grads[fx_name]
+            if readout != 1.0:
+                sens = sens.scaled(readout)
+            streams = kept[name]
+            pg, ng, ph, nh = sens.four()
+            records[name] = LayerRecord(name, streams.pos, streams.neg, pg, ng, ph, nh)
+        g = output.pos.gather(1, targets[:, None]).squeeze(1)
+        h = output.neg.gather(1, targets[:, None]).squeeze(1)
+        return SensitivityResult(g, h, records)
+
+    def _backward(self, seed: Sensitivities, contexts, wanted: set[str], factor: float, shift_output: bool):
+        """Reverse pass over the graph with the exact rules; the α-shift multiplies the common mode by ``factor``."""
+        pending: dict[str, Sensitivities] = {self._output_node: seed}
+        found: dict[str, Sensitivities] = {}
+        wanted_fx = {self._by_layer[name].node.name for name in wanted}
+        for p in reversed(self.nodes):
+            name = p.node.name
+            if p.role not in ("split", "input") or name not in pending:
+                continue
+            sens = pending.pop(name)
+            if name in wanted_fx:
+                found[name] = sens
+            if p.role == "input":
+                continue
+            input_sens = p.rule.backward(contexts[name], sens)
+            shift = p.rule.shifts and factor != 1.0 and (shift_output or name != self._output_node)
+            for source, s in zip(p.inputs, input_sens):
+                if s is None:
+                    continue
+                if shift:
+                    s = s.scaled(factor)
+                pending[source] = pending[source] + s if source in pending else s
+            contexts.pop(name, None)
+        return found
+
+    # ------------------------------------------------------------------------------------------------
+    def relevance(self, x: torch.Tensor, targets, layers: Sequence[str] = ("input",), *, epsilon: float = 1e-6) -> RelevanceResult:
+        """SplitLRP (paper C.3): ε-LRP on the non-negative split network, seeded with the target's ``g``.
+
+        The relevance of the target's g-output, ``R = g`` (and 0 on h), is propagated with the ε-rule through the
+        non-negative split layers, to the winner through each Maxout and WTA max-pool, proportionally through sums;
+        forward-stabilisation shifts pass relevance unchanged. Relevance is conserved layer by layer up to the
+        share absorbed by the biases ``b^±`` and by ε: ``Σ(R⁺ + R⁻)`` at the input equals ``g`` for a bias-free
+        network as ε → 0.
+        """
+        if epsilon <= 0:
+            raise ValueError(f"epsilon must be positive, got {epsilon}")
+        layers = self.check_layers(layers)
+        x = self._check_input(x)
+        self._prepare(x)
+        with torch.no_grad():
+            output, contexts, kept = self._forward(self.input_streams(x), keep_all=True)
+            targets = self._targets(targets, output.d)
+            g = output.pos.gather(1, targets[:, None])
+            seed = Relevance(torch.zeros_like(output.d).scatter_(1, targets[:, None], g), torch.zeros_like(output.d))
+            pending: dict[str, Relevance] = {self._output_node: seed}
+            wanted = {self._by_layer[name].node.name: name for name in layers}
+            found: dict[str, Relevance] = {}
+            for p in reversed(self.nodes):
+                name = p.node.name
+                if p.role not in ("split", "input") or name not in pending:
+                    continue
+                rel = pending.pop(name)
+                if name in wanted:
+                    found[wanted[name]] = rel
+                if p.role == "input":
+                    continue
+                for source, r in zip(p.inputs, p.rule.relevance(contexts[name], rel, epsilon)):
+                    if r is not None:
+                        pending[source] = pending[source] + r if source in pending else r
+                contexts.pop(name, None)
+        return RelevanceResult(g.squeeze(1), found)
+
+
+def _plain(value):
+    """Shape queries see the original activation ``d``."""
+    return value.d if isinstance(value, Streams) else value
+
+
+def _evaluate_meta(node: fx.Node, args, kwargs, graph_module: fx.GraphModule):
+    if node.op == "call_function":
+        return node.target(*args, **kwargs)
+    if node.op == "call_method":
+        self_obj, *rest = args
+        return getattr(self_obj, node.target)(*rest, **kwargs)
+    if node.op == "call_module":
+        return graph_module.get_submodule(node.target)(*args, **kwargs)
+    raise RuntimeError(f"cannot evaluate node {node.name}")
+
+
+def decompose(
+    model: nn.Module,
+    *,
+    dtype: torch.dtype = torch.float64,
+    stabilize: str = "scale",
+    theta: float = 0.1,
+    threshold: float = 10.0,
+    maxpool: str = "wta",
+    input_split: str = "center",
+) -> SplitNetwork:
+    """Decompose a trained ReLU network into ``f = g − h`` with g, h monotone and convex (paper A, B).
+
+    Parameters
+    ----------
+    model : an ``nn.Module`` in eval mode made of supported operations (see ``graph.SUPPORTED_OPERATIONS``).
+    dtype : precision of the split passes (the paper uses float64, B.2).
+    stabilize : forward stabilisation "none" | "shift" | "scale" | "threshold" (B.2; see ``stabilize.py``).
+    theta : fraction of the common mode kept by "scale"/"threshold" (paper: 0.1).
+    threshold : Θ of "threshold" (paper: 10).
+    maxpool : "wta" (winner from the original activation, as in the paper) or "dc" (exact DC form).
+    input_split : "center" (``x⁺ = ReLU(x)``, ``x⁻ = ReLU(−x)``) or "positive" (``(x, 0)``).
+    """
+    return SplitNetwork(
+        model, dtype=dtype, stabilize=stabilize, theta=theta, threshold=threshold, maxpool=maxpool, input_split=input_split
+    )

@@ -1,0 +1,83 @@
+"""Forward stabilisation of the split streams (paper section B.2).
+
+Adding the *same* constant to both streams ``a⁺`` and ``a⁻`` of a unit changes neither the difference
+``a⁺ − a⁻`` (so neither ``f = g − h``) nor any of the four sensitivities, which only depend on which
+argument of each Maxout wins (paper A.2, corollary of Theorem 1). The streams, however, accumulate a
+common mode that grows multiplicatively with depth (B.1): without subtracting it, even float64 keeps no
+correct digit of ``g − h`` on VGG16-depth networks. The strategies below subtract a shift
+``c ∈ [0, min(a⁺, a⁻)]`` so that both streams stay non-negative.
+
+The engine carries each activation as ``d = a⁺ − a⁻`` and ``s = a⁺ + a⁻`` (see ``rules.py``); a common
+shift ``c`` leaves ``d`` unchanged and maps ``s ↦ s − 2c``. With ``m = min(a⁺, a⁻) = (s − |d|)/2``:
+
+==============  =================================================  ===============================
+strategy        shift ``c``                                        effect on ``s``
+==============  =================================================  ===============================
+``"none"``      0                                                  ``s``
+``"shift"``     ``m`` (full recentering: one stream is 0)          ``|d|``
+``"scale"``     ``(1 − θ)·m`` (keep the fraction θ of the          ``|d| + θ·(s − |d|)``
+                common mode; the paper's "sc", θ = 0.1)
+``"threshold"`` the "scale" shift, only on units whose larger      as "scale" where
+                stream ``max(a⁺, a⁻) = (s + |d|)/2`` exceeds Θ     ``(s+|d|)/2 > Θ``, else ``s``
+==============  =================================================  ===============================
+
+θ = 0.1 and Θ = 10 are the paper's constants; the exact form of the three strategies is not published
+(digest H.1), so these are parameters. Round-off can make ``s − |d|`` slightly negative; it is clamped
+at zero so that both streams stay non-negative.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+STRATEGIES = ("none", "shift", "scale", "threshold")
+
+
+@dataclass(frozen=True)
+class Stabilizer:
+    """A forward stabilisation strategy with its constants (paper B.2)."""
+
+    strategy: str = "scale"
+    theta: float = 0.1
+    threshold: float = 10.0
+
+    def __post_init__(self) -> None:
+        if self.strategy not in STRATEGIES:
+            raise ValueError(
+                f"unknown stabilisation strategy {self.strategy!r}; choose one of {', '.join(STRATEGIES)}"
+            )
+        if not 0.0 <= self.theta <= 1.0:
+            raise ValueError(f"theta must lie in [0, 1] (fraction of the common mode kept), got {self.theta}")
+        if self.threshold < 0:
+            raise ValueError(f"threshold must be non-negative, got {self.threshold}")
+
+    def __call__(self, d: torch.Tensor, s: torch.Tensor) -> torch.Tensor:
+        """Return the stabilised common-mode stream ``s`` for difference ``d`` (``d`` is never changed)."""
+        if self.strategy == "none":
+            return s
+        magnitude = d.abs()
+        return self.from_parts(magnitude, s - magnitude)
+
+    def from_parts(self, magnitude: torch.Tensor, excess: torch.Tensor) -> torch.Tensor:
+        """Stabilised ``s`` from ``|d|`` and ``excess = s − |d| = 2·min(a⁺, a⁻)`` (rules that know both fuse this)."""
+        return stabilized_sum(magnitude, excess, self.strategy, self.theta, self.threshold)
+
+
+def stabilized_sum(
+    magnitude: torch.Tensor, excess: torch.Tensor, strategy: str, theta: float, threshold: float
+) -> torch.Tensor:
+    """Forward stabilisation (paper B.2) in the (d, s) representation, from ``|d|`` and ``s − |d|``;
+    see the module docstring."""
+    if strategy == "none":
+        return magnitude + excess
+    if strategy == "shift":
+        return magnitude
+    excess = excess.clamp_min(0.0)  # round-off can make 2·min(a⁺, a⁻) slightly negative
+    scaled = torch.add(magnitude, excess, alpha=theta)
+    if strategy == "scale":
+        return scaled
+    # "threshold": only where the larger stream (s + |d|)/2 = |d| + excess/2 exceeds Θ
+    larger_stream = torch.add(magnitude, excess, alpha=0.5)
+    return torch.where(larger_stream > threshold, scaled, magnitude + excess)
