@@ -1,0 +1,436 @@
+"""The method registry and the one entry point every explanation goes through.
+
+Every saliency method of the project - the paper's split methods (SplitCAM, SplitGrad, SplitLRP,
+paper section C) and the baselines of paper section D.3 - is a plain function
+
+    function(model, x, targets, **params) -> torch.Tensor of shape (N, 1, h, w)
+
+registered under a name with :func:`register_method`. :func:`explain` is the only caller: it
+validates everything first (method, parameters, input, targets, model mode, layer name), runs the
+function with its defaults merged with the caller's parameters, and then applies the shared
+post-processing of :mod:`hidden_monotonicity.methods.postprocess` (upsampling to the input size,
+the generic ``abs`` parameter, float32). :func:`quantus_explain_func` adapts :func:`explain` to the
+``explain_func`` convention of Quantus.
+
+Layers
+    Methods registered with ``needs_layer=True`` take a ``layer`` parameter: a module name as
+    listed by ``model.named_modules()`` (e.g. ``"features.28"`` of a torchvision VGG16,
+    ``"layer4.1"`` of a ResNet18). ``layer=None`` (the default) means :func:`default_layer`.
+
+Statelessness
+    Nothing is cached per model: Quantus' randomisation metrics (MPRT, eMPRT) hand the explain
+    function deep copies of the model with re-initialised layers, so every call explains exactly
+    the model object it is given.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from .postprocess import finalize_maps
+
+#: Method families, in the order :func:`methods` lists them.
+FAMILIES: tuple[str, ...] = ("split", "captum", "grad-cam", "zennit")
+
+#: Parameters every method accepts; handled by :func:`explain`, never passed to the method function.
+GENERIC_PARAMETERS: dict[str, Any] = {"abs": False}
+
+ExplainFunction = Callable[..., torch.Tensor]
+
+
+@dataclass(frozen=True, repr=False)
+class MethodSpec:
+    """A registered explanation method.
+
+    Attributes
+        name: the registry key, e.g. ``"gradcam"``.
+        family: one of :data:`FAMILIES` - ``"split"`` (this paper), ``"captum"``, ``"grad-cam"``
+            (pytorch-grad-cam) or ``"zennit"``.
+        function: ``function(model, x, targets, **params) -> (N, 1, h, w)`` raw map.
+        defaults: the method's own parameters and their defaults (``layer`` included when
+            ``needs_layer``); the generic ``abs`` is not in here, see :attr:`parameters`.
+        description: one line saying what the method computes.
+        paper_section: where the paper describes the method (or lists it as a baseline).
+        needs_layer: whether the method explains at a chosen layer (``layer`` parameter).
+        own_layers: the method validates ``layer`` itself (split methods: layers of the split network).
+    """
+
+    name: str
+    family: str
+    function: ExplainFunction = field(compare=False)
+    defaults: dict[str, Any] = field(default_factory=dict, hash=False)
+    description: str = ""
+    paper_section: str = ""
+    needs_layer: bool = False
+    own_layers: bool = False
+
+    @property
+    def parameters(self) -> dict[str, Any]:
+        """Every parameter :func:`explain` accepts for this method, with its default."""
+        return {**self.defaults, **GENERIC_PARAMETERS}
+
+    def __repr__(self) -> str:
+        parameters = ", ".join(f"{key}={value!r}" for key, value in self.parameters.items())
+        section = f", paper_section={self.paper_section!r}" if self.paper_section else ""
+        return (
+            f"MethodSpec(name={self.name!r}, family={self.family!r}, parameters=({parameters})"
+            f"{section}, needs_layer={self.needs_layer}, description={self.description!r})"
+        )
+
+
+_REGISTRY: dict[str, MethodSpec] = {}
+
+
+def register_method(
+    name: str,
+    *,
+    family: str,
+    defaults: dict[str, Any],
+    description: str,
+    paper_section: str = "",
+    needs_layer: bool = False,
+    own_layers: bool = False,
+) -> Callable[[ExplainFunction], ExplainFunction]:
+    """Decorator registering ``function(model, x, targets, **params)`` under ``name``.
+
+    ``defaults`` lists every parameter of the method (the function receives all of them on each
+    call). ``abs`` is generic (handled by :func:`explain`) and must not appear in it; a method
+    with ``needs_layer=True`` gets ``layer=None`` added when ``defaults`` has no ``layer``.
+    ``own_layers=True``: the method resolves and validates ``layer`` itself (the split methods name the
+    layers of the traced split network, ``"input"`` included, not only modules); ``layer=None`` is passed on.
+    Raises ``ValueError`` on a duplicate name, an unknown family or a malformed ``defaults``.
+    """
+    if not isinstance(name, str) or not name or name != name.strip():
+        raise ValueError(f"method name must be a non-empty string without surrounding blanks, got {name!r}")
+    if name in _REGISTRY:
+        raise ValueError(f"a method named {name!r} is already registered ({_REGISTRY[name]!r})")
+    if family not in FAMILIES:
+        raise ValueError(f"family of {name!r} must be one of {FAMILIES}, got {family!r}")
+    if not isinstance(defaults, dict) or not all(isinstance(key, str) for key in defaults):
+        raise ValueError(f"defaults of {name!r} must be a dict with string keys, got {defaults!r}")
+    clashing = sorted(set(defaults) & set(GENERIC_PARAMETERS))
+    if clashing:
+        raise ValueError(
+            f"defaults of {name!r} must not contain the generic parameter(s) {clashing}; "
+            "explain() applies them to every method"
+        )
+    own_defaults = dict(defaults)
+    if needs_layer:
+        own_defaults.setdefault("layer", None)
+    elif "layer" in own_defaults:
+        raise ValueError(f"method {name!r} has a 'layer' default but needs_layer=False")
+
+    def decorator(function: ExplainFunction) -> ExplainFunction:
+        if not callable(function):
+            raise TypeError(f"register_method({name!r}) must decorate a function, got {function!r}")
+        if name in _REGISTRY:
+            raise ValueError(f"a method named {name!r} is already registered ({_REGISTRY[name]!r})")
+        _REGISTRY[name] = MethodSpec(
+            name=name,
+            family=family,
+            function=function,
+            defaults=own_defaults,
+            description=description,
+            paper_section=paper_section,
+            needs_layer=needs_layer,
+            own_layers=own_layers,
+        )
+        return function
+
+    return decorator
+
+
+def unregister_method(name: str) -> MethodSpec:
+    """Remove a registered method and return its spec (for tests and interactive experiments)."""
+    return _REGISTRY.pop(get_method(name).name)
+
+
+def methods() -> dict[str, MethodSpec]:
+    """Every registered method, ordered by family (as in :data:`FAMILIES`) and then by name."""
+    ordered = sorted(_REGISTRY.values(), key=lambda spec: (FAMILIES.index(spec.family), spec.name))
+    return {spec.name: spec for spec in ordered}
+
+
+def get_method(name: str) -> MethodSpec:
+    """The spec registered under ``name``; the error for an unknown name lists every method."""
+    if isinstance(name, str) and name in _REGISTRY:
+        return _REGISTRY[name]
+    listing = ", ".join(methods())
+    raise ValueError(f"unknown explanation method {name!r}; the registered methods are: {listing}")
+
+
+# --------------------------------------------------------------------------------------- layers
+
+
+def layer_names(model: nn.Module) -> list[str]:
+    """Names of every sub-module of ``model`` (``model.named_modules()`` without the root)."""
+    return [name for name, _ in model.named_modules() if name]
+
+
+def resolve_layer(model: nn.Module, layer: str) -> nn.Module:
+    """The sub-module named ``layer``; the error for an unknown name lists the valid names."""
+    modules = dict(model.named_modules())
+    if not isinstance(layer, str) or not layer or layer not in modules:
+        raise ValueError(
+            f"unknown layer {layer!r} for {type(model).__name__}; valid layer names "
+            f"(as in model.named_modules()) are: {', '.join(layer_names(model))}"
+        )
+    return modules[layer]
+
+
+_CONTAINERS = (nn.Sequential, nn.ModuleList, nn.ModuleDict)
+_ELEMENTWISE_FOLLOWERS = (
+    nn.ReLU,
+    nn.ReLU6,
+    nn.LeakyReLU,
+    nn.ELU,
+    nn.GELU,
+    nn.SiLU,
+    nn.Hardtanh,
+    nn.Tanh,
+    nn.Sigmoid,
+    nn.modules.batchnorm._BatchNorm,
+    nn.GroupNorm,
+    nn.LayerNorm,
+    nn.Identity,
+)
+
+
+def default_layer(model: nn.Module) -> str:
+    """The layer explained when a layer method gets ``layer=None``: the last convolutional block.
+
+    Rule (structural, no forward pass, deterministic):
+
+    1. take the last ``nn.Conv2d`` in ``model.named_modules()`` order;
+    2. if it sits inside a block with its own ``forward`` (an ancestor below the root that is not
+       an ``nn.Sequential``/``ModuleList``/``ModuleDict``, e.g. a torchvision ``BasicBlock`` or
+       ``Bottleneck``), the answer is the innermost such block: torchvision ResNet18 ->
+       ``"layer4.1"`` (the block output after the residual add and its ReLU);
+    3. otherwise (a plain stack as in VGG's ``features``) the answer is the last module of the
+       run of element-wise modules (activation, normalisation) that directly follows that
+       convolution among its siblings, or the convolution itself when none follows:
+       torchvision VGG16 -> ``"features.29"`` (the ReLU after the last conv, 14x14 at 224 px),
+       VGG16-BN -> ``"features.42"``.
+
+    This is the usual Grad-CAM/LayerCAM choice, "the activations of the last convolutional
+    layer". Raises ``ValueError`` for a model without ``nn.Conv2d``.
+    """
+    modules = dict(model.named_modules())
+    conv_names = [name for name, module in modules.items() if isinstance(module, nn.Conv2d)]
+    if not conv_names:
+        raise ValueError(
+            f"{type(model).__name__} has no nn.Conv2d, so there is no default layer; pass layer=<name>, "
+            f"one of: {', '.join(layer_names(model))}"
+        )
+    last_conv = conv_names[-1]
+    parts = last_conv.split(".")
+    ancestors = [".".join(parts[:depth]) for depth in range(1, len(parts))]  # outermost first
+    blocks = [name for name in ancestors if not isinstance(modules[name], _CONTAINERS)]
+    if blocks:
+        return blocks[-1]
+    parent_name = ".".join(parts[:-1])
+    siblings = list(modules[parent_name].named_children())
+    position = [child for child, _ in siblings].index(parts[-1])
+    chosen = last_conv
+    for child_name, child in siblings[position + 1 :]:
+        if not isinstance(child, _ELEMENTWISE_FOLLOWERS):
+            break
+        chosen = f"{parent_name}.{child_name}" if parent_name else child_name
+    return chosen
+
+
+# ------------------------------------------------------------------------------------ validation
+
+
+def _check_model(model: nn.Module) -> None:
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
+    training = [name or type(model).__name__ for name, module in model.named_modules() if module.training]
+    if training:
+        shown = ", ".join(training[:5]) + (", ..." if len(training) > 5 else "")
+        raise ValueError(
+            f"the model is in training mode ({shown}); call model.eval() before explaining "
+            "(dropout and batch-norm statistics must be frozen)"
+        )
+
+
+def _check_input(x: Any) -> None:
+    if not isinstance(x, torch.Tensor):
+        raise TypeError(
+            f"x must be a torch.Tensor of shape (N, C, H, W), got {type(x).__name__}; "
+            "convert numpy arrays with torch.as_tensor(x, dtype=torch.float32)"
+        )
+    if x.ndim != 4:
+        raise ValueError(f"x must be a 4-D tensor (N, C, H, W), got shape {tuple(x.shape)}")
+    if not x.is_floating_point():
+        raise ValueError(f"x must be a floating-point tensor, got dtype {x.dtype}; use x.float()")
+    if x.shape[0] == 0:
+        raise ValueError("x is an empty batch (N = 0)")
+    if not bool(torch.isfinite(x).all()):
+        raise ValueError("x contains NaN or infinite values")
+
+
+def _check_device_and_dtype(model: nn.Module, x: torch.Tensor) -> None:
+    devices = {tensor.device for tensor in _parameters_and_buffers(model)}
+    if devices and devices != {x.device}:
+        shown = ", ".join(sorted(str(device) for device in devices))
+        raise ValueError(
+            f"the model lives on {shown} but x is on {x.device}; explanations run on the input's device, "
+            f"so move one of them (model.to({str(x.device)!r}) or x.to(...))"
+        )
+    dtypes = {parameter.dtype for parameter in model.parameters() if parameter.is_floating_point()}
+    if dtypes and x.dtype not in dtypes:
+        shown = ", ".join(sorted(str(dtype) for dtype in dtypes))
+        raise ValueError(f"x is {x.dtype} but the model's parameters are {shown}; convert x with x.to(<dtype>)")
+
+
+def _parameters_and_buffers(model: nn.Module) -> Iterator[torch.Tensor]:
+    yield from model.parameters()
+    yield from model.buffers()
+
+
+def as_target_tensor(targets: Any, batch_size: int, device: torch.device | str = "cpu") -> torch.Tensor:
+    """Targets as a long tensor of length ``batch_size``: an int is broadcast, a sequence must match.
+
+    Accepts a Python/numpy integer, a 0-d integer tensor, or a 1-D list/tuple/np.ndarray/tensor of
+    integers. Unlike pytorch-grad-cam (which silently blanks the maps of the samples beyond a too
+    short target list), a length mismatch raises.
+    """
+    if isinstance(targets, (bool, np.bool_)):
+        raise TypeError(f"targets must be integer class indices, got the bool {targets!r}")
+    if isinstance(targets, (int, np.integer)):
+        return torch.full((batch_size,), int(targets), dtype=torch.long, device=device)
+    if isinstance(targets, torch.Tensor):
+        values = targets.detach()
+    elif isinstance(targets, (list, tuple, np.ndarray)):
+        array = np.asarray(targets)
+        if array.dtype == object or not (np.issubdtype(array.dtype, np.integer) or array.size == 0):
+            raise TypeError(f"targets must be integer class indices, got {targets!r} (dtype {array.dtype})")
+        values = torch.as_tensor(array.astype(np.int64))
+    else:
+        raise TypeError(
+            "targets must be an int, a list, a numpy array or a tensor of class indices, "
+            f"got {type(targets).__name__}"
+        )
+    if values.is_floating_point() or values.is_complex() or values.dtype == torch.bool:
+        raise TypeError(f"targets must be integer class indices, got a tensor of dtype {values.dtype}")
+    if values.ndim == 0:
+        return torch.full((batch_size,), int(values), dtype=torch.long, device=device)
+    if values.ndim != 1:
+        raise ValueError(f"targets must be 1-D (one class index per image), got shape {tuple(values.shape)}")
+    if values.shape[0] != batch_size:
+        raise ValueError(
+            f"got {values.shape[0]} targets for a batch of {batch_size} images; pass one target per image "
+            "(or a single int for all of them)"
+        )
+    return values.to(device=device, dtype=torch.long)
+
+
+def _check_targets_in_range(targets: torch.Tensor, num_classes: int) -> None:
+    outside = ((targets < 0) | (targets >= num_classes)).nonzero().flatten().tolist()
+    if outside:
+        index = outside[0]
+        raise ValueError(
+            f"target {int(targets[index])} (image {index}) is out of range: the model has {num_classes} outputs, "
+            f"so targets must lie in [0, {num_classes})"
+        )
+
+
+def _number_of_classes(model: nn.Module, x: torch.Tensor) -> int:
+    with torch.no_grad():
+        output = model(x)
+    if not isinstance(output, torch.Tensor) or output.ndim != 2 or output.shape[0] != x.shape[0]:
+        shape = tuple(output.shape) if isinstance(output, torch.Tensor) else type(output).__name__
+        raise ValueError(
+            f"the model must return logits of shape (N, num_classes) = ({x.shape[0]}, K); it returned {shape}"
+        )
+    return int(output.shape[1])
+
+
+def _check_parameters(spec: MethodSpec, params: dict[str, Any]) -> None:
+    unknown = sorted(set(params) - set(spec.parameters))
+    if unknown:
+        accepted = ", ".join(f"{key} (default {value!r})" for key, value in spec.parameters.items())
+        raise ValueError(f"method {spec.name!r} has no parameter(s) {unknown}; its parameters are: {accepted}")
+    if not isinstance(params.get("abs", False), (bool, np.bool_)):
+        raise TypeError(f"abs must be True or False, got {params['abs']!r}")
+
+
+# ----------------------------------------------------------------------------------------- entry
+
+
+def explain(
+    model: nn.Module,
+    x: torch.Tensor,
+    targets: int | Iterable[int] | np.ndarray | torch.Tensor,
+    method: str,
+    **params: Any,
+) -> torch.Tensor:
+    """Explain ``model``'s logits ``targets`` at the inputs ``x`` with the registered ``method``.
+
+    Returns a detached float32 tensor ``(N, 1, H, W)`` at the input resolution on ``x.device``.
+
+    Steps: validate (method name, parameter names, ``x`` a finite 4-D float tensor, model in eval
+    mode and on ``x.device``, one integer target per image - an int is broadcast - within
+    ``[0, num_classes)`` where ``num_classes`` comes from one forward pass, the ``layer`` name);
+    call the method function with its defaults updated by ``params`` (gradients enabled even
+    inside ``torch.no_grad()``); post-process (see :mod:`.postprocess`): bilinear upsampling to
+    ``(H, W)``, ``abs`` (default False) takes ``|map|``, float32.
+    """
+    spec = get_method(method)
+    _check_parameters(spec, params)
+    _check_model(model)
+    _check_input(x)
+    _check_device_and_dtype(model, x)
+    target_tensor = as_target_tensor(targets, x.shape[0], device=x.device)
+    _check_targets_in_range(target_tensor, _number_of_classes(model, x))
+
+    call_params = {**spec.defaults, **params}
+    take_abs = bool(call_params.pop("abs", False))
+    if spec.needs_layer and not spec.own_layers:
+        if call_params.get("layer") is None:
+            call_params["layer"] = default_layer(model)
+        resolve_layer(model, call_params["layer"])
+
+    with torch.enable_grad():
+        raw = spec.function(model, x.detach(), target_tensor, **call_params)
+    return finalize_maps(
+        raw, batch_size=x.shape[0], input_size=tuple(x.shape[-2:]), take_abs=take_abs, method=spec.name
+    )
+
+
+def quantus_explain_func(model: nn.Module, inputs: Any, targets: Any, **kwargs: Any) -> np.ndarray:
+    """:func:`explain` in Quantus' ``explain_func`` convention; returns ``(N, 1, H, W)`` float32 numpy.
+
+    Use as ``metric(model=model, x_batch=x, y_batch=y, explain_func=hm.quantus_explain_func,
+    explain_func_kwargs={"method": "gradcam", "layer": "features.29"}, device=device)``.
+    ``kwargs`` holds ``method`` and that method's parameters; the ``device`` Quantus injects is
+    where the inputs are put (default: the model's device). Any other key goes to :func:`explain`,
+    which rejects what the method does not accept. Stateless: the model object given is the one
+    explained (Quantus' randomisation metrics pass re-initialised deep copies).
+    """
+    options = dict(kwargs)
+    if "method" not in options:
+        raise ValueError(
+            "quantus_explain_func needs the method name: pass explain_func_kwargs={'method': <name>, ...}; "
+            f"registered methods: {', '.join(methods())}"
+        )
+    method = options.pop("method")
+    device = options.pop("device", None)
+    if device is None:
+        tensors = list(_parameters_and_buffers(model)) if isinstance(model, nn.Module) else []
+        device = tensors[0].device if tensors else torch.device("cpu")
+    x = torch.as_tensor(inputs.detach().cpu().numpy() if isinstance(inputs, torch.Tensor) else np.asarray(inputs))
+    x = x.to(device=torch.device(device), dtype=torch.float32)
+    if isinstance(targets, torch.Tensor):
+        targets = targets.detach().cpu()
+    elif not isinstance(targets, (int, np.integer)):
+        targets = np.asarray(targets).reshape(-1)
+    maps = explain(model, x, targets, method, **options)
+    return maps.cpu().numpy()

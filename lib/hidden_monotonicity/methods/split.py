@@ -1,0 +1,202 @@
+"""SplitCAM, SplitGrad and SplitLRP: saliency from the DC split of the explained network (paper section C).
+
+All three decompose the model they are given (``hm.decompose``; never a split of another model, see
+:func:`split_of`) and read the split network at a layer ``l``, named as in ``split.layer_names``: a module name
+of the original model (``"features.28"``, ``"layer3.1.conv2"``), a traced function node (``"add_3"``,
+``"flatten"``) or ``"input"``. Every choice the paper leaves open is a parameter:
+
+=================  ==========================================================================================
+parameter          meaning (default)
+=================  ==========================================================================================
+``layer``          where to read the split network (SplitCAM: the last convolutional block, as LayerCAM;
+                   SplitGrad and SplitLRP: ``"input"``)
+``stream``         ``"pos"`` reads ``a^{(l,+)}``/``δ^{(l,+,·)}``, ``"neg"`` the − stream (``"pos"``)
+``output``         ``"g"`` or ``"h"``: sensitivities of which output stream (``"g"``)
+``alpha``          the α-shift of the sensitivities, B.3 (0.4, the paper's best SplitCAM)
+``alpha_mode``     ``"iterative"`` (after every layer) or ``"closed_form"`` (once, at ``l``)
+``shift_output``   apply the α-shift after the output layer too (True)
+``stabilize``      forward stabilisation, B.2: ``"none"|"shift"|"scale"|"threshold"`` (``"scale"``, the "sc" rows)
+``theta``,         constants of the stabilisation (0.1, 10)
+``threshold``
+``maxpool``        ``"wta"`` (the paper's rows) or ``"dc"``
+``dtype``          precision of the split passes (``"float64"``, as in the paper)
+``input_split``    ``"center"`` or ``"positive"``
+=================  ==========================================================================================
+
+The generic ``abs`` of :func:`hidden_monotonicity.explain` takes ``|map|`` ("absolute value usage" is a selected
+hyper-parameter in the paper); maps are otherwise signed — no ReLU anywhere (paper C.1).
+"""
+
+from __future__ import annotations
+
+import weakref
+from typing import Any
+
+import torch
+from torch import nn
+
+from ..decomposition import SplitNetwork, decompose
+from .registry import default_layer, register_method
+
+_DECOMPOSITION_DEFAULTS: dict[str, Any] = {
+    "stabilize": "scale",
+    "theta": 0.1,
+    "threshold": 10.0,
+    "maxpool": "wta",
+    "dtype": "float64",
+    "input_split": "center",
+}
+_SENSITIVITY_DEFAULTS: dict[str, Any] = {"alpha": 0.4, "alpha_mode": "iterative", "shift_output": True}
+_STREAMS = ("pos", "neg")
+_OUTPUTS = ("g", "h")
+_RELEVANCE_MAPS = ("pos-neg", "pos", "neg")
+
+_CACHE: "weakref.WeakKeyDictionary[nn.Module, tuple[tuple, SplitNetwork]]" = weakref.WeakKeyDictionary()
+
+
+def _dtype(value: Any) -> torch.dtype:
+    if isinstance(value, torch.dtype):
+        return value
+    names = {"float64": torch.float64, "double": torch.float64, "float32": torch.float32, "float": torch.float32}
+    if value not in names:
+        raise ValueError(f"dtype must be 'float64' or 'float32' (or a torch dtype), got {value!r}")
+    return names[value]
+
+
+def _fingerprint(model: nn.Module) -> tuple:
+    """Identity and content of every parameter and buffer: any change (in place or by ``.data``) shows up."""
+    parts = []
+    for tensor in list(model.parameters()) + list(model.buffers()):
+        data = tensor.detach()
+        content = (
+            (data.sum().item(), torch.linalg.vector_norm(data, 1).item()) if data.is_floating_point() else ()
+        )
+        parts.append((data.data_ptr(), tuple(data.shape), data.dtype, str(data.device), tensor._version, content))
+    return tuple(parts)
+
+
+def split_of(model: nn.Module, *, stabilize, theta, threshold, maxpool, dtype, input_split) -> SplitNetwork:
+    """The split network of exactly this ``model`` with these options.
+
+    A split is reused only for the same model object whose parameters and buffers are unchanged (same storage,
+    version and content); a deep copy (Quantus MPRT), a re-initialised or an edited model is decomposed anew.
+    """
+    options = (stabilize, float(theta), float(threshold), maxpool, _dtype(dtype), input_split)
+    key = (options, _fingerprint(model))
+    cached = _CACHE.get(model)
+    if cached is not None and cached[0] == key:
+        return cached[1]
+    split = decompose(
+        model, dtype=options[4], stabilize=stabilize, theta=theta, threshold=threshold, maxpool=maxpool,
+        input_split=input_split,
+    )
+    _CACHE[model] = (key, split)
+    return split
+
+
+def _resolve_layer(split: SplitNetwork, model: nn.Module, layer: str | None, default: str) -> str:
+    if layer is None:
+        if default != "cam":
+            return default
+        block = default_layer(model)
+        candidates = [name for name in split.layer_names if name == block or name.startswith(block + ".")]
+        if not candidates:
+            raise ValueError(f"no split layer found for the default CAM layer {block!r}; pass layer=<name>")
+        return candidates[-1]
+    if layer not in split.layer_names:
+        raise ValueError(
+            f"unknown layer {layer!r} for the split network of {type(model).__name__}; valid layer names "
+            f"(split.layer_names) are: {', '.join(split.layer_names)}"
+        )
+    return layer
+
+
+def _check_choice(name: str, value: str, choices: tuple[str, ...]) -> None:
+    if value not in choices:
+        raise ValueError(f"{name} must be one of {', '.join(map(repr, choices))}, got {value!r}")
+
+
+def _record(model, x, targets, layer, default_layer_name, stream, output, params):
+    _check_choice("stream", stream, _STREAMS)
+    _check_choice("output", output, _OUTPUTS)
+    decomposition = {k: params.pop(k) for k in _DECOMPOSITION_DEFAULTS}
+    split = split_of(model, **decomposition)
+    layer = _resolve_layer(split, model, layer, default_layer_name)
+    result = split.sensitivities(x, targets, [layer], **params)
+    record = result[layer]
+    activation = record.a_pos if stream == "pos" else record.a_neg
+    sensitivity = getattr(record, f"delta_{stream}_{output}")
+    return layer, activation, sensitivity
+
+
+def _as_map(values: torch.Tensor, layer: str, method: str) -> torch.Tensor:
+    if values.ndim != 3:
+        raise ValueError(
+            f"{method} needs a spatial layer (N, C, H, W); layer {layer!r} has shape {tuple(values.shape[:1]) + ('C',)}"
+            f"{tuple(values.shape[2:]) if values.ndim > 2 else ''}: choose a convolutional layer or 'input'"
+        )
+    return values.unsqueeze(1)
+
+
+@register_method(
+    "splitcam",
+    family="split",
+    defaults={"stream": "pos", "output": "g", **_SENSITIVITY_DEFAULTS, **_DECOMPOSITION_DEFAULTS},
+    description="SplitCAM^(l,±,g/h) = Σ_c δ_shift,c^(l,±,·) ⊙ a_c^(l,±): split-stream activations times α-shifted "
+    "sensitivities, no ReLU",
+    paper_section="C.1",
+    needs_layer=True,
+    own_layers=True,
+)
+def splitcam(model, x, targets, *, layer, stream, output, **params) -> torch.Tensor:
+    """SplitCAM (paper C.1): ``Σ_c δ^{(l,s,o)}_{shift,c} ⊙ a^{(l,s)}_c`` at layer ``l`` for stream ``s`` and output ``o``.
+
+    With α = 0.5 and full recentering (``stabilize="shift"``) at a post-ReLU layer it equals
+    ``½ Σ_c (∂f/∂a_c) ⊙ a_c`` (LayerCAM without ReLUs, up to the factor ½ of the unit seed)."""
+    layer, activation, sensitivity = _record(model, x, targets, layer, "cam", stream, output, params)
+    if activation.ndim != 4:
+        _as_map(activation.sum(1), layer, "splitcam")
+    return _as_map((sensitivity * activation).sum(1), layer, "splitcam")
+
+
+@register_method(
+    "splitgrad",
+    family="split",
+    defaults={"stream": "pos", "output": "g", **_SENSITIVITY_DEFAULTS, **_DECOMPOSITION_DEFAULTS},
+    description="SplitGrad^(l,±,g/h) = (1/C) Σ_c δ_shift,c^(l,±,·): channel mean of the α-shifted sensitivity "
+    "(at 'input' a pixel map)",
+    paper_section="C.2",
+    needs_layer=True,
+    own_layers=True,
+)
+def splitgrad(model, x, targets, *, layer, stream, output, **params) -> torch.Tensor:
+    """SplitGrad (paper C.2): the channel mean of ``δ^{(l,s,o)}_{shift}``; α = 0.5 gives ½ of the gradient's
+    channel mean (unit seed), α = 0 the true split gradient."""
+    layer, _, sensitivity = _record(model, x, targets, layer, "input", stream, output, params)
+    if sensitivity.ndim != 4:
+        _as_map(sensitivity.mean(1), layer, "splitgrad")
+    return _as_map(sensitivity.mean(1), layer, "splitgrad")
+
+
+@register_method(
+    "splitlrp",
+    family="split",
+    defaults={"relevance": "pos-neg", "epsilon": 1e-6, **_DECOMPOSITION_DEFAULTS},
+    description="SplitLRP: ε-LRP (ε=1e-6, γ=0) on the non-negative split network seeded with the target's g; "
+    "map Σ_c R⁺ − R⁻ (or R⁺ / R⁻ alone)",
+    paper_section="C.3",
+    needs_layer=True,
+    own_layers=True,
+)
+def splitlrp(model, x, targets, *, layer, relevance, epsilon, **params) -> torch.Tensor:
+    """SplitLRP (paper C.3): relevance ``R = g`` of the target's g-output propagated with the ε-rule through the
+    split network (``SplitNetwork.relevance``), summed over channels at layer ``l``: ``R⁺ − R⁻`` (default), ``R⁺``
+    or ``R⁻``. Conservation: ``Σ (R⁺ + R⁻) = g`` minus the share of the biases ``b^±`` and of ε."""
+    _check_choice("relevance", relevance, _RELEVANCE_MAPS)
+    split = split_of(model, **{k: params.pop(k) for k in _DECOMPOSITION_DEFAULTS})
+    layer = _resolve_layer(split, model, layer, "input")
+    result = split.relevance(x, targets, [layer], epsilon=epsilon)[layer]
+    values = {"pos-neg": result.pos - result.neg, "pos": result.pos, "neg": result.neg}[relevance]
+    if values.ndim != 4:
+        _as_map(values.sum(1), layer, "splitlrp")
+    return _as_map(values.sum(1), layer, "splitlrp")
