@@ -111,3 +111,22 @@ def test_split_follows_the_device_and_dtype_of_the_input():
     split = hm.decompose(mlp().float(), dtype=torch.float32)
     out = split(torch.randn(2, 6))
     assert out.g.dtype == torch.float32
+
+
+def test_scalar_arithmetic_and_complement_inputs():
+    """f(x) = g(x) − h(1 − x) style models (paper F) trace: number − tensor, tensor * number, tensor / number."""
+
+    class Complement(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.g = nn.Linear(4, 3)
+            self.h = nn.Linear(4, 3)
+
+        def forward(self, x):
+            return self.g(x) * 2.0 - self.h(1 - x) / 4 + 0.5
+
+    torch.manual_seed(0)
+    model = Complement().eval().double()
+    x = torch.rand(5, 4, dtype=torch.float64)
+    out = hm.decompose(model, stabilize="none")(x)
+    torch.testing.assert_close(out.g - out.h, model(x), rtol=1e-12, atol=1e-12)

@@ -107,8 +107,8 @@ def _linear_combination(node: fx.Node, is_split) -> R.SplitRule | str:
             return R.LinearCombinationRule("add" if sign > 0 else "sub", [1.0, sign * alpha], 0.0)
         if is_split(left) and R.is_finite_number(right):
             return R.LinearCombinationRule(name, [1.0], sign * alpha * right)
-        if is_split(right) and R.is_finite_number(left) and name == "add":
-            return R.LinearCombinationRule(name, [float(alpha)], left)
+        if is_split(right) and R.is_finite_number(left):  # number + tensor, number - tensor (e.g. 1 - x)
+            return R.LinearCombinationRule(name, [sign * float(alpha)], left)
         return f"{name} of a split tensor with {type(right).__name__ if is_split(left) else type(left).__name__}"
     if name in ("mul", "truediv", "div"):
         if is_split(left) and R.is_finite_number(right):

@@ -64,15 +64,13 @@ def _dtype(value: Any) -> torch.dtype:
 
 
 def _fingerprint(model: nn.Module) -> tuple:
-    """Identity and content of every parameter and buffer: any change (in place or by ``.data``) shows up."""
-    parts = []
-    for tensor in list(model.parameters()) + list(model.buffers()):
-        data = tensor.detach()
-        content = (
-            (data.sum().item(), torch.linalg.vector_norm(data, 1).item()) if data.is_floating_point() else ()
-        )
-        parts.append((data.data_ptr(), tuple(data.shape), data.dtype, str(data.device), tensor._version, content))
-    return tuple(parts)
+    """Identity and content of every parameter and buffer: any change (in place, or through ``.data``, which does
+    not bump the version counter) shows up in the storage, the version or the per-tensor sums."""
+    tensors = [t.detach() for t in list(model.parameters()) + list(model.buffers())]
+    floating = [t for t in tensors if t.is_floating_point()]
+    sums = torch.stack([t.sum(dtype=torch.float64) for t in floating]).tolist() if floating else []
+    identity = tuple((t.data_ptr(), tuple(t.shape), t.dtype, str(t.device), t._version) for t in tensors)
+    return identity, tuple(sums)
 
 
 def split_of(model: nn.Module, *, stabilize, theta, threshold, maxpool, dtype, input_split) -> SplitNetwork:
