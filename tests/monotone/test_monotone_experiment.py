@@ -1,0 +1,90 @@
+"""run_experiment (tidy table + report files) and the Fig. 3 stream plot."""
+
+from __future__ import annotations
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt  # noqa: E402
+import pandas as pd  # noqa: E402
+import pytest  # noqa: E402
+import torch  # noqa: E402
+
+import hidden_monotonicity as hm  # noqa: E402
+from hidden_monotonicity.monotone import DigitSplit, make_model, run_experiment, summarise  # noqa: E402
+from hidden_monotonicity.monotone.experiment import Variant, default_variants  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def small_digits():
+    data = hm.monotone.load_digits_split()
+    return DigitSplit("digits", data.x_train[:400], data.y_train[:400], data.x_test[:120], data.y_test[:120], (8, 8))
+
+
+def test_run_experiment_returns_tidy_rows_and_writes_report(small_digits, tmp_path):
+    variants = [
+        Variant("DM", {"kind": "dm", "hidden": (16,), "constraint": "clamp"}, checkpoint=True),
+        Variant("LMN", {"kind": "lmn", "hidden": (16,)}),
+        Variant("DIC", {"kind": "dic", "hidden": (16,), "constraint": "exp"}, table="constraint"),
+    ]
+    frame = run_experiment(
+        seeds=(0, 1, 2), data=small_digits, variants=variants, epochs=2, output_dir=tmp_path / "fig",
+        checkpoint_dir=tmp_path / "ck", progress=False,
+    )
+    assert len(frame) == 9
+    assert frame.groupby("model").seed.apply(sorted).tolist() == [[0, 1, 2]] * 3
+    for column in ("test_accuracy", "g_mass_on_stroke", "h_mass_on_background", "stroke_fraction", "background_fraction"):
+        assert frame[column].between(0, 1).all(), column
+    # chance levels depend only on the data, not on the model
+    assert frame.stroke_fraction.nunique() == 1
+    assert (frame.stroke_fraction + frame.background_fraction).round(12).eq(1).all()
+    assert (frame.constraint_violation == 0).all()
+    assert (tmp_path / "ck" / "monotone_dm_mlp_seed0.pt").is_file()
+    assert sorted(p.name for p in (tmp_path / "ck").iterdir()) == ["monotone_dm_mlp_seed0.pt"]
+    csv = pd.read_csv(tmp_path / "fig" / "monotone_accuracy.csv")
+    assert len(csv) == 9 and set(frame.columns) == set(csv.columns)
+    report = (tmp_path / "fig" / "monotone_accuracy.md").read_text()
+    assert "| DM | mlp | clamp |" in report and "| LMN | mlp | none |" in report
+    assert "| DIC | exp |" in report  # constraint table
+    summary = summarise(frame)
+    dm = summary[summary.model == "DM"].iloc[0]
+    assert dm.seeds == 3
+    assert dm.test_accuracy_mean == pytest.approx(frame[frame.model == "DM"].test_accuracy.mean())
+    assert dm.test_accuracy_std == pytest.approx(frame[frame.model == "DM"].test_accuracy.std())
+
+
+def test_default_variants_cover_the_required_rows():
+    labels = [(v.label, v.model_kwargs.get("kind"), v.model_kwargs.get("architecture", "mlp"), v.table) for v in default_variants()]
+    kinds = {(kind, arch) for _, kind, arch, table in labels if table == "main"}
+    assert {("dm", "mlp"), ("dic", "mlp"), ("unconstrained", "mlp"), ("lmn", "mlp"), ("dm", "cnn"), ("dic", "cnn")} <= kinds
+    constraint_rows = {(v.model_kwargs["kind"], v.model_kwargs["constraint"]) for v in default_variants() if v.table == "constraint"}
+    assert len(constraint_rows) == 4  # DM and DIC with the two non-default methods
+
+
+def test_run_experiment_needs_seeds(small_digits):
+    with pytest.raises(ValueError, match="at least one seed"):
+        run_experiment(seeds=(), data=small_digits, output_dir=None, checkpoint_dir=None)
+
+
+def test_plot_monotone_streams_grid(small_digits, tmp_path):
+    from hidden_monotonicity.plots.monotone import plot_monotone_streams
+
+    model = make_model(0, kind="dic", hidden=(8,)).eval()
+    path = tmp_path / "figures" / "streams.png"
+    fig = plot_monotone_streams(model, small_digits.x_test, small_digits.y_test, path, classes=[3, 0, 7])
+    try:
+        assert path.is_file() and path.stat().st_size > 10_000
+        axes = fig.axes
+        assert len(axes) == 3 * 4
+        assert [ax.get_title() for ax in axes[:4]] == ["digit x", "g-map dg/dx", "h-map dh/du, u=1-x", "f-gradient df/dx"]
+        assert axes[4].get_ylabel().startswith("class 0")
+        # the g-map panel shows exactly the g-gradient of the row's class
+        image = axes[1].get_images()[0].get_array()
+        x = small_digits.x_test[small_digits.y_test == 3][:1]
+        expected = hm.monotone.stream_gradients(model, x, target=3).g.reshape(8, 8)
+        torch.testing.assert_close(torch.as_tensor(image.data, dtype=torch.float64), expected.double())
+    finally:
+        plt.close(fig)
+    with pytest.raises(ValueError, match="no image with label 5"):
+        plot_monotone_streams(model, small_digits.x_test[:3], torch.tensor([0, 1, 2]), None, classes=[5])
