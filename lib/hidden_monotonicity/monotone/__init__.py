@@ -7,6 +7,8 @@ Public API (``hm.monotone``)::
     model = make_model(seed=0, kind="dic")                      # MonotoneDifference
     result = train_model(model, data, epochs=40, seed=0)        # tqdm, seeded, checkpoints
     maps = stream_gradients(model, data.x_test[:10])            # dg/dx, dh/d(1-x), df/dx
+    plain = model.as_plain_network()                            # traceable twin for hm.decompose/hm.explain
+    split = split_sensitivities(model, data.x_test[:10])        # the engine's four input sensitivities
     table = run_experiment(seeds=(0, 1, 2))                     # figures/monotone_accuracy.md/.csv
 
 Modules: :mod:`.layers` (sign-constrained layers), :mod:`.streams` (monotone / ICNN / ReLU
@@ -17,10 +19,17 @@ comparison streams), :mod:`.data`, :mod:`.training`, :mod:`.explanations`, :mod:
 from __future__ import annotations
 
 from .data import DigitSplit, load_dataset, load_digits_split, load_mnist_split
-from .explanations import StreamGradients, stream_gradients, stroke_mask, stream_mass_shares
+from .explanations import (
+    SplitSensitivities,
+    StreamGradients,
+    split_sensitivities,
+    stream_gradients,
+    stream_mass_shares,
+    stroke_mask,
+)
 from .experiment import run_experiment, summarise
 from .layers import CONSTRAINTS, ConstrainedConv2d, ConstrainedLinear
-from .model import DEFAULT_CONSTRAINT, MODEL_KINDS, MonotoneDifference
+from .model import DEFAULT_CONSTRAINT, MODEL_KINDS, MonotoneDifference, PlainDifference
 from .streams import CNNStream, MLPStream, build_stream
 from .training import TrainingResult, accuracy, load_checkpoint, make_model, predict_logits, save_checkpoint, train_model
 
@@ -34,6 +43,8 @@ __all__ = [
     "DigitSplit",
     "MLPStream",
     "MonotoneDifference",
+    "PlainDifference",
+    "SplitSensitivities",
     "StreamGradients",
     "TrainingResult",
     "accuracy",
@@ -46,6 +57,7 @@ __all__ = [
     "predict_logits",
     "run_experiment",
     "save_checkpoint",
+    "split_sensitivities",
     "stream_gradients",
     "stream_mass_shares",
     "stroke_mask",

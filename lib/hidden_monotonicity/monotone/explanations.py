@@ -13,11 +13,45 @@ For a class k and an image x in [0, 1] (u = 1 - x the inverted image):
 share of ``|g-map|`` mass on stroke pixels and of ``|h-map|`` mass on background pixels,
 next to the chance levels (fraction of stroke / background pixels). Stroke pixels are those
 with intensity ``> stroke_threshold`` (default 0.5, i.e. > 8/16 for sklearn digits).
+
+**Split sensitivities** (paper B.3 applied to these models). :func:`split_sensitivities` runs the DC
+decomposition engine on :meth:`MonotoneDifference.as_plain_network` (``hm.decompose``, float64, no
+forward stabilisation, input split ``(x, 0)``, which for x in [0, 1] is also the "center" split) and
+returns the four sensitivities ``δ^{±,g} = ∂G/∂x^±``, ``δ^{±,h} = ∂H/∂x^±`` at the input as pixel maps,
+where ``G``, ``H`` are the *engine's* output streams (``G - H = f``). Relations to the model's own stream
+gradients ``∂g/∂x`` (g-map) and ``∂h/∂u`` (h-map) of :func:`stream_gradients`:
+
+* any kind, any α (unit seed): ``δ^{+,g} - δ^{+,h} = δ^{-,h} - δ^{-,g} = ∂f/∂x = ∂g/∂x + ∂h/∂u``;
+* α = 0.5 (iterative shift, also after the output): ``δ^{+,g} = δ^{-,h} = ½ ∂f/∂x``,
+  ``δ^{-,g} = δ^{+,h} = -½ ∂f/∂x``;
+* **DM models, α = 0** (derivation at the end of this item; checked in
+  ``tests/monotone/test_decomposable.py``). The engine's streams are **not** the model's g and h. Let
+  ``L_s`` (s = g, h) be stream s with every ReLU replaced by the identity and every bias ``b`` by
+  ``ReLU(-b)``: an affine, non-decreasing map ``L_s(v) = A_s v + L_s(0)`` with ``A_s >= 0`` the product of
+  the stream's (effective) weights (convolutions and the pool included).
+  Then, for the target class k (all-ReLUs-active Jacobian rows ``A_{s,k}``)::
+
+      G_k(x) = g_k(x) + L_{h,k}(x) + L_{g,k}(0)          H_k(x) = h_k(1 - x) + L_{h,k}(x) + L_{g,k}(0)
+      δ^{+,g} = ∂g/∂x + A_{h,k}      δ^{-,g} = A_{g,k} - ∂g/∂x
+      δ^{+,h} = A_{h,k} - ∂h/∂u      δ^{-,h} = A_{g,k} + ∂h/∂u
+
+  i.e. both engine streams are the model's streams plus the *same* affine non-decreasing term; ``A_{s,k}``
+  does not depend on x, so each split map is a model stream map plus a fixed, image-independent pixel map;
+  the common mode ``δ^{+,·} + δ^{-,·} = A_{g,k} + A_{h,k}`` is the product of the absolute weights (B.3).
+  Derivation: with all weights ``W >= 0`` the split layer is ``z^+ = W a^+ + ReLU(b)``,
+  ``z^- = W a^- + ReLU(-b)`` and the ReLU Maxout keeps ``a^- = z^-``, so the − stream of a stream network
+  fed ``(p, n)`` is ``L(n)`` whatever p is, and the + stream is ``net(p - n) + L(n)`` (the difference is exact).
+  The g-stream gets ``(x, 0)``; ``u = 1 - x`` is split as ``(1 + x^-, x^+) = (1, x)``, so the h-stream gets
+  ``(1, x)``; the output ``g - h`` swaps the h-stream's pair. Stabilisation (``stabilize != "none"``) removes
+  part of the common term layer by layer, so this closed form holds for ``stabilize="none"`` only. DIC and
+  unconstrained streams have mixed-sign weights and no such closed form (the general identities still hold).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import math
+from dataclasses import dataclass, field
+from typing import Sequence
 
 import torch
 
@@ -140,3 +174,95 @@ def stream_mass_shares(
         "g_zero_maps": float((gradients.g == 0).all(dim=1).double().mean()),
         "h_zero_maps": float((gradients.h == 0).all(dim=1).double().mean()),
     }
+
+
+# ---------------------------------------------------------------------------------------------------------
+# split sensitivities of the plain export (paper B.3; see the module docstring for their relation to g, h)
+
+
+@dataclass(frozen=True)
+class SplitSensitivities:
+    """The engine's four sensitivities of the ``targets`` class at the requested layers.
+
+    ``layers[name]`` is a :class:`hidden_monotonicity.decomposition.LayerRecord` (``a_pos``, ``a_neg``,
+    ``delta_pos_g``, ``delta_neg_g``, ``delta_pos_h``, ``delta_neg_h``); at ``"input"`` every tensor is a
+    pixel map ``(N, side, side)`` (``(N, in_features)`` if ``in_features`` is not a square), at other layers
+    it has that layer's shape. ``g``/``h``: the engine's output streams of the target class (``g - h = f``).
+    """
+
+    targets: torch.Tensor
+    g: torch.Tensor
+    h: torch.Tensor
+    alpha: float
+    layers: dict = field(default_factory=dict)
+
+    def __getitem__(self, name: str):
+        if name not in self.layers:
+            raise KeyError(f"layer {name!r} was not requested; available: {', '.join(self.layers)}")
+        return self.layers[name]
+
+    @property
+    def input(self):
+        """The record at ``"input"`` (pixel maps)."""
+        return self["input"]
+
+
+def split_sensitivities(
+    model: MonotoneDifference,
+    x: torch.Tensor,
+    target: int | torch.Tensor | None = None,
+    alpha: float = 0.0,
+    layers: Sequence[str] = ("input",),
+) -> SplitSensitivities:
+    """The four split sensitivities (paper B.3) of ``f = g - h`` at ``layers``, the input as pixel maps.
+
+    Runs ``hm.decompose(model.as_plain_network(), stabilize="none", input_split="positive")`` in float64 and
+    :meth:`~hidden_monotonicity.decomposition.SplitNetwork.sensitivities` with the α-shift ``alpha``
+    (iterative, unit seed). Works for MLP models too (``hm.explain`` wants image batches; this function takes
+    every layout the model accepts). ``target``: ``None`` (predicted class), one class for all images or one per
+    image. Layer names as in ``hm.decompose(model.as_plain_network()).layer_names`` (e.g. ``"g_stream.relus.1"``).
+    The relation to the model's own stream gradients is in the module docstring (for DM at α = 0:
+    ``δ^{+,g} = ∂g/∂x + A_h``, ...; for any model at α = 0.5: ``δ^{+,g} = ½ ∂f/∂x``).
+
+    Raises ``ValueError`` for inputs outside [0, 1], a wrong input size, a bad target, an unknown layer
+    (``KeyError``), and (from :meth:`MonotoneDifference.as_plain_network`) softplus activations or ``kind="lmn"``.
+    """
+    from ..decomposition import decompose  # lazy: keeps `import hidden_monotonicity.monotone` light
+
+    if isinstance(layers, str):
+        layers = (layers,)
+    flat = model.flatten_input(x).detach()
+    model.check_range(flat)
+    split = decompose(model.as_plain_network(), dtype=torch.float64, stabilize="none", input_split="positive")
+    split.check_layers(layers)
+    with torch.no_grad():
+        logits = model(flat)
+    targets = _targets(target, logits)
+    inputs = flat  # the model's own input convention: (N, in_features) for the MLP, (N, 1, side, side) for the CNN
+    if model.architecture == "cnn":
+        side = math.isqrt(model.in_features)
+        inputs = flat.reshape(flat.shape[0], 1, side, side)
+    result = split.sensitivities(inputs, targets.to(flat.device), layers, alpha=float(alpha))
+    records = {}
+    for name in layers:
+        record = result[name]
+        if name == "input":
+            record = _as_pixel_maps(record, model.in_features)
+        records[name] = record
+    return SplitSensitivities(targets=targets, g=result.g, h=result.h, alpha=float(alpha), layers=records)
+
+
+def _as_pixel_maps(record, in_features: int):
+    """The ``"input"`` record with every tensor reshaped to ``(N, side, side)`` (``(N, in_features)`` if not square)."""
+    from ..decomposition import LayerRecord
+
+    side = math.isqrt(in_features)
+    shape = (side, side) if side * side == in_features else (in_features,)
+
+    def reshape(t: torch.Tensor) -> torch.Tensor:
+        return t.reshape(t.shape[0], *shape)
+
+    return LayerRecord(
+        record.name, reshape(record.a_pos), reshape(record.a_neg), reshape(record.delta_pos_g),
+        reshape(record.delta_neg_g), reshape(record.delta_pos_h), reshape(record.delta_neg_h),
+    )

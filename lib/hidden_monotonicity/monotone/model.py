@@ -40,13 +40,14 @@ slightly less stroke-focused stream maps than ``clamp`` (DM g-lift 1.16 vs 1.20,
 
 from __future__ import annotations
 
+import math
 from typing import Any, Literal, Sequence
 
 import torch
 from torch import nn
 
-from .layers import Constraint, check_constraint
-from .streams import Architecture, StreamNetwork, build_stream
+from .layers import Constraint, ConstrainedConv2d, ConstrainedLinear, check_constraint
+from .streams import Architecture, CNNStream, MLPStream, StreamNetwork, build_stream
 
 ModelKind = Literal["dm", "dic", "unconstrained", "lmn"]
 MODEL_KINDS: tuple[str, ...] = ("dm", "dic", "unconstrained", "lmn")
@@ -75,6 +76,14 @@ class MonotoneDifference(nn.Module):
         activation: ``"relu"`` or ``"softplus"`` (both convex and non-decreasing).
         lipschitz_const: only for ``kind="lmn"``, the Lipschitz constant lambda of each stream
             (default 2, chosen on a validation split, see :mod:`.lipschitz`).
+
+    The model is already split (``f = g - h`` with convex g, h), but its forward checks its input
+    and its constrained layers compute ``W = softplus(V)`` / ``exp(V)`` at run time, so torch.fx
+    cannot trace it. :meth:`as_plain_network` exports an equivalent plain ReLU network
+    (:class:`PlainDifference`: ``nn.Linear``/``nn.Conv2d`` holding the effective weights, ``nn.ReLU``,
+    skip additions, ``1 - x``) that ``hm.decompose`` and the split methods of ``hm.explain``
+    (SplitCAM, SplitGrad, SplitLRP, paper section C) accept; :func:`.explanations.split_sensitivities`
+    gives the four split sensitivities at the input as pixel maps.
     """
 
     def __init__(
@@ -167,6 +176,40 @@ class MonotoneDifference(nn.Module):
         self.check_range(x)
         return self.g_stream(x) - self.h_stream(1.0 - x)
 
+    # ------------------------------------------------------------------ export
+    def as_plain_network(self) -> "PlainDifference":
+        """An eval-mode plain torch module computing exactly ``f(x) = g(x) - h(1 - x)``, made only of
+        operations with a DC split rule (``hm.decompose``, paper section A.3).
+
+        Every constrained layer becomes an ``nn.Linear`` / ``nn.Conv2d`` whose ordinary parameters hold
+        the layer's **effective** weight (``softplus(V)``, ``exp(V)``, or ``V`` for ``clamp``: exactly
+        what :meth:`forward` uses, projected or not) and its bias; the streams are the sub-modules
+        ``g_stream`` and ``h_stream`` (see :class:`PlainDifference` for the layer names). The export is
+        a snapshot: later changes of this model do not reach it. It accepts the same input layouts as
+        :meth:`forward` but does **not** check that the inputs lie in ``[0, 1]`` (the check is data-
+        dependent control flow, which torch.fx cannot trace); check them with :meth:`check_range`.
+
+        Raises ``ValueError`` for ``activation="softplus"`` (only piecewise-linear ReLU activations have an
+        exact DC split) and for ``kind="lmn"`` (GroupSort and Lipschitz-normalised layers have no split rule).
+        """
+        if self.kind not in STREAM_KIND_OF_MODEL:
+            raise ValueError(
+                f"as_plain_network supports kinds {tuple(STREAM_KIND_OF_MODEL)}, not kind={self.kind!r}: the "
+                "monotonicnetworks streams use GroupSort activations and norm-constrained layers, which have no "
+                "DC split rule in hm.decompose. Use stream_gradients(model, x) to explain this model."
+            )
+        if self.activation_name != "relu":
+            raise ValueError(
+                f"only ReLU activations have an exact DC split (a ReLU becomes a Maxout of the two streams, paper "
+                f"A.2); this model uses activation={self.activation_name!r}, which is not piecewise linear. Train a "
+                "model with activation='relu' to use hm.decompose / hm.explain, or explain this one with "
+                "stream_gradients(model, x)."
+            )
+        streams = [_plain_stream(stream) for stream in (self.g_stream, self.h_stream)]
+        plain = PlainDifference(*streams, kind=self.kind, architecture=self.architecture,
+                                in_features=self.in_features, num_classes=self.num_classes)
+        return plain.eval()
+
     # ------------------------------------------------------------------ constraints
     def project_(self) -> None:
         """Projection step for ``constraint='clamp'`` (call after every optimiser step)."""
@@ -206,3 +249,177 @@ class MonotoneDifference(nn.Module):
 
     def extra_repr(self) -> str:
         return f"kind={self.kind!r}, architecture={self.architecture!r}, constraint={self.constraint!r}"
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Plain (traceable) export: the same function, written with modules that have a DC split rule
+
+
+class PlainMLPStream(nn.Module):
+    """Fully connected stream of a :class:`PlainDifference` (the plain twin of :class:`.streams.MLPStream`).
+
+    ``layers.i`` is ``nn.Linear`` with the effective weight of the source's ``layers[i]``, ``relus.i`` the
+    ReLU after it, ``skips.j`` (ICNN only) the input skip connection added before ``relus.{j+1}`` (or to the
+    output for the last one), as in :mod:`.streams`.
+    """
+
+    def __init__(self, layers: Sequence[nn.Linear], skips: Sequence[nn.Linear]) -> None:
+        super().__init__()
+        self.layers = nn.ModuleList(layers)
+        self.relus = nn.ModuleList(nn.ReLU() for _ in range(len(self.layers) - 1))
+        self.skips = nn.ModuleList(skips)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        z = x
+        last = len(self.layers) - 1
+        for stage, layer in enumerate(self.layers):
+            z = layer(z)
+            if stage > 0 and len(self.skips) > 0:
+                z = z + self.skips[stage - 1](x)
+            if stage < last:
+                z = self.relus[stage](z)
+        return z
+
+
+class PlainConvFeatures(nn.Module):
+    """The convolutional part of a :class:`PlainCNNStream`: ``convs.i`` (3x3, 'same' zero padding),
+    ``skips.j`` (ICNN only: ``Conv2d(1, C, 3)`` from the input image, added before ``relus.{j+1}``) and
+    ``relus.i``. Its own block, so that ``hm.explain(..., "splitcam")`` defaults to a spatial layer."""
+
+    def __init__(self, convs: Sequence[nn.Conv2d], skips: Sequence[nn.Conv2d]) -> None:
+        super().__init__()
+        self.convs = nn.ModuleList(convs)
+        self.skips = nn.ModuleList(skips)
+        self.relus = nn.ModuleList(nn.ReLU() for _ in range(len(self.convs)))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        z = x
+        for stage, conv in enumerate(self.convs):
+            z = conv(z)
+            if stage > 0 and len(self.skips) > 0:
+                z = z + self.skips[stage - 1](x)
+            z = self.relus[stage](z)
+        return z
+
+
+class PlainCNNStream(nn.Module):
+    """Convolutional stream of a :class:`PlainDifference` (the plain twin of :class:`.streams.CNNStream`):
+    ``features`` (:class:`PlainConvFeatures`, source ``layers[:-1]`` and the convolutional ``skips``),
+    ``pool`` (``nn.AvgPool2d``; absent for odd image sides), ``flatten``, ``head`` (source ``layers[-1]``)
+    and, ICNN only, ``head_skip`` (source ``skips[-1]``, reads the flattened input image)."""
+
+    def __init__(self, features: PlainConvFeatures, pool: int, head: nn.Linear, head_skip: nn.Linear | None) -> None:
+        super().__init__()
+        self.features = features
+        self.pool = nn.AvgPool2d(pool) if pool > 1 else None
+        self.flatten = nn.Flatten()
+        self.head = head
+        self.head_skip = head_skip
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        z = self.features(x)
+        if self.pool is not None:
+            z = self.pool(z)
+        out = self.head(self.flatten(z))
+        if self.head_skip is not None:
+            out = out + self.head_skip(x.flatten(1))
+        return out
+
+
+class PlainDifference(nn.Module):
+    """``f(x) = g_stream(x) - h_stream(1 - x)`` in plain torch modules: what
+    :meth:`MonotoneDifference.as_plain_network` returns (paper section F; traceable by ``hm.decompose``).
+
+    Inputs: the layouts :meth:`MonotoneDifference.forward` accepts, ``(N, in_features)``, ``(N, side, side)``
+    or ``(N, 1, side, side)``; the MLP flattens them, the CNN reshapes them to ``(N, 1, side, side)``. No range
+    check (see :meth:`MonotoneDifference.as_plain_network`). So ``hm.explain`` (which wants ``(N, 1, H, W)``)
+    works for both architectures when given ``(N, 1, side, side)`` images.
+
+    Layer names in ``hm.decompose(plain).layer_names`` (``s`` = ``g_stream`` or ``h_stream``):
+    MLP ``s.layers.i``, ``s.relus.i``, ``s.skips.j``; CNN ``s.features.convs.i``, ``s.features.relus.i``,
+    ``s.features.skips.j``, ``s.pool``, ``s.flatten``, ``s.head``, ``s.head_skip``; plus ``input``, the input
+    reshape (``flatten`` for the MLP, ``reshape`` for the CNN), ``sub`` (``u = 1 - x``), the ICNN skip additions
+    ``add*`` (and, CNN, ``flatten*`` of the head skip's input) and the output ``sub_1`` (``g - h``). SplitCAM's
+    default layer on a CNN export is the h-stream's last ReLU (``h_stream.features.relus.<last>``, the last
+    convolutional block by :func:`hidden_monotonicity.methods.registry.default_layer`); pass
+    ``layer=plain.last_activation_layer("g")`` for the g-stream.
+    """
+
+    def __init__(
+        self, g_stream: nn.Module, h_stream: nn.Module, *, kind: str, architecture: str, in_features: int, num_classes: int
+    ) -> None:
+        super().__init__()
+        self.kind, self.architecture = kind, architecture
+        self.in_features, self.num_classes = int(in_features), int(num_classes)
+        self.side = math.isqrt(self.in_features) if architecture == "cnn" else None
+        self.g_stream = g_stream
+        self.h_stream = h_stream
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.side is None:
+            x = x.flatten(1)
+        else:
+            x = x.reshape(x.shape[0], 1, self.side, self.side)
+        return self.g_stream(x) - self.h_stream(1.0 - x)
+
+    def last_activation_layer(self, stream: str = "g") -> str:
+        """Name (as in ``hm.decompose(self).layer_names``) of the last hidden ReLU of stream ``"g"`` or ``"h"``:
+        a ``(N, C, side, side)`` layer for the CNN (a SplitCAM layer), ``(N, width)`` for the MLP."""
+        if stream not in ("g", "h"):
+            raise ValueError(f"stream must be 'g' or 'h', got {stream!r}")
+        module = getattr(self, f"{stream}_stream")
+        if isinstance(module, PlainCNNStream):
+            return f"{stream}_stream.features.relus.{len(module.features.relus) - 1}"
+        if len(module.relus) == 0:
+            raise ValueError("this MLP stream has no hidden layer, hence no hidden ReLU")
+        return f"{stream}_stream.relus.{len(module.relus) - 1}"
+
+    def extra_repr(self) -> str:
+        return f"kind={self.kind!r}, architecture={self.architecture!r}, f(x) = g_stream(x) - h_stream(1 - x)"
+
+
+def _plain_linear(layer: ConstrainedLinear) -> nn.Linear:
+    """``nn.Linear`` holding the effective weight (and the bias) of ``layer`` as ordinary parameters."""
+    weight = layer.effective_weight.detach()
+    linear = nn.Linear(
+        layer.in_features, layer.out_features, bias=layer.bias is not None, device=weight.device, dtype=weight.dtype
+    )
+    with torch.no_grad():
+        linear.weight.copy_(weight)
+        if layer.bias is not None:
+            linear.bias.copy_(layer.bias.detach())
+    return linear
+
+
+def _plain_conv(layer: ConstrainedConv2d) -> nn.Conv2d:
+    """``nn.Conv2d`` (stride 1, 'same' zero padding) with the effective kernel and the bias of ``layer``."""
+    weight = layer.effective_weight.detach()
+    conv = nn.Conv2d(
+        layer.in_channels, layer.out_channels, layer.kernel_size, padding=layer.kernel_size // 2,
+        bias=layer.bias is not None, device=weight.device, dtype=weight.dtype,
+    )
+    with torch.no_grad():
+        conv.weight.copy_(weight)
+        if layer.bias is not None:
+            conv.bias.copy_(layer.bias.detach())
+    return conv
+
+
+def _plain_stream(stream: nn.Module) -> nn.Module:
+    """The plain twin of a :class:`.streams.MLPStream` / :class:`.streams.CNNStream`."""
+    if not isinstance(stream, StreamNetwork):
+        raise TypeError(f"cannot export a stream of type {type(stream).__name__}")
+    if not isinstance(stream.activation, nn.ReLU):
+        raise ValueError(
+            f"only ReLU activations have an exact DC split; this stream uses {type(stream.activation).__name__}"
+        )
+    if isinstance(stream, MLPStream):
+        layers = [_plain_linear(layer) for layer in stream.layers]
+        return PlainMLPStream(layers, [_plain_linear(skip) for skip in stream.skips])
+    if isinstance(stream, CNNStream):
+        *convs, head = stream.layers
+        skips = list(stream.skips)
+        head_skip = _plain_linear(skips.pop()) if skips else None
+        features = PlainConvFeatures([_plain_conv(conv) for conv in convs], [_plain_conv(skip) for skip in skips])
+        return PlainCNNStream(features, stream.pool, _plain_linear(head), head_skip)
+    raise TypeError(f"cannot export a stream of type {type(stream).__name__}")  # pragma: no cover
