@@ -1,0 +1,93 @@
+"""Command line of the evaluation: ``python -m hidden_monotonicity evaluate|merge ...``.
+
+``evaluate --profile {smoke,default,paper} --out DIR [--shard i --num-shards n] [--data-dir PATH]
+[--device DEV] [--max-units K] [--threads T] [--figures] [--no-progress]`` runs or resumes an evaluation;
+``merge DIR1 DIR2 ... --out DIR [--allow-incomplete] [--figures]`` combines shard folders.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Sequence
+
+from .profiles import PROFILES
+
+
+def _evaluate_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m hidden_monotonicity evaluate",
+        description="Quantus evaluation of saliency methods (paper sections D, E): selection on the validation "
+        "split, per-sample scores on the test split, paper-style tables. Re-running on the same --out resumes.",
+    )
+    parser.add_argument("--profile", choices=sorted(PROFILES), default="smoke", help="evaluation profile (default: smoke)")
+    parser.add_argument("--out", required=True, type=Path, help="output folder (created; resumed if it exists)")
+    parser.add_argument("--shard", type=int, default=0, help="index of this shard, 0 <= shard < num-shards")
+    parser.add_argument("--num-shards", type=int, default=1, help="number of shards the work is split into")
+    parser.add_argument("--data-dir", default=None, help="dataset folder (ImageNet-S-50 for the paper profile)")
+    parser.add_argument("--device", default=None, help="cpu, cuda, cuda:1 or auto (default: the profile's)")
+    parser.add_argument("--max-units", type=int, default=None, help="stop after this many work units (resume later)")
+    parser.add_argument("--figures", action="store_true", help="also write seaborn figures into OUT/figures")
+    parser.add_argument("--threads", type=int, default=None,
+                        help="torch CPU threads (torch.set_num_threads); 1 is fastest on a busy small machine")
+    parser.add_argument("--no-progress", action="store_true", help="hide the progress bars")
+    parser.add_argument("--on-error", choices=("record", "raise"), default="record",
+                        help="record failed scores in scores.csv (default) or stop at the first error")
+    return parser
+
+
+def _merge_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m hidden_monotonicity merge",
+        description="Merge the output folders of sharded evaluation runs into one result with the same tables "
+        "as an unsharded run.",
+    )
+    parser.add_argument("shard_dirs", nargs="+", type=Path, help="output folders of the shards")
+    parser.add_argument("--out", required=True, type=Path, help="folder for the merged result")
+    parser.add_argument("--allow-incomplete", action="store_true", help="merge even if shards are missing or unfinished")
+    parser.add_argument("--figures", action="store_true", help="also write seaborn figures into OUT/figures")
+    return parser
+
+
+def _write_figures(result) -> list[Path]:
+    from ..plots.evaluation import write_evaluation_figures
+
+    return write_evaluation_figures(result.scores, result.out_dir / "figures", metadata=result.metadata)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point; ``argv[0]`` is the sub-command (``evaluate`` or ``merge``)."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or argv[0] not in ("evaluate", "merge"):
+        print("usage: python -m hidden_monotonicity {evaluate,merge} ... (see --help of each)", file=sys.stderr)
+        return 2
+    command, rest = argv[0], argv[1:]
+    from .runner import evaluate, merge
+
+    if command == "evaluate":
+        args = _evaluate_parser().parse_args(rest)
+        if args.threads is not None:
+            if args.threads < 1:
+                raise SystemExit(f"--threads must be >= 1, got {args.threads}")
+            import torch
+
+            torch.set_num_threads(args.threads)
+        result = evaluate(args.profile, args.out, shard=args.shard, num_shards=args.num_shards, data_dir=args.data_dir,
+                          device=args.device, max_units=args.max_units, progress=not args.no_progress,
+                          on_error=args.on_error)
+    else:
+        args = _merge_parser().parse_args(rest)
+        result = merge(args.shard_dirs, args.out, allow_incomplete=args.allow_incomplete)
+    figures = _write_figures(result) if args.figures else []
+    state = "complete" if result.complete else "INCOMPLETE (run the same command again to resume)"
+    print(f"{command}: {state}; wall time {result.metadata.get('wall_time_s', 0):.1f} s; results in {result.out_dir}")
+    for name in ("md", "tex", "csv", "scores", "selection", "metadata"):
+        if name in result.paths:
+            print(f"  {result.paths[name]}")
+    for path in figures:
+        print(f"  {path}")
+    if result.complete:
+        print()
+        print(result.paths["md"].read_text(encoding="utf-8"))
+    return 0 if result.complete else 3

@@ -1,0 +1,141 @@
+"""Figures of the Quantus evaluation (paper section E): score distributions and a rank heatmap.
+
+* :func:`plot_metric_distributions` - one panel per metric, the per-image test scores of every
+  method (violin, box or strip plot, seaborn), titled with the metric's direction arrow;
+* :func:`plot_rank_heatmap` - methods x metrics, the rank of each method's mean score per metric
+  (1 = best), plus the mean rank; one heatmap per model;
+* :func:`write_evaluation_figures` - both, as PNG files in a folder.
+
+Input is the tidy ``scores.csv`` of :func:`hidden_monotonicity.evaluation.evaluate`.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+import matplotlib.pyplot as plt
+import pandas as pd
+import seaborn as sns
+
+from ..evaluation.metrics import ARROWS
+from ..evaluation.tables import MEAN_RANK, rank_by_direction
+
+__all__ = ["directions_from_metadata", "plot_metric_distributions", "plot_rank_heatmap", "write_evaluation_figures"]
+
+_KINDS = ("violin", "box", "strip")
+
+
+def directions_from_metadata(metadata: Mapping[str, Any]) -> dict[str, str]:
+    """``{output name: "higher"|"lower"}`` from ``metadata.json``'s ``metrics`` section."""
+    return {o["name"]: o["direction"] for m in metadata["metrics"].values() for o in m["outputs"]}
+
+
+def _test_scores(scores: pd.DataFrame, directions: Mapping[str, str], model: str | None) -> pd.DataFrame:
+    part = scores[(scores["status"] == "ok") & (scores["split"] == "test") & scores["metric"].isin(list(directions))]
+    if model is not None:
+        part = part[part["model"] == model]
+    return part
+
+
+def plot_metric_distributions(
+    scores: pd.DataFrame,
+    directions: Mapping[str, str],
+    *,
+    model: str | None = None,
+    kind: str = "violin",
+    metrics: Sequence[str] | None = None,
+    columns: int = 3,
+) -> plt.Figure:
+    """Per-metric distribution of the per-image test scores, one panel per metric, methods on the x-axis."""
+    if kind not in _KINDS:
+        raise ValueError(f"kind must be one of {_KINDS}, got {kind!r}")
+    part = _test_scores(scores, directions, model)
+    if part.empty:
+        raise ValueError("no test scores with status 'ok' to plot")
+    metric_list = [m for m in (metrics or directions) if m in set(part["metric"])]
+    methods = list(dict.fromkeys(part["method"]))
+    rows = math.ceil(len(metric_list) / columns)
+    figure, axes = plt.subplots(rows, columns, figsize=(4.2 * columns, 3.6 * rows), squeeze=False, layout="constrained")
+    palette = dict(zip(methods, sns.color_palette("tab20", len(methods))))
+    for ax, metric in zip(axes.flat, metric_list):
+        data = part[part["metric"] == metric]
+        common = dict(data=data, x="method", y="score", hue="method", order=methods, hue_order=methods,
+                      palette=palette, ax=ax, legend=False)
+        if kind == "violin":
+            sns.violinplot(cut=0, inner="quartile", density_norm="width", **common)
+        elif kind == "box":
+            sns.boxplot(**common)
+        else:
+            sns.stripplot(jitter=0.25, size=3, **common)
+        ax.set_title(f"{metric} {ARROWS[directions[metric]]}")
+        ax.set_xlabel("")
+        ax.tick_params(axis="x", labelrotation=60, labelsize=7)
+        for label in ax.get_xticklabels():
+            label.set_horizontalalignment("right")
+    for ax in list(axes.flat)[len(metric_list):]:
+        ax.set_visible(False)
+    figure.suptitle(f"Per-image test scores{f' - {model}' if model else ''}")
+    return figure
+
+
+def rank_matrix(scores: pd.DataFrame, directions: Mapping[str, str], model: str | None = None) -> pd.DataFrame:
+    """Methods x metrics matrix of ranks of the mean test score (1 = best), with a mean-rank column."""
+    part = _test_scores(scores, directions, model)
+    means = part.pivot_table(index="method", columns="metric", values="score", aggfunc="mean", sort=False)
+    metric_list = [m for m in directions if m in means.columns]
+    means = means[metric_list]
+    ranks = pd.DataFrame({m: rank_by_direction(means[m], directions[m]) for m in metric_list}, index=means.index)
+    ranks[MEAN_RANK] = ranks.mean(axis=1)
+    return ranks
+
+
+def plot_rank_heatmap(scores: pd.DataFrame, directions: Mapping[str, str], *, model: str | None = None) -> plt.Figure:
+    """Heatmap of :func:`rank_matrix` (darker = better)."""
+    ranks = rank_matrix(scores, directions, model)
+    if ranks.empty:
+        raise ValueError("no test scores with status 'ok' to rank")
+    labels = [f"{c} {ARROWS[directions[c]]}" if c in directions else f"{c} {ARROWS['lower']}" for c in ranks.columns]
+    figure, ax = plt.subplots(figsize=(2.5 + 0.75 * len(labels), 2.2 + 0.38 * len(ranks)), layout="constrained")
+    sns.heatmap(ranks, annot=True, fmt=".1f", cmap="viridis_r", cbar_kws={"label": "rank (1 = best)"},
+                xticklabels=labels, ax=ax)
+    ax.set_ylabel("")
+    ax.set_xlabel("")
+    ax.tick_params(axis="x", labelrotation=45)
+    for label in ax.get_xticklabels():
+        label.set_horizontalalignment("right")
+    ax.set_title(f"Rank of the mean test score per metric{f' - {model}' if model else ''}")
+    return figure
+
+
+def write_evaluation_figures(
+    scores: pd.DataFrame,
+    out_dir: str | Path,
+    *,
+    metadata: Mapping[str, Any] | None = None,
+    directions: Mapping[str, str] | None = None,
+    kind: str = "violin",
+    dpi: int = 120,
+) -> list[Path]:
+    """Write ``distributions-<model>.png`` and ``ranks-<model>.png`` for every model; return the paths."""
+    if directions is None:
+        if metadata is None:
+            raise ValueError("give the metric directions, or the metadata of the run to read them from")
+        directions = directions_from_metadata(metadata)
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    paths: list[Path] = []
+    for model in dict.fromkeys(scores["model"]):
+        if _test_scores(scores, directions, model).empty:
+            continue
+        safe = "".join(ch if ch.isalnum() or ch in "._-" else "_" for ch in str(model))
+        for name, figure in (
+            (f"distributions-{safe}.png", plot_metric_distributions(scores, directions, model=model, kind=kind)),
+            (f"ranks-{safe}.png", plot_rank_heatmap(scores, directions, model=model)),
+        ):
+            path = out / name
+            figure.savefig(path, dpi=dpi)
+            plt.close(figure)
+            paths.append(path)
+    return paths
