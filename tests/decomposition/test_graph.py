@@ -8,7 +8,7 @@ import torch.nn as nn
 import torchvision
 
 import hidden_monotonicity as hm
-from conftest import mlp, tiny_residual
+from decomposition_nets import mlp, tiny_residual
 
 
 def test_layer_names_follow_module_names_and_count_reused_modules():

@@ -8,7 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import hidden_monotonicity as hm
-from conftest import mlp, small_cnn
+from decomposition_nets import mlp, small_cnn
 
 
 def _nets():

@@ -8,7 +8,7 @@ import torch.nn as nn
 import torchvision
 
 import hidden_monotonicity as hm
-from conftest import mlp, small_cnn, tiny_residual
+from decomposition_nets import mlp, small_cnn, tiny_residual
 from reference import reference_split
 
 STRATEGIES = ["none", "shift", "scale", "threshold"]

@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import hidden_monotonicity as hm
-from conftest import mlp, small_cnn, tiny_residual
+from decomposition_nets import mlp, small_cnn, tiny_residual
 from reference import reference_split
 
 

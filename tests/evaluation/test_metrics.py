@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from torch import nn
 
 from hidden_monotonicity.evaluation import metrics as M
-from conftest import StandInMethods, TinyVGG, build_model, synthetic_split
+from evaluation_standins import StandInMethods, TinyVGG, build_model, synthetic_split
 
 
 # ------------------------------------------------------------------------------ catalogue facts

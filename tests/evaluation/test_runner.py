@@ -12,7 +12,7 @@ import torch
 
 from hidden_monotonicity.evaluation import cli, runner
 from hidden_monotonicity.evaluation.runner import evaluate, merge
-from conftest import StandInMethods, make_backend, stand_in_profile
+from evaluation_standins import StandInMethods, make_backend, stand_in_profile
 
 TABLE_FILES = ("table.md", "table.tex", "table.csv", "selection.csv")
 
@@ -225,7 +225,8 @@ def test_split_layer_candidates_are_spatial_relus_of_the_split_network():
     assert not any(name.startswith("classifier") for name in layers)  # the head's ReLUs are not spatial
     assert layers[1:] == [n for n, m in vgg.features.named_children() for n in [f"features.{n}"] if isinstance(m, torch.nn.ReLU)]
     resnet = models.load("benchmark_resnet", weights=None)
-    assert "layer4.1.relu#2" in runner.split_layer_candidates(resnet, example)
+    last_block = f"layer4.{len(resnet.layer4) - 1}"
+    assert f"{last_block}.relu#2" in runner.split_layer_candidates(resnet, example)
 
 
 def test_validation_split_uses_selection_metric_params(tmp_path, monkeypatch):

@@ -1,0 +1,71 @@
+"""Figure of the digits localisation benchmark: one image per class with its mask contour."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
+    from ..data.localisation import LocalisationDataset
+
+__all__ = ["plot_benchmark_samples"]
+
+
+def plot_benchmark_samples(
+    dataset: LocalisationDataset,
+    path: str | Path | None = None,
+    *,
+    per_class: int = 1,
+    seed: int = 0,
+    contour_colour: str = "#ff00ff",
+    dpi: int = 150,
+) -> Figure:
+    """Show ``per_class`` images of every class (randomly chosen with ``seed``) with the mask contour.
+
+    Args:
+        dataset: a :class:`~hidden_monotonicity.data.LocalisationDataset` (images are denormalised for display).
+        path: where to save the figure (PNG/PDF by suffix); ``None`` only returns it.
+        per_class: rows of examples per class.
+        seed: seed of the choice of examples.
+        contour_colour: colour of the mask outline (level 0.5 of the binary mask).
+        dpi: resolution of the saved file.
+    """
+    import matplotlib.pyplot as plt
+
+    if per_class < 1:
+        raise ValueError(f"per_class must be at least 1, got {per_class}")
+    labels = dataset.labels.numpy()
+    classes = sorted(set(labels.tolist()))
+    if not classes:
+        raise ValueError("the dataset is empty")
+    rng = np.random.default_rng(seed)
+    fig, axes = plt.subplots(
+        per_class, len(classes), figsize=(1.3 * len(classes), 1.45 * per_class), squeeze=False, constrained_layout=True
+    )
+    for column, label in enumerate(classes):
+        members = np.flatnonzero(labels == label)
+        chosen = rng.choice(members, size=min(per_class, len(members)), replace=False)
+        for row in range(per_class):
+            ax = axes[row, column]
+            ax.set_xticks([])
+            ax.set_yticks([])
+            if row >= len(chosen):
+                ax.axis("off")
+                continue
+            image, _, mask = dataset[int(chosen[row])]
+            ax.imshow(dataset.denormalise(image).permute(1, 2, 0).numpy(), interpolation="nearest")
+            mask_np = mask[0].numpy()
+            if 0 < mask_np.sum() < mask_np.size:
+                ax.contour(mask_np, levels=[0.5], colors=[contour_colour], linewidths=0.8)
+            if row == 0:
+                ax.set_title(dataset.class_names[label], fontsize=9)
+    split = dataset.meta.get("split")
+    fig.suptitle(f"{dataset.meta.get('source', 'dataset')}" + (f" - {split}" if split else ""), fontsize=7)
+    if path is not None:
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        fig.savefig(path, dpi=dpi)
+    return fig

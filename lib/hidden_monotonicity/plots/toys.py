@@ -1,0 +1,219 @@
+"""Toy ReLU networks for teaching the DC decomposition (paper section A, Theorem 1).
+
+A small fully connected ReLU network ``f`` on 1-D or 2-D inputs is split with ``hm.decompose`` (float64, no
+forward stabilisation, so that ``g`` and ``h`` are exactly the convex, monotone functions of the theorem) and
+evaluated on a grid:
+
+* :func:`toy_relu_network` builds the network (seeded, float64);
+* :func:`decompose_on_grid` returns ``f``, ``g``, ``h`` on grid points (:class:`ToyDecomposition`);
+* :func:`property_checks` tests, on random points, the four claims of section A.2 numerically:
+  Theorem 1 (``g − h = f``), convexity of g and h (midpoint inequality), and monotonicity of g and h in the
+  stream inputs ``(x⁺, x⁻)`` (non-negative increments never decrease them);
+* :func:`plot_toy_1d` / :func:`plot_toy_2d` draw the figures of notebook 01.
+
+Input splits (A.2 item 2): ``"positive"`` feeds ``(x⁺, x⁻) = (x, 0)``, so ``g(x)`` and ``h(x)`` are convex and
+non-decreasing in ``x`` itself; ``"center"`` feeds ``(ReLU(x), ReLU(−x))``: still convex in ``x`` (a convex
+non-decreasing function of convex functions), but no longer monotone in ``x`` — only in ``(x⁺, x⁻)``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable, Mapping, Sequence
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+import torch
+from torch import nn
+
+__all__ = [
+    "ToyDecomposition",
+    "decompose_on_grid",
+    "grid_2d",
+    "plot_toy_1d",
+    "plot_toy_2d",
+    "property_checks",
+    "toy_relu_network",
+]
+
+
+def toy_relu_network(in_features: int = 1, hidden: Sequence[int] = (6, 6), *, seed: int = 0, out_features: int = 1,
+                     weight_scale: float = 1.0) -> nn.Sequential:
+    """``Linear → ReLU → … → Linear`` in float64, eval mode, weights ~ N(0, weight_scale²/fan_in) and biases
+    ~ N(0, 0.5²), drawn from ``torch.Generator().manual_seed(seed)``."""
+    if in_features < 1 or out_features < 1 or any(int(width) < 1 for width in hidden):
+        raise ValueError(f"all layer widths must be positive, got in={in_features}, hidden={tuple(hidden)}, out={out_features}")
+    generator = torch.Generator().manual_seed(int(seed))
+    widths = [int(in_features), *map(int, hidden), int(out_features)]
+    layers: list[nn.Module] = []
+    for index, (fan_in, fan_out) in enumerate(zip(widths[:-1], widths[1:])):
+        linear = nn.Linear(fan_in, fan_out, dtype=torch.float64)
+        with torch.no_grad():
+            linear.weight.copy_(torch.randn(fan_out, fan_in, generator=generator, dtype=torch.float64) * weight_scale / fan_in**0.5)
+            linear.bias.copy_(torch.randn(fan_out, generator=generator, dtype=torch.float64) * 0.5)
+        layers.append(linear)
+        if index < len(widths) - 2:
+            layers.append(nn.ReLU())
+    return nn.Sequential(*layers).eval()
+
+
+@dataclass
+class ToyDecomposition:
+    """``f``, ``g`` and ``h`` (first output) at ``points`` ``(N, d)`` for one input split."""
+
+    points: np.ndarray
+    f: np.ndarray
+    g: np.ndarray
+    h: np.ndarray
+    input_split: str
+
+    @property
+    def reconstruction_error(self) -> float:
+        """``max |g − h − f|`` over the points (Theorem 1 says 0)."""
+        return float(np.abs(self.g - self.h - self.f).max())
+
+
+def _split(model: nn.Module, input_split: str):
+    from ..decomposition import decompose
+
+    return decompose(model, dtype=torch.float64, stabilize="none", input_split=input_split)
+
+
+def decompose_on_grid(model: nn.Module, points: np.ndarray | torch.Tensor, *, input_split: str = "positive") -> ToyDecomposition:
+    """Evaluate ``f = model`` and its split ``g``, ``h`` (no stabilisation, float64) at ``points`` ``(N, d)``."""
+    x = torch.as_tensor(np.asarray(points), dtype=torch.float64)
+    if x.ndim == 1:
+        x = x[:, None]
+    split = _split(model, input_split)
+    out = split(x)
+    with torch.no_grad():
+        f = model(x.to(next(model.parameters()).dtype)).double()
+    return ToyDecomposition(x.numpy(), f[:, 0].numpy(), out.g[:, 0].numpy(), out.h[:, 0].numpy(), input_split)
+
+
+def grid_2d(points_per_axis: int, extent: float = 2.0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(xs, ys, points)``: a square grid on ``[−extent, extent]²``, ``points`` of shape ``(n², 2)`` (row-major)."""
+    axis = np.linspace(-extent, extent, int(points_per_axis))
+    xs, ys = np.meshgrid(axis, axis)
+    return xs, ys, np.stack([xs.ravel(), ys.ravel()], axis=1)
+
+
+def property_checks(
+    model: nn.Module,
+    *,
+    n: int = 2000,
+    seed: int = 0,
+    scale: float = 2.0,
+    tolerance: float = 1e-9,
+    streams: Callable[[torch.Tensor, torch.Tensor], tuple[torch.Tensor, torch.Tensor]] | None = None,
+) -> pd.DataFrame:
+    """Numerical check of Theorem 1, convexity and monotonicity of g and h (paper A.2) on ``n`` random samples.
+
+    Works on the stream inputs ``(x⁺, x⁻) ∈ R^{2d}`` directly (``split.forward_streams``), where the theorem
+    makes its claims:
+
+    * Theorem 1: ``g(x⁺, x⁻) − h(x⁺, x⁻) = f(x⁺ − x⁻)``: worst ``|g − h − f|``;
+    * convexity: ``φ(t p + (1−t) q) ≤ t φ(p) + (1−t) φ(q)`` for random ``p, q, t``: worst excess of the left side;
+    * monotonicity: ``φ(p) ≤ φ(p + e)`` for random ``e ≥ 0``: worst decrease ``φ(p) − φ(p + e)``.
+
+    ``streams(x_pos, x_neg) -> (g, h)`` replaces the split of ``model`` (default: ``hm.decompose(model)``'s
+    ``forward_streams``, first output); the tests use it to feed functions that violate the properties.
+    Returns one row per (function, property) with the worst violation and whether it is ``≤ tolerance``
+    times the largest magnitude of the sampled values.
+    """
+    generator = torch.Generator().manual_seed(int(seed))
+    in_features = next(m for m in model.modules() if isinstance(m, nn.Linear)).in_features
+    if streams is None:
+        split = _split(model, "positive")
+
+        def streams(x_pos: torch.Tensor, x_neg: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+            out = split.forward_streams(x_pos, x_neg)
+            return out.g[:, 0], out.h[:, 0]
+
+    def sample(*shape: int) -> torch.Tensor:
+        return (torch.rand(*shape, generator=generator, dtype=torch.float64) * 2 - 1) * scale
+
+    def evaluate(p: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        return streams(p[:, :in_features], p[:, in_features:])
+
+    p, q = sample(n, 2 * in_features), sample(n, 2 * in_features)
+    t = torch.rand(n, 1, generator=generator, dtype=torch.float64)
+    e = torch.rand(n, 2 * in_features, generator=generator, dtype=torch.float64) * scale
+    g_p, h_p = evaluate(p)
+    g_q, h_q = evaluate(q)
+    g_mid, h_mid = evaluate(t * p + (1 - t) * q)
+    g_up, h_up = evaluate(p + e)
+    with torch.no_grad():
+        f_p = model((p[:, :in_features] - p[:, in_features:]).to(next(model.parameters()).dtype)).double()[:, 0]
+    magnitude = float(torch.cat([g_p.abs(), h_p.abs(), f_p.abs()]).max()) or 1.0
+    t = t[:, 0]
+    rows = [
+        ("g − h vs f", "Theorem 1: g − h = f", float((g_p - h_p - f_p).abs().max())),
+        ("g", "convex", float((g_mid - (t * g_p + (1 - t) * g_q)).max().clamp_min(0))),
+        ("h", "convex", float((h_mid - (t * h_p + (1 - t) * h_q)).max().clamp_min(0))),
+        ("g", "monotone in (x⁺, x⁻)", float((g_p - g_up).max().clamp_min(0))),
+        ("h", "monotone in (x⁺, x⁻)", float((h_p - h_up).max().clamp_min(0))),
+    ]
+    frame = pd.DataFrame(rows, columns=["function", "property", "worst violation"])
+    frame["holds"] = frame["worst violation"] <= tolerance * magnitude
+    frame["samples"] = n
+    return frame
+
+
+def plot_toy_1d(decompositions: Mapping[str, ToyDecomposition], *, title: str | None = None) -> plt.Figure:
+    """One column per input split: top ``f`` with ``g − h`` dashed on it, bottom ``g`` and ``h``."""
+    if not decompositions:
+        raise ValueError("plot_toy_1d needs at least one ToyDecomposition")
+    columns = len(decompositions)
+    figure, axes = plt.subplots(2, columns, figsize=(4.3 * columns, 5.6), squeeze=False, sharex=True, layout="constrained")
+    for column, (label, dec) in enumerate(decompositions.items()):
+        x = dec.points[:, 0]
+        top, bottom = axes[0, column], axes[1, column]
+        top.plot(x, dec.f, color="black", lw=2, label="f (the network)")
+        top.plot(x, dec.g - dec.h, color="tab:orange", lw=1.2, ls="--", label="g − h")
+        top.set_title(f"{label}: max |g − h − f| = {dec.reconstruction_error:.1e}", fontsize=9)
+        top.legend(fontsize=8, loc="best")
+        shape = "convex, non-decreasing" if dec.input_split == "positive" else "convex"
+        bottom.plot(x, dec.g, color="tab:red", lw=1.8, label=f"g ({shape})")
+        bottom.plot(x, dec.h, color="tab:blue", lw=1.8, label=f"h ({shape})")
+        bottom.set_xlabel("x")
+        bottom.legend(fontsize=8, loc="best")
+        for ax in (top, bottom):
+            ax.axvline(0.0, color="0.85", lw=0.8, zorder=0)
+            ax.grid(alpha=0.3)
+    axes[0, 0].set_ylabel("f and g − h")
+    axes[1, 0].set_ylabel("the two streams")
+    figure.suptitle(title or "DC decomposition f = g − h of a 1-D ReLU network", fontsize=11)
+    return figure
+
+
+def plot_toy_2d(dec: ToyDecomposition, xs: np.ndarray, ys: np.ndarray, *, title: str | None = None, levels: int = 14) -> plt.Figure:
+    """Filled contour maps of ``f``, ``g``, ``h`` and ``|g − h − f|`` over a 2-D grid made by :func:`grid_2d`."""
+    shape = xs.shape
+    panels = [
+        ("f", dec.f, "RdBu_r"),
+        ("g (convex, monotone)", dec.g, "Reds"),
+        ("h (convex, monotone)", dec.h, "Blues"),
+        ("|g − h − f|", np.abs(dec.g - dec.h - dec.f), "Greys"),
+    ]
+    figure, axes = plt.subplots(1, 4, figsize=(15, 3.7), layout="constrained")
+    for ax, (label, values, cmap) in zip(axes, panels):
+        grid = values.reshape(shape)
+        if label == "f":
+            limit = float(np.abs(grid).max()) or 1.0
+            filled = ax.contourf(xs, ys, grid, levels=levels, cmap=cmap, vmin=-limit, vmax=limit)
+            ax.contour(xs, ys, grid, levels=[0.0], colors="k", linewidths=1.2)
+        elif label.startswith("|"):
+            filled = ax.pcolormesh(xs, ys, grid, cmap=cmap, shading="auto")
+            label = f"{label}, max {grid.max():.1e}"
+        else:
+            filled = ax.contourf(xs, ys, grid, levels=levels, cmap=cmap)
+            ax.contour(xs, ys, grid, levels=levels, colors="k", linewidths=0.4, alpha=0.5)
+        figure.colorbar(filled, ax=ax, shrink=0.85)
+        ax.set_title(label, fontsize=10)
+        ax.set_xlabel("x₁")
+        ax.set_aspect("equal")
+    axes[0].set_ylabel("x₂")
+    figure.suptitle(title or f"2-D ReLU network, input split {dec.input_split!r}: convex level sets of g and h", fontsize=11)
+    return figure
