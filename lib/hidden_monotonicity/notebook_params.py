@@ -82,7 +82,8 @@ NOTEBOOK_SETTINGS: dict[str, dict[str, dict[str, Any]]] = {
     },
     "03_saliency_gallery": {
         # image_size: digits benchmark; imagenet_image_size: ImageNet-S crops (smoke: small, for speed)
-        "common": {"dataset": "digits", "alphas": (0.0, 0.1, 0.2, 0.3, 0.4, 0.5), "image_size": 64, "imagenet_image_size": 224},
+        "common": {"dataset": "digits", "alphas": (0.0, 0.1, 0.2, 0.3, 0.4, 0.5), "image_size": 64, "imagenet_image_size": 224,
+                   "sample_images": 100},
         "default": {
             "model": "benchmark_vgg",
             "n_images": 4,

@@ -46,7 +46,15 @@ __all__ = [
 ]
 
 KERNEL_NAME = "hidden-monotonicity"
+#: Kernel arguments for every run. ipykernel >= 6 copies C-level output (file descriptors 1 and 2) into the
+#: notebook with a watcher thread; with ipykernel 7 we saw rare runs where the kernel then stopped answering
+#: (main thread idle, the watcher thread inside ``OutStream.write``), so the notebooks run without it. Only
+#: output written by C libraries directly is affected: it goes to the terminal instead of the notebook.
+KERNEL_ARGUMENTS: tuple[str, ...] = ("--IPKernelApp.capture_fd_output=False",)
 _NUMBERED = re.compile(r"^(\d+)_.+\.ipynb$")
+#: Default ``--cell-timeout``: generous for the default profile's evaluation cell on a 2-core CPU (about 20 min);
+#: pass ``--cell-timeout 0`` for long runs such as the paper profile.
+DEFAULT_CELL_TIMEOUT = 3600
 
 
 def _repository_root() -> Path:
@@ -126,13 +134,18 @@ def ensure_kernel(preferred: str = KERNEL_NAME, *, executable: str | None = None
 # ----------------------------------------------------------------------------------------- running
 @dataclass
 class NotebookRun:
-    """The outcome of one notebook execution."""
+    """The outcome of one notebook execution (``attempts`` > 1: it was retried after a timeout)."""
 
     notebook: str
     output: Path
     seconds: float
     ok: bool
     error: str = ""
+    attempts: int = 1
+
+
+#: Errors after which a run may be retried: the kernel hung (timeout) or died, not a failing cell.
+_RETRYABLE = ("CellTimeoutError", "DeadKernelError")
 
 
 def declared_parameters(path: str | os.PathLike) -> dict[str, Any]:
@@ -150,9 +163,16 @@ def execute_notebook(
     kernel_name: str,
     cwd: str | os.PathLike | None = None,
     cell_timeout: int | None = None,
+    retries: int = 0,
+    kernel_arguments: Sequence[str] = KERNEL_ARGUMENTS,
 ) -> NotebookRun:
     """Execute one notebook with papermill; parameters it does not declare are dropped. Never raises for a
-    failing notebook: the error is in the returned :class:`NotebookRun`."""
+    failing notebook: the error is in the returned :class:`NotebookRun`.
+
+    ``cell_timeout``: seconds one cell may run (``None``: no limit). ``retries``: how often a run that timed out
+    or whose kernel died is started again from scratch (a cell that raises is never retried).
+    ``kernel_arguments``: extra command-line arguments of the kernel (see :data:`KERNEL_ARGUMENTS`).
+    """
     import papermill
 
     path, output = Path(path), Path(output)
@@ -162,22 +182,31 @@ def execute_notebook(
         raise ValueError(f"{path.name} has no cell tagged 'parameters'; papermill cannot parameterise it")
     given = {key: value for key, value in parameters.items() if key in declared and value is not None}
     started = time.perf_counter()
-    try:
-        papermill.execute_notebook(
-            str(path),
-            str(output),
-            parameters=given,
-            kernel_name=kernel_name,
-            cwd=str(cwd if cwd is not None else path.parent),
-            progress_bar=False,
-            log_output=False,
-            execution_timeout=cell_timeout,
-        )
-        return NotebookRun(path.name, output, time.perf_counter() - started, True)
-    except Exception as error:  # papermill.PapermillExecutionError, kernel death, timeouts
-        message = str(error).strip().splitlines()
-        summary = next((line for line in reversed(message) if line.strip()), type(error).__name__)
-        return NotebookRun(path.name, output, time.perf_counter() - started, False, f"{type(error).__name__}: {summary}")
+    attempts = 0
+    while True:
+        attempts += 1
+        try:
+            papermill.execute_notebook(
+                str(path),
+                str(output),
+                parameters=given,
+                kernel_name=kernel_name,
+                cwd=str(cwd if cwd is not None else path.parent),
+                progress_bar=False,
+                log_output=False,
+                execution_timeout=cell_timeout,
+                extra_arguments=list(kernel_arguments),
+            )
+            return NotebookRun(path.name, output, time.perf_counter() - started, True, attempts=attempts)
+        except Exception as error:  # papermill.PapermillExecutionError, kernel death, timeouts
+            message = str(error).strip().splitlines()
+            summary = next((line for line in reversed(message) if line.strip()), type(error).__name__)
+            retryable = type(error).__name__ in _RETRYABLE or isinstance(error, TimeoutError)
+            if retryable and attempts <= retries:
+                print(f"  {path.name}: {type(error).__name__} ({summary}); starting it again", file=sys.stderr)
+                continue
+            return NotebookRun(path.name, output, time.perf_counter() - started, False,
+                               f"{type(error).__name__}: {summary}", attempts=attempts)
 
 
 def _write_committed_copy(executed: Path, destination: Path) -> None:
@@ -215,7 +244,10 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--threads", type=int, default=None,
                         help="torch CPU threads passed to the notebooks (default: the profile's; 1 is fastest on a busy machine)")
     parser.add_argument("--kernel", default=KERNEL_NAME, help=f"preferred kernelspec name (default {KERNEL_NAME})")
-    parser.add_argument("--cell-timeout", type=int, default=None, help="seconds one cell may run (default: no limit)")
+    parser.add_argument("--cell-timeout", type=int, default=DEFAULT_CELL_TIMEOUT,
+                        help=f"seconds one cell may run, 0 for no limit (default {DEFAULT_CELL_TIMEOUT})")
+    parser.add_argument("--retries", type=int, default=1,
+                        help="how often a notebook whose kernel hung (cell timeout) or died is run again (default 1)")
     parser.add_argument("--stop-on-failure", action="store_true", help="stop at the first failing notebook")
     parser.add_argument("--list", action="store_true", help="list the notebooks and their parameters, run nothing")
     return parser
@@ -259,12 +291,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     for path in notebooks:
         target = (scratch / "executed" / path.name) if in_place else Path(output_dir) / path.name
         run = execute_notebook(path, target, parameters, kernel_name=kernel, cwd=args.notebook_dir,
-                               cell_timeout=args.cell_timeout)
+                               cell_timeout=args.cell_timeout or None, retries=args.retries)
         if run.ok and in_place:
             _write_committed_copy(target, path)
             run.output = path
         runs.append(run)
         status = "ok" if run.ok else f"FAILED - {run.error}\n    executed notebook with the error: {run.output}"
+        if run.attempts > 1:
+            status += f" (after {run.attempts} attempts)"
         print(f"  {path.name:<40s} {run.seconds:8.1f} s  {status}")
         sys.stdout.flush()
         if not run.ok and args.stop_on_failure:
@@ -277,7 +311,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         "profile": args.profile,
         "kernel": kernel,
         "total_seconds": round(total, 1),
-        "notebooks": [{"notebook": r.notebook, "seconds": round(r.seconds, 1), "ok": r.ok, "error": r.error} for r in runs],
+        "notebooks": [{"notebook": r.notebook, "seconds": round(r.seconds, 1), "ok": r.ok, "error": r.error,
+                       "attempts": r.attempts} for r in runs],
     }
     timing_folder = Path(args.notebook_dir).resolve().parent / "results" if in_place else Path(output_dir)
     timing_folder.mkdir(parents=True, exist_ok=True)

@@ -26,7 +26,7 @@ import numpy as np
 import torch
 from torch import nn
 
-__all__ = ["DEFAULT_METHODS", "DEFAULT_METRICS", "Explorer", "ExplorerState", "ExplorerView"]
+__all__ = ["DEFAULT_METHODS", "DEFAULT_METRICS", "Explorer", "ExplorerState", "ExplorerView", "figure_output"]
 
 #: Methods offered by default (the paper's three, then the baselines of section D.3).
 DEFAULT_METHODS: tuple[str, ...] = (
@@ -76,6 +76,24 @@ class ExplorerView:
     f: float
     scores: dict[str, float] = field(default_factory=dict)
     parameters: dict[str, Any] = field(default_factory=dict)
+
+
+def figure_output(figure: plt.Figure, dpi: int = 90) -> dict[str, Any]:
+    """A matplotlib figure as one ``display_data`` output (PNG) for an ``ipywidgets.Output``'s ``outputs``.
+
+    Setting the widget's outputs directly (instead of ``with output: display(figure)``) needs no routing of
+    the kernel's messages by the frontend, so the view updates the same way with and without one (papermill).
+    """
+    import base64
+    import io
+
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", dpi=dpi, bbox_inches="tight")
+    return {
+        "output_type": "display_data",
+        "data": {"image/png": base64.b64encode(buffer.getvalue()).decode("ascii"), "text/plain": repr(figure)},
+        "metadata": {},
+    }
 
 
 class Explorer:
@@ -340,12 +358,10 @@ class Explorer:
                 self._syncing = False
         self.view = self.compute(state)
         if self.output is not None:
-            from IPython.display import clear_output, display
-
-            with self.output:
-                clear_output(wait=True)
-                figure = self.render(self.view)
-                display(figure)
+            figure = self.render(self.view)
+            try:
+                self.output.outputs = (figure_output(figure),)
+            finally:
                 plt.close(figure)
         return self.view
 

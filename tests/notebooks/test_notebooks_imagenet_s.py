@@ -48,7 +48,7 @@ def test_notebook_runs_on_imagenet_s(notebook, tmp_path, kernel_name):
     parameters = {"profile": "smoke", "dataset": "imagenet_s", "data_dir": str(data_dir), "model": "vgg16",
                   "output_dir": str(figures), "threads": 1}
     run = execute_notebook(NOTEBOOK_DIR / f"{notebook}.ipynb", tmp_path / f"{notebook}.ipynb", parameters,
-                           kernel_name=kernel_name, cwd=NOTEBOOK_DIR)
+                           kernel_name=kernel_name, cwd=NOTEBOOK_DIR, cell_timeout=300, retries=1)
     assert run.ok, f"{notebook} failed on ImageNet-S: {run.error} (executed notebook: {run.output})"
     text = run.output.read_text(encoding="utf-8")
     assert "ImageNet" in text

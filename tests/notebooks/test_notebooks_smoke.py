@@ -23,7 +23,8 @@ SECONDS_PER_NOTEBOOK = 150
 def test_notebook_runs_under_the_smoke_profile(path, tmp_path, kernel_name):
     figures = tmp_path / "figures"
     parameters = {"profile": "smoke", "output_dir": str(figures), "results_dir": str(tmp_path / "results"), "threads": 1}
-    run = execute_notebook(path, tmp_path / path.name, parameters, kernel_name=kernel_name, cwd=NOTEBOOK_DIR)
+    run = execute_notebook(path, tmp_path / path.name, parameters, kernel_name=kernel_name, cwd=NOTEBOOK_DIR,
+                           cell_timeout=SECONDS_PER_NOTEBOOK, retries=1)
     assert run.ok, f"{path.name} failed under the smoke profile: {run.error} (executed notebook: {run.output})"
     assert run.seconds < SECONDS_PER_NOTEBOOK, f"{path.name} took {run.seconds:.0f} s"
 

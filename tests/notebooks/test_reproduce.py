@@ -104,3 +104,40 @@ def test_the_cli_dispatches_to_reproduce(tmp_path):
     from hidden_monotonicity.__main__ import main
 
     assert main(["reproduce", "--notebook-dir", str(tmp_path / "missing")]) == 2
+
+
+def test_a_hung_run_is_retried_but_a_failing_cell_is_not(tmp_path, monkeypatch):
+    import nbclient.exceptions
+    import papermill
+
+    _write_notebook(tmp_path / "01_a.ipynb", "pass")
+    calls = []
+
+    def flaky(*args, **kwargs):
+        calls.append(kwargs)
+        if len(calls) == 1:
+            raise nbclient.exceptions.CellTimeoutError("A cell timed out while it was being executed, after 5 seconds.")
+
+    monkeypatch.setattr(papermill, "execute_notebook", flaky)
+    run = reproduce.execute_notebook(tmp_path / "01_a.ipynb", tmp_path / "out.ipynb", {"profile": "smoke", "other": 1},
+                                     kernel_name="k", cell_timeout=5, retries=1)
+    assert run.ok and run.attempts == 2
+    assert calls[0]["parameters"] == {"profile": "smoke"}  # undeclared parameters are not passed
+    assert calls[0]["execution_timeout"] == 5 and calls[0]["extra_arguments"] == list(reproduce.KERNEL_ARGUMENTS)
+
+    def failing_cell(*args, **kwargs):
+        calls.append(kwargs)
+        raise papermill.PapermillExecutionError(0, 1, "boom", "ValueError", "bad value", [])
+
+    calls.clear()
+    monkeypatch.setattr(papermill, "execute_notebook", failing_cell)
+    run = reproduce.execute_notebook(tmp_path / "01_a.ipynb", tmp_path / "out.ipynb", {}, kernel_name="k", retries=3)
+    assert not run.ok and run.attempts == 1 and len(calls) == 1 and "PapermillExecutionError" in run.error
+
+
+@pytest.mark.notebooks
+def test_a_cell_timeout_ends_a_hanging_notebook(tmp_path, kernel_name):
+    _write_notebook(tmp_path / "01_sleeps.ipynb", "import time\ntime.sleep(120)")
+    run = reproduce.execute_notebook(tmp_path / "01_sleeps.ipynb", tmp_path / "out.ipynb", {}, kernel_name=kernel_name,
+                                     cell_timeout=3)
+    assert not run.ok and "Timeout" in run.error and run.seconds < 60

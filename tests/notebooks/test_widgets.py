@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+
 import matplotlib
 
 matplotlib.use("Agg")
@@ -42,6 +44,8 @@ def test_build_and_first_update_headless(explorer):
     box = explorer.build()
     assert type(box).__name__ == "VBox" and explorer.output is not None
     view = explorer.update()
+    (shown,) = explorer.output.outputs  # the rendered view, as one PNG output of the Output widget
+    assert shown["output_type"] == "display_data" and base64.b64decode(shown["data"]["image/png"])[:4] == b"\x89PNG"
     assert view.state.layer == explorer.default_layer("one", "splitcam") == "7"
     x = explorer.dataset.images[:1]
     direct = hm.explain(explorer.models["one"], x, 0, "splitcam", **view.parameters)[0, 0].numpy()
