@@ -49,6 +49,7 @@ __all__ = [
     "paper_table",
     "configure",
     "declared_outputs",
+    "display_path",
     "has_imagenet_s",
     "load_images",
     "load_model",
@@ -167,7 +168,7 @@ class FigureSaver:
     ``dpi`` keeps committed PNGs modest in size.
     """
 
-    def __init__(self, folder: str | os.PathLike, *, dpi: int = 110) -> None:
+    def __init__(self, folder: str | os.PathLike, *, dpi: int = 100) -> None:
         self.folder = Path(folder)
         self.folder.mkdir(parents=True, exist_ok=True)
         self.dpi = int(dpi)
@@ -356,10 +357,20 @@ class NotebookConfig:
             ("device", self.device),
             ("seed", self.seed),
             ("torch threads", _torch_threads()),
-            ("output_dir", str(self.output_dir)),
+            ("output_dir", display_path(self.output_dir)),
         ]
         rows += [(key, _short(value)) for key, value in self.settings.items() if key not in ("model", "dataset")]
         return pd.DataFrame(rows, columns=["parameter", "value"]).astype({"value": str})
+
+
+def display_path(path: str | os.PathLike) -> str:
+    """``path`` relative to the repository root when it lies inside it (no machine-specific prefix in the
+    committed notebooks), else absolute."""
+    resolved = Path(path).expanduser().resolve()
+    try:
+        return str(resolved.relative_to(repository_root()))
+    except ValueError:
+        return str(resolved)
 
 
 def _torch_threads() -> int:

@@ -46,14 +46,17 @@ __all__ = [
 ]
 
 KERNEL_NAME = "hidden-monotonicity"
-#: Kernel arguments for every run. ipykernel >= 6 copies C-level output (file descriptors 1 and 2) into the
-#: notebook with a watcher thread; with ipykernel 7 we saw rare runs where the kernel then stopped answering
-#: (main thread idle, the watcher thread inside ``OutStream.write``), so the notebooks run without it. Only
-#: output written by C libraries directly is affected: it goes to the terminal instead of the notebook.
-KERNEL_ARGUMENTS: tuple[str, ...] = ("--IPKernelApp.capture_fd_output=False",)
+#: Extra kernel command-line arguments for every run (none by default; e.g.
+#: ``("--IPKernelApp.capture_fd_output=False",)`` keeps C-level output out of the notebooks).
+KERNEL_ARGUMENTS: tuple[str, ...] = ()
 _NUMBERED = re.compile(r"^(\d+)_.+\.ipynb$")
 #: Default ``--cell-timeout``: generous for the default profile's evaluation cell on a 2-core CPU (about 20 min);
-#: pass ``--cell-timeout 0`` for long runs such as the paper profile.
+#: pass ``--cell-timeout 0`` for long runs such as the paper profile. The timeout also bounds a stall seen with
+#: nbclient 0.11 / ipykernel 7.4: when nbclient itself sends a message on the shell channel while a cell runs (it
+#: does so to mimic an ``ipywidgets.Output`` capture, ``with output: display(...)``), the cell's ``execute_reply``
+#: can arrive without waking nbclient's wait (the kernel is idle, the reply sits unread), and the run waits until
+#: the timeout makes nbclient look at the socket again. The explorer of notebook 06 therefore never uses
+#: ``with output:`` (it sets the Output widget's ``outputs`` directly), which removed the stall in our runs.
 DEFAULT_CELL_TIMEOUT = 3600
 
 

@@ -376,7 +376,7 @@ class Explorer:
                 raise ValueError("give a path or a FigureSaver")
             path = Path(path)
             path.parent.mkdir(parents=True, exist_ok=True)
-            figure.savefig(path, dpi=110, bbox_inches="tight")
+            figure.savefig(path, dpi=100, bbox_inches="tight")
             return path
         finally:
             plt.close(figure)

@@ -41,13 +41,13 @@ def test_configure_overrides_and_explicit_choices(tmp_path, keep_torch_threads):
 
 
 def test_relative_output_folders_start_at_the_repository_root(tmp_path, keep_torch_threads):
-    relative = Path("results") / "test-notebook-params" / tmp_path.name
+    relative = Path("results") / f"test-notebook-params-{tmp_path.name}"  # results/ is git-ignored
+    folder = notebook_params.repository_root() / relative
     try:
         config = notebook_params.configure("00_environment", "smoke", output_dir=relative, device="cpu")
-        assert config.output_dir == notebook_params.repository_root() / relative
+        assert config.output_dir == folder and folder.is_dir()
         assert (notebook_params.repository_root() / "pyproject.toml").is_file()
     finally:
-        folder = notebook_params.repository_root() / relative
         if folder.is_dir():
             folder.rmdir()
 
@@ -217,3 +217,9 @@ def test_paper_table_matches_the_digest():
     assert paper.loc["layercam", "MaxSensitivity"] == 5.508
     assert paper.loc["splitlrp", "MaxSensitivity"] == paper["MaxSensitivity"].min()  # SplitLRP is the most robust
     assert set(paper.index) <= set(hm.methods())
+
+
+def test_display_path_hides_the_checkout_location(tmp_path):
+    root = notebook_params.repository_root()
+    assert notebook_params.display_path(root / "figures" / "a.png") == str(Path("figures") / "a.png")
+    assert notebook_params.display_path(tmp_path) == str(tmp_path.resolve())

@@ -100,3 +100,14 @@ def test_gallery_and_grid(setup):
     fig = saliency.plot_grid(images[0], {"m1": {"l1": maps["a"][0], "l2": maps["b"][0]}, "m2": {"l1": maps["a"][0]}}, mask=masks[0])
     assert len(fig.axes) == 4 and not fig.axes[3].axison
     plt.close(fig)
+
+
+def test_saliency_rgba_is_symmetric_and_transparent_at_zero():
+    rgba = saliency.saliency_rgba(np.array([[-2.0, 0.0, 1.0, 2.0]]), map_alpha=0.8, gamma=1.0, percentile=100)
+    assert rgba.shape == (1, 4, 4)
+    np.testing.assert_allclose(rgba[0, :, 3], [0.8, 0.0, 0.4, 0.8])
+    assert rgba[0, 3, 0] > rgba[0, 3, 2] and rgba[0, 0, 2] > rgba[0, 0, 0]  # +max red, -max blue
+    assert np.isfinite(saliency.saliency_rgba(np.zeros((2, 2)))).all()  # an all-zero map is fully transparent
+    assert (saliency.saliency_rgba(np.zeros((2, 2)))[..., 3] == 0).all()
+    robust = saliency.saliency_rgba(np.r_[np.ones(999), 1000.0][None, :], gamma=1.0, percentile=99)
+    assert robust[0, 0, 3] == pytest.approx(0.85)  # one outlier does not wash out the other 999 pixels

@@ -7,9 +7,9 @@ Everything goes through ``hm.explain``, so the maps are exactly those the quanti
 * :func:`alpha_sweep`, :func:`layer_sweep`, :func:`stream_maps` - the map dictionaries of notebook 03
   (SplitCAM for α = 0 … 0.5; one method across depths; the g/h and ± stream variants of SplitCAM and the
   R⁺, R⁻, R⁺ − R⁻ maps of SplitLRP);
-* :func:`plot_gallery` - images in rows, maps in columns, every map over its (grey) image with the object
+* :func:`plot_gallery` - images in rows, maps in columns, every map over its (dimmed grey) image with the object
   mask's contour; signed maps use a diverging colour map symmetric around 0 (red = evidence for the class,
-  blue = against), scaled per map by its largest absolute value;
+  blue = against), scaled per map (:func:`saliency_rgba`) and transparent where the map is 0;
 * :func:`plot_grid` - one image, methods in rows and layers (or any other setting) in columns (Fig. 4);
 * :func:`overlay` - one such panel (used by the interactive explorer too).
 """
@@ -32,6 +32,7 @@ __all__ = [
     "overlay",
     "plot_gallery",
     "plot_grid",
+    "saliency_rgba",
     "stream_maps",
     "to_display_image",
 ]
@@ -112,21 +113,36 @@ def to_display_image(image: torch.Tensor | np.ndarray, mean: Sequence[float] | N
     return np.repeat(array, 3, axis=2) if array.shape[2] == 1 else array
 
 
+def saliency_rgba(saliency: np.ndarray, *, cmap: str = "bwr", map_alpha: float = 0.85, gamma: float = 0.6,
+                  percentile: float = 99.5) -> np.ndarray:
+    """A signed map as an RGBA image: colour from ``cmap`` on a scale symmetric around 0, full colour at the
+    ``percentile`` of ``|map|`` (a few extreme pixels would otherwise wash out the rest; 100 = the maximum), opacity
+    growing with ``|map|`` (``map_alpha · min(1, |v| / limit)^gamma``), so that where the map is 0 the image
+    underneath shows unchanged. Display only: the scores never see this scaling."""
+    values = np.asarray(saliency, dtype=np.float64)
+    finite = np.isfinite(values)
+    limit = float(np.percentile(np.abs(values[finite]), percentile)) if finite.any() else 0.0
+    if limit <= 0.0 and finite.any():
+        limit = float(np.abs(values[finite]).max())
+    limit = limit or 1.0
+    scaled = np.clip(np.where(finite, values, 0.0) / limit, -1.0, 1.0)
+    rgba = plt.get_cmap(cmap)((scaled + 1.0) / 2.0)
+    rgba[..., 3] = map_alpha * np.abs(scaled) ** gamma
+    return rgba
+
+
 def overlay(ax: plt.Axes, image: np.ndarray, saliency: np.ndarray | None, mask: np.ndarray | None = None, *,
-            title: str = "", map_alpha: float = 0.6, cmap: str = "bwr", contour_colour: str = "lime") -> None:
-    """Draw ``image`` (grey) with ``saliency`` on top (symmetric colour scale around 0, per-map maximum) and the
-    contour of ``mask``. ``saliency=None`` shows the image in colour only."""
+            title: str = "", map_alpha: float = 0.85, cmap: str = "bwr", contour_colour: str = "lime") -> None:
+    """Draw ``image`` (dimmed grey) with ``saliency`` on top (:func:`saliency_rgba`: red positive, blue negative,
+    transparent where 0) and the contour of ``mask``. ``saliency=None`` shows the image in colour only."""
     ax.set_xticks([])
     ax.set_yticks([])
     if saliency is None:
         ax.imshow(image, interpolation="nearest")
     else:
-        grey = image.mean(axis=2)
+        grey = 0.25 + 0.5 * image.mean(axis=2)  # dimmed: the map's colours stay visible on bright strokes
         ax.imshow(grey, cmap="gray", vmin=0, vmax=1, interpolation="nearest")
-        values = np.asarray(saliency, dtype=np.float64)
-        limit = float(np.abs(values).max()) if np.isfinite(values).all() else 0.0
-        limit = limit or 1.0
-        ax.imshow(values, cmap=cmap, vmin=-limit, vmax=limit, alpha=map_alpha, interpolation="bilinear")
+        ax.imshow(saliency_rgba(saliency, cmap=cmap, map_alpha=map_alpha), interpolation="bilinear")
     if mask is not None:
         mask = np.asarray(mask, dtype=np.float64)
         if 0 < mask.sum() < mask.size:

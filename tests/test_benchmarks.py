@@ -1,0 +1,48 @@
+"""The benchmark scripts run end to end at a tiny size (this checks that they work, not how fast anything is:
+timings live in benchmarks/RESULTS.md, measured by the scripts themselves)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
+
+
+def _run(script: str, *arguments: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, str(BENCHMARKS / script), *arguments], capture_output=True, text=True, timeout=600
+    )
+
+
+def test_bench_explain_prints_a_table_and_the_splitcam_layercam_ratio():
+    result = _run(
+        "bench_explain.py", "--models", "resnet18", "--methods", "splitcam,layercam,occlusion", "--size", "32",
+        "--batch", "2", "--repeats", "1", "--warmup", "0", "--device", "cpu", "--threads", "1",
+    )
+    assert result.returncode == 0, result.stderr
+    rows = {line.split("|")[1].strip(): line for line in result.stdout.splitlines() if line.startswith("| ")}
+    assert {"splitcam", "layercam", "occlusion"} <= set(rows)
+    for method in ("splitcam", "layercam", "occlusion"):
+        seconds = float(rows[method].split("|")[3])
+        assert seconds > 0, rows[method]
+    assert "SplitCAM / LayerCAM on resnet18, cpu:" in result.stdout
+
+
+def test_bench_explain_rejects_unknown_names():
+    result = _run("bench_explain.py", "--methods", "splitcam,no_such_method", "--device", "cpu")
+    assert result.returncode != 0 and "no_such_method" in result.stderr
+
+
+@pytest.mark.parametrize("model", ["resnet18"])
+def test_bench_decompose_prints_ratios(model):
+    result = _run("bench_decompose.py", "--models", model, "--batches", "1", "--repeats", "1", "--size", "32",
+                  "--device", "cpu")
+    assert result.returncode == 0, result.stderr
+    table_rows = [line for line in result.stdout.splitlines() if line.startswith(f"| {model} |")]
+    assert len(table_rows) == 1, result.stdout
+    ratio = table_rows[0].split("|")[6].strip().strip("*×")
+    assert float(ratio) > 0
