@@ -168,3 +168,37 @@ def test_records_hold_the_stabilised_streams():
     torch.testing.assert_close(record.a_pos - record.a_neg, activation.d)
     # full recentering: one stream is zero per unit
     assert (torch.minimum(record.a_pos, record.a_neg).abs() <= 1e-12).all()
+
+
+@pytest.mark.parametrize("build, layer", [(small_cnn, "5"), (tiny_residual, None)])
+def test_backward_stops_at_the_shallowest_requested_layer(build, layer):
+    """Asking for a deep layer alone gives exactly what asking together with the input gives, and the backward
+    never runs the rules below that layer (the early stop that makes SplitCAM cheap)."""
+    model = build()
+    split = hm.decompose(model, stabilize="none")
+    layer = layer or split.layer_names[len(split.layer_names) // 2]
+    x = torch.randn(3, 3, 8, 8, dtype=torch.float64, generator=torch.Generator().manual_seed(5))
+    targets = torch.tensor([0, 1, 2])
+    together = split.sensitivities(x, targets, ["input", layer], alpha=0.3)
+
+    calls = []
+    for planned in split.nodes:
+        if planned.role == "split":
+            original = planned.rule.backward
+
+            def counting(ctx, sens, _original=original, _name=planned.name):
+                calls.append(_name)
+                return _original(ctx, sens)
+
+            planned.rule.backward = counting
+    alone = split.sensitivities(x, targets, [layer], alpha=0.3)
+    names = ("a_pos", "a_neg", "delta_pos_g", "delta_neg_g", "delta_pos_h", "delta_neg_h")
+    for name in names:
+        assert torch.equal(getattr(alone[layer], name), getattr(together[layer], name)), name
+    order = [p.name for p in split.nodes if p.role == "split"]
+    assert calls and layer not in calls, "the requested layer's own rule must not run backward"
+    assert all(order.index(name) > order.index(layer) for name in calls if name in order), calls
+    # relevance stops early too and agrees with the joint call
+    joint = split.relevance(x, targets, ["input", layer])
+    single = split.relevance(x, targets, [layer])
+    assert torch.equal(joint[layer].pos, single[layer].pos) and torch.equal(joint[layer].neg, single[layer].neg)

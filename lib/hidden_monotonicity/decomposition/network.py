@@ -313,6 +313,8 @@ class SplitNetwork:
             sens = pending.pop(name)
             if name in wanted_fx:
                 found[name] = sens
+                if len(found) == len(wanted_fx):
+                    break  # reverse topological order: every wanted sensitivity is complete; skip the rest
             if p.role == "input":
                 continue
             input_sens = p.rule.backward(contexts[name], sens)
@@ -356,6 +358,8 @@ class SplitNetwork:
                 rel = pending.pop(name)
                 if name in wanted:
                     found[wanted[name]] = rel
+                    if len(found) == len(wanted):
+                        break  # every wanted relevance is complete (reverse topological order)
                 if p.role == "input":
                     continue
                 for source, r in zip(p.inputs, p.rule.relevance(contexts[name], rel, epsilon)):

@@ -69,9 +69,27 @@ class AffineRule(SplitRule):
     """A split affine layer ``z = W a + b`` (Linear, Conv2d, BatchNorm): ``d' = W d + b``, ``s' = |W| s + |b|``
     (paper A.2 eq. 1-3, with the minimal split ``W^± = max(±W, 0)``, ``b^± = max(±b, 0)``).
 
-    Backward (B.3): ``D ← Wᵀ D`` for both pairs, ``Σ ← |W|ᵀ Σ``."""
+    Backward (B.3): ``D ← Wᵀ D`` for both pairs, ``Σ ← |W|ᵀ Σ``. Subclasses only say how ``W`` acts
+    (:meth:`apply`, :meth:`apply_transpose`); the weight, bias and their absolute values are kept here."""
 
     shifts = True
+
+    def __init__(self, weight: Tensor, bias: Tensor | None):
+        self.weight, self.bias = weight.detach(), None if bias is None else bias.detach()
+        self._refresh()
+
+    def _refresh(self) -> None:
+        self.abs_weight = self.weight.abs()
+        self.abs_bias = None if self.bias is None else self.bias.abs()
+
+    def to(self, device, dtype):
+        self.weight = self.weight.to(device=device, dtype=dtype)
+        self.bias = None if self.bias is None else self.bias.to(device=device, dtype=dtype)
+        self._refresh()
+
+    def parameters(self, absolute: bool) -> tuple[Tensor, Tensor | None]:
+        """``(W, b)``, or ``(|W|, |b|)`` for the common-mode stream."""
+        return (self.abs_weight, self.abs_bias) if absolute else (self.weight, self.bias)
 
     def apply(self, x: Tensor, absolute: bool) -> Tensor:
         raise NotImplementedError
@@ -106,84 +124,46 @@ def shape_with_batch(shape: torch.Size, batch: int) -> torch.Size:
 class LinearRule(AffineRule):
     kind = "Linear"
 
-    def __init__(self, weight: Tensor, bias: Tensor | None):
-        self.weight, self.bias = weight.detach(), None if bias is None else bias.detach()
-        self._refresh()
-
-    def _refresh(self) -> None:
-        self.abs_weight = self.weight.abs()
-        self.abs_bias = None if self.bias is None else self.bias.abs()
-
-    def to(self, device, dtype):
-        self.weight = self.weight.to(device=device, dtype=dtype)
-        self.bias = None if self.bias is None else self.bias.to(device=device, dtype=dtype)
-        self._refresh()
-
     def apply(self, x, absolute):
-        if absolute:
-            return F.linear(x, self.abs_weight, self.abs_bias)
-        return F.linear(x, self.weight, self.bias)
+        return F.linear(x, *self.parameters(absolute))
 
     def apply_transpose(self, grad, input_shape, absolute):
-        return grad @ (self.abs_weight if absolute else self.weight)
+        return grad @ self.parameters(absolute)[0]
 
 
 class ConvRule(AffineRule):
     kind = "Conv2d"
 
     def __init__(self, weight, bias, stride, padding, dilation, groups):
-        self.weight, self.bias = weight.detach(), None if bias is None else bias.detach()
+        super().__init__(weight, bias)
         self.stride, self.padding, self.dilation, self.groups = stride, padding, dilation, groups
-        self._refresh()
-
-    def _refresh(self) -> None:
-        self.abs_weight = self.weight.abs()
-        self.abs_bias = None if self.bias is None else self.bias.abs()
-
-    def to(self, device, dtype):
-        self.weight = self.weight.to(device=device, dtype=dtype)
-        self.bias = None if self.bias is None else self.bias.to(device=device, dtype=dtype)
-        self._refresh()
 
     def apply(self, x, absolute):
-        weight, bias = (self.abs_weight, self.abs_bias) if absolute else (self.weight, self.bias)
-        return F.conv2d(x, weight, bias, self.stride, self.padding, self.dilation, self.groups)
+        return F.conv2d(x, *self.parameters(absolute), self.stride, self.padding, self.dilation, self.groups)
 
     def apply_transpose(self, grad, input_shape, absolute):
-        weight = self.abs_weight if absolute else self.weight
+        weight = self.parameters(absolute)[0]
         # input-only convolution backward (no weight gradient): cheaper than conv_transpose2d in float64
         return conv2d_input(input_shape, weight, grad, self.stride, self.padding, self.dilation, self.groups)
 
 
 class ChannelAffineRule(AffineRule):
     """BatchNorm in eval mode, folded (paper A.3): ``γ(x − μ)/√(σ² + ε) + β = sc·x + t`` with
-    ``sc = γ/√(σ²+ε)``, ``t = β − sc·μ``; scale and shift are split by sign like a weight and a bias."""
+    ``sc = γ/√(σ²+ε)``, ``t = β − sc·μ``; the per-channel scale and shift are split by sign like a weight and a
+    bias (stored as ``weight`` and ``bias``)."""
 
     kind = "BatchNorm"
-
-    def __init__(self, scale: Tensor, shift: Tensor):
-        self.scale, self.shift = scale.detach(), shift.detach()
-        self._refresh()
-
-    def _refresh(self) -> None:
-        self.abs_scale, self.abs_shift = self.scale.abs(), self.shift.abs()
-
-    def to(self, device, dtype):
-        self.scale = self.scale.to(device=device, dtype=dtype)
-        self.shift = self.shift.to(device=device, dtype=dtype)
-        self._refresh()
 
     @staticmethod
     def _broadcast(v: Tensor, ndim: int) -> Tensor:
         return v.view(1, -1, *([1] * (ndim - 2)))
 
     def apply(self, x, absolute):
-        scale, shift = (self.abs_scale, self.abs_shift) if absolute else (self.scale, self.shift)
+        scale, shift = self.parameters(absolute)
         return torch.addcmul(self._broadcast(shift, x.ndim), x, self._broadcast(scale, x.ndim))
 
     def apply_transpose(self, grad, input_shape, absolute):
-        scale = self.abs_scale if absolute else self.scale
-        return grad * self._broadcast(scale, grad.ndim)
+        return grad * self._broadcast(self.parameters(absolute)[0], grad.ndim)
 
 
 class PiecewiseLinearRule(SplitRule):

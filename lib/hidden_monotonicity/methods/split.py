@@ -127,13 +127,15 @@ def _record(model, x, targets, layer, default_layer_name, stream, output, params
     return layer, activation, sensitivity
 
 
-def _as_map(values: torch.Tensor, layer: str, method: str) -> torch.Tensor:
-    if values.ndim != 3:
+def _channel_map(values: torch.Tensor, layer: str, method: str, reduction: str = "sum") -> torch.Tensor:
+    """The (N, C, H, W) tensor ``values`` reduced over channels (``"sum"`` or ``"mean"``) to an (N, 1, H, W) map;
+    a clear error for non-spatial layers."""
+    if values.ndim != 4:
         raise ValueError(
-            f"{method} needs a spatial layer (N, C, H, W); layer {layer!r} has shape {tuple(values.shape[:1]) + ('C',)}"
-            f"{tuple(values.shape[2:]) if values.ndim > 2 else ''}: choose a convolutional layer or 'input'"
+            f"{method} needs a spatial layer (N, C, H, W); layer {layer!r} has shape {tuple(values.shape)}: "
+            "choose a convolutional layer or 'input'"
         )
-    return values.unsqueeze(1)
+    return values.sum(1, keepdim=True) if reduction == "sum" else values.mean(1, keepdim=True)
 
 
 @register_method(
@@ -152,9 +154,7 @@ def splitcam(model, x, targets, *, layer, stream, output, **params) -> torch.Ten
     With α = 0.5 and full recentering (``stabilize="shift"``) at a post-ReLU layer it equals
     ``½ Σ_c (∂f/∂a_c) ⊙ a_c`` (LayerCAM without ReLUs, up to the factor ½ of the unit seed)."""
     layer, activation, sensitivity = _record(model, x, targets, layer, "cam", stream, output, params)
-    if activation.ndim != 4:
-        _as_map(activation.sum(1), layer, "splitcam")
-    return _as_map((sensitivity * activation).sum(1), layer, "splitcam")
+    return _channel_map(sensitivity * activation, layer, "splitcam")
 
 
 @register_method(
@@ -171,9 +171,7 @@ def splitgrad(model, x, targets, *, layer, stream, output, **params) -> torch.Te
     """SplitGrad (paper C.2): the channel mean of ``δ^{(l,s,o)}_{shift}``; α = 0.5 gives ½ of the gradient's
     channel mean (unit seed), α = 0 the true split gradient."""
     layer, _, sensitivity = _record(model, x, targets, layer, "input", stream, output, params)
-    if sensitivity.ndim != 4:
-        _as_map(sensitivity.mean(1), layer, "splitgrad")
-    return _as_map(sensitivity.mean(1), layer, "splitgrad")
+    return _channel_map(sensitivity, layer, "splitgrad", reduction="mean")
 
 
 @register_method(
@@ -195,6 +193,4 @@ def splitlrp(model, x, targets, *, layer, relevance, epsilon, **params) -> torch
     layer = _resolve_layer(split, model, layer, "input")
     result = split.relevance(x, targets, [layer], epsilon=epsilon)[layer]
     values = {"pos-neg": result.pos - result.neg, "pos": result.pos, "neg": result.neg}[relevance]
-    if values.ndim != 4:
-        _as_map(values.sum(1), layer, "splitlrp")
-    return _as_map(values.sum(1), layer, "splitlrp")
+    return _channel_map(values, layer, "splitlrp")
