@@ -128,40 +128,19 @@ def _load_library_split(profile: EvaluationProfile, split: str, data_dir: str | 
     raise ValueError(f"profile {profile.name!r}: unknown dataset {profile.dataset!r}; use 'digits' or 'imagenet_s'")
 
 
-_ELEMENTWISE_AFTER_CONV = (nn.ReLU, nn.modules.batchnorm._BatchNorm, nn.Identity)
-_CONTAINERS = (nn.Sequential, nn.ModuleList, nn.ModuleDict)
-
-
 def conv_block_outputs(model: nn.Module) -> list[str]:
     """Layers a CAM baseline may explain, in network order: the output of every convolution block.
 
     For a convolution inside a block with its own ``forward`` (e.g. a ResNet ``BasicBlock``) that is
-    the innermost such block; otherwise the convolution followed by its run of ReLU/BatchNorm
-    siblings (VGG: the ReLU after each conv). The last entry equals
-    ``hm.methods.registry.default_layer(model)`` for torchvision VGG and ResNet models.
+    the innermost such block; otherwise the convolution followed by its run of element-wise siblings
+    (VGG: the ReLU after each conv) - :func:`hm.methods.registry.conv_block_output` for every convolution, so the
+    last entry is ``hm.methods.registry.default_layer(model)``.
     """
+    from ..methods.registry import conv_block_output
+
     modules = dict(model.named_modules())
-    result: list[str] = []
-    for name, module in modules.items():
-        if not isinstance(module, nn.Conv2d):
-            continue
-        parts = name.split(".")
-        ancestors = [".".join(parts[:depth]) for depth in range(1, len(parts))]
-        blocks = [a for a in ancestors if not isinstance(modules[a], _CONTAINERS)]
-        if blocks:
-            chosen = blocks[-1]
-        else:
-            parent_name = ".".join(parts[:-1])
-            siblings = list(modules[parent_name].named_children())
-            position = [child for child, _ in siblings].index(parts[-1])
-            chosen = name
-            for child_name, child in siblings[position + 1 :]:
-                if not isinstance(child, _ELEMENTWISE_AFTER_CONV):
-                    break
-                chosen = f"{parent_name}.{child_name}" if parent_name else child_name
-        if chosen not in result:
-            result.append(chosen)
-    return result
+    convolutions = [name for name, module in modules.items() if isinstance(module, nn.Conv2d)]
+    return list(dict.fromkeys(conv_block_output(model, name, modules) for name in convolutions))
 
 
 def spatial_modules(model: nn.Module, example: torch.Tensor) -> set[str]:

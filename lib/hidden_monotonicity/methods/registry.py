@@ -228,8 +228,15 @@ def default_layer(model: nn.Module) -> str:
             f"{type(model).__name__} has no nn.Conv2d, so there is no default layer; pass layer=<name>, "
             f"one of: {', '.join(layer_names(model))}"
         )
-    last_conv = conv_names[-1]
-    parts = last_conv.split(".")
+    return conv_block_output(model, conv_names[-1], modules)
+
+
+def conv_block_output(model: nn.Module, conv_name: str, modules: dict[str, nn.Module] | None = None) -> str:
+    """The layer whose output is "the activation of" the convolution ``conv_name`` (rules 2 and 3 of
+    :func:`default_layer`): its innermost enclosing block with its own ``forward``, else the convolution followed by
+    its run of element-wise siblings (activation, normalisation)."""
+    modules = dict(model.named_modules()) if modules is None else modules
+    parts = conv_name.split(".")
     ancestors = [".".join(parts[:depth]) for depth in range(1, len(parts))]  # outermost first
     blocks = [name for name in ancestors if not isinstance(modules[name], _CONTAINERS)]
     if blocks:
@@ -237,7 +244,7 @@ def default_layer(model: nn.Module) -> str:
     parent_name = ".".join(parts[:-1])
     siblings = list(modules[parent_name].named_children())
     position = [child for child, _ in siblings].index(parts[-1])
-    chosen = last_conv
+    chosen = conv_name
     for child_name, child in siblings[position + 1 :]:
         if not isinstance(child, _ELEMENTWISE_FOLLOWERS):
             break
