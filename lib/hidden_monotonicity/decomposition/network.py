@@ -122,7 +122,6 @@ class SplitNetwork:
         self.graph_module, self.nodes = plan(model, maxpool)
         self._device: torch.device | None = None
         self._output_node = self.nodes[-1].inputs[0]
-        self._by_fx_name = {p.node.name: p for p in self.nodes}
         self.layer_names: list[str] = [p.name for p in self.nodes if p.role in ("input", "split")]
         self._by_layer = {p.name: p for p in self.nodes if p.role in ("input", "split")}
 
@@ -167,8 +166,10 @@ class SplitNetwork:
         return layers
 
     # ------------------------------------------------------------------------------------------------
-    def _forward(self, streams: Streams, *, keep: set[str] | None = None, keep_all: bool = False):
-        """Run the split forward. Returns the output streams, the per-node contexts and the kept activations."""
+    def _forward(self, streams: Streams, *, keep: set[str] | None = None, relevance_contexts: bool = False):
+        """Run the split forward. Returns the output streams, the per-node contexts and the activations of the
+        layers in ``keep``. ``relevance_contexts``: also store each rule's raw output and input in its context (what
+        the SplitLRP rules read)."""
         env: dict[str, object] = {}
         contexts: dict[str, dict] = {}
         kept: dict[str, Streams] = {}
@@ -190,7 +191,7 @@ class SplitNetwork:
                 fused = stabilize and p.rule.fuses_stabilization
                 kwargs = {k: v for k, v in kwargs.items() if k != "inplace"}
                 out = p.rule.forward(ctx, inputs, args, kwargs, self.stabilizer if fused else None)
-                if keep_all:
+                if relevance_contexts:
                     ctx["output_raw"] = out  # before stabilisation (fused rules need no raw output for relevance)
                     if "input" not in ctx and len(inputs) == 1:
                         ctx["input"] = inputs[0]
@@ -198,9 +199,8 @@ class SplitNetwork:
                     out = Streams(out.d, self.stabilizer(out.d, out.s))
                 contexts[node.name] = ctx
                 env[node.name] = out
-            if p.name in keep or (keep_all and p.role != "meta"):
-                if p.role != "output":
-                    kept[p.name] = env[node.name]
+            if p.name in keep and p.role != "output":
+                kept[p.name] = env[node.name]
         output = env[self._output_node]
         return output, contexts, kept
 
@@ -303,28 +303,37 @@ class SplitNetwork:
 
     def _backward(self, seed: Sensitivities, contexts, wanted: set[str], factor: float, shift_output: bool):
         """Reverse pass over the graph with the exact rules; the α-shift multiplies the common mode by ``factor``."""
-        pending: dict[str, Sensitivities] = {self._output_node: seed}
-        found: dict[str, Sensitivities] = {}
+
+        def step(p, ctx, sens: Sensitivities) -> list[Sensitivities | None]:
+            input_sens = p.rule.backward(ctx, sens)
+            if not (p.rule.shifts and factor != 1.0 and (shift_output or p.node.name != self._output_node)):
+                return input_sens
+            return [None if s is None else s.scaled(factor) for s in input_sens]
+
         wanted_fx = {self._by_layer[name].node.name for name in wanted}
+        return self._reverse_pass(seed, contexts, wanted_fx, step)
+
+    def _reverse_pass(self, seed, contexts, wanted_fx: set[str], step) -> dict:
+        """Walk the graph from the output towards the input, summing what ``step(planned, ctx, value)`` returns for
+        each input of a node, and return the value reaching each node in ``wanted_fx`` (by fx name). Nodes are
+        visited in reverse topological order, so a node's value is complete when it is reached, and the walk stops
+        as soon as every wanted value is: nothing below the shallowest requested layer is computed."""
+        pending = {self._output_node: seed}
+        found = {}
         for p in reversed(self.nodes):
             name = p.node.name
             if p.role not in ("split", "input") or name not in pending:
                 continue
-            sens = pending.pop(name)
+            value = pending.pop(name)
             if name in wanted_fx:
-                found[name] = sens
+                found[name] = value
                 if len(found) == len(wanted_fx):
-                    break  # reverse topological order: every wanted sensitivity is complete; skip the rest
+                    break
             if p.role == "input":
                 continue
-            input_sens = p.rule.backward(contexts[name], sens)
-            shift = p.rule.shifts and factor != 1.0 and (shift_output or name != self._output_node)
-            for source, s in zip(p.inputs, input_sens):
-                if s is None:
-                    continue
-                if shift:
-                    s = s.scaled(factor)
-                pending[source] = pending[source] + s if source in pending else s
+            for source, contribution in zip(p.inputs, step(p, contexts[name], value)):
+                if contribution is not None:
+                    pending[source] = pending[source] + contribution if source in pending else contribution
             contexts.pop(name, None)
         return found
 
@@ -344,28 +353,16 @@ class SplitNetwork:
         x = self._check_input(x)
         self._prepare(x)
         with torch.no_grad():
-            output, contexts, kept = self._forward(self.input_streams(x), keep_all=True)
+            output, contexts, _ = self._forward(self.input_streams(x), relevance_contexts=True)
             targets = self._targets(targets, output.d)
             g = output.pos.gather(1, targets[:, None])
             seed = Relevance(torch.zeros_like(output.d).scatter_(1, targets[:, None], g), torch.zeros_like(output.d))
-            pending: dict[str, Relevance] = {self._output_node: seed}
             wanted = {self._by_layer[name].node.name: name for name in layers}
-            found: dict[str, Relevance] = {}
-            for p in reversed(self.nodes):
-                name = p.node.name
-                if p.role not in ("split", "input") or name not in pending:
-                    continue
-                rel = pending.pop(name)
-                if name in wanted:
-                    found[wanted[name]] = rel
-                    if len(found) == len(wanted):
-                        break  # every wanted relevance is complete (reverse topological order)
-                if p.role == "input":
-                    continue
-                for source, r in zip(p.inputs, p.rule.relevance(contexts[name], rel, epsilon)):
-                    if r is not None:
-                        pending[source] = pending[source] + r if source in pending else r
-                contexts.pop(name, None)
+
+            def step(p, ctx, rel: Relevance) -> list[Relevance | None]:
+                return p.rule.relevance(ctx, rel, epsilon)
+
+            found = {wanted[fx_name]: rel for fx_name, rel in self._reverse_pass(seed, contexts, set(wanted), step).items()}
         return RelevanceResult(g.squeeze(1), found)
 
 
