@@ -350,14 +350,17 @@ def _check_targets_in_range(targets: torch.Tensor, num_classes: int) -> None:
 
 
 def _number_of_classes(model: nn.Module, x: torch.Tensor) -> int:
-    """The model's number of outputs, from a forward pass of the first image only (the model is in eval mode, so
-    the output of one image does not depend on the others; a whole-batch pass would cost a full extra forward)."""
+    """The model's number of outputs, from a forward pass of the first two images only (the model is in eval mode,
+    so an image's output does not depend on the others; a whole-batch pass would cost a full extra forward). Two, not
+    one, so that a model that squeezes its batch dimension is still recognised when the batch has two or more."""
+    probe = x[:2]
     with torch.no_grad():
-        output = model(x[:1])
-    if not isinstance(output, torch.Tensor) or output.ndim != 2 or output.shape[0] != 1:
+        output = model(probe)
+    if not isinstance(output, torch.Tensor) or output.ndim != 2 or output.shape[0] != probe.shape[0]:
         shape = tuple(output.shape) if isinstance(output, torch.Tensor) else type(output).__name__
         raise ValueError(
-            f"the model must return logits of shape (N, num_classes); for one input image it returned {shape}"
+            f"the model must return logits of shape (N, num_classes); for {probe.shape[0]} input image(s) it "
+            f"returned {shape}"
         )
     return int(output.shape[1])
 
@@ -387,7 +390,7 @@ def explain(
 
     Steps: validate (method name, parameter names, ``x`` a finite 4-D float tensor, model in eval
     mode and on ``x.device``, one integer target per image - an int is broadcast - within
-    ``[0, num_classes)`` where ``num_classes`` comes from one forward pass of the first image, the ``layer`` name);
+    ``[0, num_classes)`` where ``num_classes`` comes from one forward pass of the first two images, the ``layer`` name);
     call the method function with its defaults updated by ``params`` (gradients enabled even
     inside ``torch.no_grad()``); post-process (see :mod:`.postprocess`): bilinear upsampling to
     ``(H, W)``, ``abs`` (default False) takes ``|map|``, float32.
