@@ -217,9 +217,12 @@ def main(argv: list[str] | None = None) -> int:
         + "; random-init weights\n"
     )
     print(markdown_table(timings, models, devices))
+    cheap = "; ".join(
+        f"{method} " + ", ".join(f"{key} = {value}" for key, value in benchmark_parameters(method, args.size).items())
+        for method in methods if benchmark_parameters(method, args.size)
+    )
     print(
-        f"\nCheap settings: occlusion window = stride = {max(1, args.size // 4)}; feature_ablation patch_size = "
-        f"{max(1, args.size // 4)}; integrated_gradients n_steps = 16; gradient_shap n_samples = 8; split methods with dtype={args.split_dtype}; every other method at its "
+        f"\nCheap settings: {cheap or 'none'}; split methods with dtype={args.split_dtype}; every other method at its "
         "registered defaults."
     )
     ratios = splitcam_layercam_ratios(timings)

@@ -1,4 +1,4 @@
-"""What the notebooks run on: package versions, device, threads, and whether the XAI stack imports together.
+"""What the notebooks run on: package versions, device, threads, seeds, and whether the XAI stack imports together.
 
 ``hm.environment.report()`` returns a plain dict (``report_frame`` turns it into a table) with
 
@@ -40,6 +40,7 @@ __all__ = [
     "problems",
     "report",
     "report_frame",
+    "seed_everything",
     "select_device",
     "thread_info",
 ]
@@ -107,6 +108,21 @@ def package_versions(distributions: Sequence[str] = STACK_DISTRIBUTIONS) -> dict
         except importlib.metadata.PackageNotFoundError:
             versions[name] = NOT_INSTALLED
     return versions
+
+
+def seed_everything(seed: int) -> None:
+    """Seed Python's, NumPy's and torch's random generators with ``seed`` (the one seeding function of the package:
+    notebooks, training and the evaluation runner all call it)."""
+    import random
+
+    import numpy as np
+    import torch
+
+    if not isinstance(seed, (int, np.integer)) or isinstance(seed, bool):
+        raise TypeError(f"seed must be an integer, got {seed!r}")
+    random.seed(int(seed))
+    np.random.seed(int(seed) % 2**32)
+    torch.manual_seed(int(seed))
 
 
 def select_device(requested: str | None = "auto") -> str:

@@ -26,7 +26,6 @@ from __future__ import annotations
 import ast
 import json
 import os
-import random
 import re
 import warnings
 from collections.abc import Callable, Mapping
@@ -36,8 +35,11 @@ from typing import Any
 
 import numpy as np
 
+from .environment import seed_everything
+
 __all__ = [
     "DATASETS",
+    "FIGURE_DPI",
     "NOTEBOOKS",
     "NOTEBOOK_SETTINGS",
     "OUTPUT_EXTENSIONS",
@@ -64,6 +66,8 @@ PROFILES: tuple[str, ...] = ("default", "smoke")
 #: torch threads per profile when a notebook's ``threads`` parameter is ``None`` (None: torch's default).
 PROFILE_THREADS: dict[str, int | None] = {"default": 1, "smoke": 1}
 DATASETS: tuple[str, ...] = ("digits", "imagenet_s")
+#: Resolution of every committed PNG (FigureSaver's default, the explorer's preview): modest file sizes.
+FIGURE_DPI = 100
 #: File types a notebook may write through :class:`FigureSaver`.
 OUTPUT_EXTENSIONS: tuple[str, ...] = (".png", ".csv", ".md", ".tex", ".json")
 
@@ -147,17 +151,6 @@ def repository_root() -> Path:
     return Path(__file__).resolve().parents[2]
 
 
-def seed_everything(seed: int) -> None:
-    """Seed Python's, NumPy's and torch's random generators with ``seed``."""
-    import torch
-
-    if not isinstance(seed, (int, np.integer)) or isinstance(seed, bool):
-        raise TypeError(f"seed must be an integer, got {seed!r}")
-    random.seed(int(seed))
-    np.random.seed(int(seed) % 2**32)
-    torch.manual_seed(int(seed))
-
-
 # ----------------------------------------------------------------------------------------- figures
 _SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$")
 
@@ -168,7 +161,7 @@ class FigureSaver:
     ``dpi`` keeps committed PNGs modest in size.
     """
 
-    def __init__(self, folder: str | os.PathLike, *, dpi: int = 100) -> None:
+    def __init__(self, folder: str | os.PathLike, *, dpi: int = FIGURE_DPI) -> None:
         self.folder = Path(folder)
         self.folder.mkdir(parents=True, exist_ok=True)
         self.dpi = int(dpi)

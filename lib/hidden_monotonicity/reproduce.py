@@ -35,6 +35,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from .notebook_params import repository_root
+
 __all__ = [
     "KERNEL_NAME",
     "NotebookRun",
@@ -58,10 +60,6 @@ _NUMBERED = re.compile(r"^(\d+)_.+\.ipynb$")
 #: the timeout makes nbclient look at the socket again. The explorer of notebook 06 therefore never uses
 #: ``with output:`` (it sets the Output widget's ``outputs`` directly), which removed the stall in our runs.
 DEFAULT_CELL_TIMEOUT = 3600
-
-
-def _repository_root() -> Path:
-    return Path(__file__).resolve().parents[2]
 
 
 def discover_notebooks(folder: str | os.PathLike) -> list[Path]:
@@ -235,7 +233,7 @@ def _parser() -> argparse.ArgumentParser:
                         help="notebook profile: default (committed figures, executed notebooks saved in place) or smoke")
     parser.add_argument("--notebooks", nargs="+", default=None, metavar="NB",
                         help="run only these notebooks (number, stem or file name), e.g. --notebooks 01 03")
-    parser.add_argument("--notebook-dir", type=Path, default=_repository_root() / "notebooks",
+    parser.add_argument("--notebook-dir", type=Path, default=repository_root() / "notebooks",
                         help="folder of the numbered notebooks (default: <repository>/notebooks)")
     parser.add_argument("--output-dir", type=Path, default=None,
                         help="where executed notebooks go (default: in place for 'default', a temporary folder for 'smoke')")
@@ -287,7 +285,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     kernel = ensure_kernel(args.kernel, scratch=scratch / "jupyter")
     print(f"reproduce: profile {args.profile!r}, {len(notebooks)} notebook(s), kernel {kernel!r} ({sys.executable})")
     print(f"  executed notebooks -> {'in place (' + str(args.notebook_dir) + ')' if in_place else output_dir}")
-    print(f"  figures            -> {parameters.get('output_dir', _repository_root() / 'figures')}")
+    print(f"  figures            -> {parameters.get('output_dir', repository_root() / 'figures')}")
     sys.stdout.flush()
 
     runs: list[NotebookRun] = []

@@ -15,7 +15,6 @@ import argparse
 import json
 import os
 import platform
-import random
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -28,6 +27,8 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
+from .environment import seed_everything
+
 __all__ = [
     "evaluate_accuracy",
     "main",
@@ -37,13 +38,6 @@ __all__ = [
     "train_benchmark_model",
     "train_classifier",
 ]
-
-
-def seed_everything(seed: int) -> None:
-    """Seed Python's, NumPy's and torch's random generators."""
-    random.seed(seed)
-    np.random.seed(seed % 2**32)
-    torch.manual_seed(seed)
 
 
 def _tensors(dataset: Dataset) -> tuple[torch.Tensor, torch.Tensor] | None:
@@ -320,9 +314,8 @@ def train_benchmark_model(
     splits = {split: digits_benchmark(split, seed=data_seed, cache_dir=cache_dir) for split in ("train", "val", "test")}
     data_seconds = time.perf_counter() - data_start
     seed_everything(seed)
-    model = models.benchmark_vgg() if name == "benchmark_vgg" else models.benchmark_resnet()
-    out = Path(out_dir) if out_dir is not None else models.CHECKPOINT_DIR
-    checkpoint = out / f"{name}.pt"
+    model = models.load(name, weights=None)  # the registered builder, randomly initialised (train_classifier trains it)
+    checkpoint = models.checkpoint_path(name) if out_dir is None else Path(out_dir) / f"{name}.pt"
     training_options = dict(recipe)
     augment_options = training_options.pop("augment", None)
     result = train_classifier(

@@ -26,6 +26,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from .notebook_params import FIGURE_DPI
+
 __all__ = ["DEFAULT_METHODS", "DEFAULT_METRICS", "Explorer", "ExplorerState", "ExplorerView", "figure_output"]
 
 #: Methods offered by default (the paper's three, then the baselines of section D.3).
@@ -317,14 +319,10 @@ class Explorer:
         return widgets.VBox([widgets.HBox([left, right]), self.output])
 
     def _sync_enabled(self) -> None:
+        """A control is enabled exactly when the chosen method has that parameter (``hm.methods()``)."""
         spec = self._spec(self.state.method)
-        split = spec.family == "split"
-        sensitivity = spec.name in ("splitcam", "splitgrad")
-        for name in ("alpha", "stream", "output"):
-            self.widgets[name].disabled = not sensitivity
-        self.widgets["relevance"].disabled = spec.name != "splitlrp"
-        self.widgets["stabilize"].disabled = not split
-        self.widgets["layer"].disabled = not spec.needs_layer
+        for name in ("alpha", "stream", "output", "relevance", "stabilize", "layer"):
+            self.widgets[name].disabled = name not in spec.parameters
 
     def _on_change(self, change: Mapping[str, Any]) -> None:
         if self._syncing:
@@ -376,7 +374,7 @@ class Explorer:
                 raise ValueError("give a path or a FigureSaver")
             path = Path(path)
             path.parent.mkdir(parents=True, exist_ok=True)
-            figure.savefig(path, dpi=100, bbox_inches="tight")
+            figure.savefig(path, dpi=FIGURE_DPI, bbox_inches="tight")
             return path
         finally:
             plt.close(figure)

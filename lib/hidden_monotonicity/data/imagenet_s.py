@@ -186,9 +186,9 @@ def _scan(folder: Path, class_index: Mapping[str, int]) -> tuple[list[tuple[str,
         for path in (images[key], masks[key]):
             try:
                 with Image.open(path) as opened:
+                    size = opened.size  # from the header, read when the file is opened
                     opened.verify()  # reads the file, catches truncated / corrupt data without decoding
-                with Image.open(path) as opened:
-                    sizes.append(opened.size)
+                sizes.append(size)
             except (UnidentifiedImageError, OSError, SyntaxError, ValueError):
                 skipped.append(str(path.relative_to(folder)))
                 break

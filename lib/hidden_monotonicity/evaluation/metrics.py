@@ -569,12 +569,3 @@ def metric_outputs(name: str, overrides: Mapping[str, Any] | None = None) -> tup
     entry = catalogue_entry(name)
     context = ModelContext(name="(none)", num_classes=2)
     return entry.build(entry, resolve_params(name, overrides), context).outputs()
-
-
-def output_direction(output_name: str, known: Mapping[str, MetricOutput]) -> str:
-    """Direction of an output, including flattened per-layer outputs like ``MPRT[features.0]``."""
-    base = output_name.split("[", 1)[0]
-    try:
-        return known[base].direction
-    except KeyError:
-        raise ValueError(f"unknown metric output {output_name!r}; known: {sorted(known)}") from None

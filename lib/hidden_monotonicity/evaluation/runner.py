@@ -38,11 +38,9 @@ Outputs
 from __future__ import annotations
 
 import hashlib
-import importlib.metadata
 import json
 import os
 import platform
-import random
 import re
 import shutil
 import time
@@ -57,6 +55,7 @@ import pandas as pd
 import torch
 from torch import nn
 
+from ..environment import seed_everything
 from . import tables as tables_module
 from .metrics import MetricEvaluator, MetricOutput, ModelContext, build_metric, metric_outputs, resolve_params
 from .profiles import EvaluationProfile, MethodGrid, expand_grid, get_profile, resolve_layer_rule
@@ -209,13 +208,6 @@ def derive_seed(root: int, *parts: Any) -> int:
     return int.from_bytes(digest[:4], "little")
 
 
-def seed_everything(seed: int) -> None:
-    """Seed ``random``, ``numpy`` and ``torch`` (Quantus's stochastic metrics draw from numpy)."""
-    random.seed(seed)
-    np.random.seed(seed)
-    torch.manual_seed(seed)
-
-
 def config_key(params: Mapping[str, Any]) -> str:
     """Canonical text of a configuration: ``"abs=False;alpha=0.4;layer=features.10"``."""
     if not params:
@@ -246,19 +238,10 @@ def resolve_device(device: str | None) -> str:
 
 def package_versions() -> dict[str, str]:
     """Versions of the packages that determine the numbers (recorded in metadata.json)."""
-    versions = {"python": platform.python_version()}
-    for name in VERSION_PACKAGES:
-        try:
-            versions[name] = importlib.metadata.version(name)
-        except importlib.metadata.PackageNotFoundError:
-            versions[name] = "not installed"
-    try:
-        from .._version import __version__
+    from .._version import __version__
+    from ..environment import package_versions as installed_versions
 
-        versions["hidden-monotonicity"] = __version__
-    except ImportError:  # pragma: no cover
-        pass
-    return versions
+    return {"python": platform.python_version(), **installed_versions(VERSION_PACKAGES), "hidden-monotonicity": __version__}
 
 
 def metric_params_for(profile: EvaluationProfile, metric: str, split: str) -> dict[str, Any]:
