@@ -156,7 +156,7 @@ class Explorer:
     def layer_options(self, model_name: str, method: str) -> list[str]:
         """Layers ``method`` can explain on ``model_name``: split layers (``"input"`` and the spatial ReLUs) for
         the split methods, convolution-block outputs for CAMs, none for input-resolution methods."""
-        from .evaluation.runner import conv_block_outputs, split_layer_candidates
+        from .methods.layers import conv_block_outputs, split_layer_candidates
 
         spec = self._spec(method)
         if not spec.needs_layer:

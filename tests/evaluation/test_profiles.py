@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from hidden_monotonicity.evaluation import profiles as P
+from hidden_monotonicity.methods.layers import resolve_layer_rule
 from hidden_monotonicity.evaluation.metrics import CATEGORIES, build_metric, ModelContext
 from hidden_monotonicity.evaluation.runner import _selection_metric_names, profile_outputs
 
@@ -62,17 +63,17 @@ def test_get_profile_overrides_and_errors():
 
 def test_layer_rules():
     layers = ["l0", "l1", "l2", "l3", "l4", "l5"]
-    assert P.resolve_layer_rule("@last", layers) == ["l5"]
-    assert P.resolve_layer_rule("@first", layers) == ["l0"]
-    assert P.resolve_layer_rule("@middle", layers) == ["l2"]
-    assert P.resolve_layer_rule("@evenly:3", layers) == ["l1", "l3", "l5"]
-    assert P.resolve_layer_rule("@evenly:10", layers) == layers
-    assert P.resolve_layer_rule("@all", layers) == layers
-    assert P.resolve_layer_rule("l3", layers) == ["l3"]
+    assert resolve_layer_rule("@last", layers) == ["l5"]
+    assert resolve_layer_rule("@first", layers) == ["l0"]
+    assert resolve_layer_rule("@middle", layers) == ["l2"]
+    assert resolve_layer_rule("@evenly:3", layers) == ["l1", "l3", "l5"]
+    assert resolve_layer_rule("@evenly:10", layers) == layers
+    assert resolve_layer_rule("@all", layers) == layers
+    assert resolve_layer_rule("l3", layers) == ["l3"]
     with pytest.raises(ValueError, match="not valid.*valid layers"):
-        P.resolve_layer_rule("l9", layers)
+        resolve_layer_rule("l9", layers)
     with pytest.raises(ValueError, match="unknown layer rule"):
-        P.resolve_layer_rule("@best", layers)
+        resolve_layer_rule("@best", layers)
 
 
 def test_expand_grid_is_deterministic():

@@ -116,44 +116,6 @@ def expand_grid(grid: Mapping[str, Sequence[Any]]) -> list[dict[str, Any]]:
     return [dict(zip(keys, values)) for values in itertools.product(*(tuple(grid[k]) for k in keys))]
 
 
-def resolve_layer_rule(rule: str, candidates: Sequence[str]) -> list[str]:
-    """Resolve a layer name or rule (``@last``, ``@first``, ``@middle``, ``@all``, ``@evenly:k``).
-
-    >>> resolve_layer_rule("@evenly:2", ["a", "b", "c", "d"])
-    ['b', 'd']
-    """
-    candidates = list(candidates)
-    if not candidates:
-        raise ValueError("no valid layers to choose from: the method reported an empty layer list")
-    if not isinstance(rule, str) or not rule.startswith("@"):
-        if rule not in candidates:
-            raise ValueError(f"layer {rule!r} is not valid for this model and method; valid layers: {candidates}")
-        return [rule]
-    if rule == "@last":
-        return [candidates[-1]]
-    if rule == "@first":
-        return [candidates[0]]
-    if rule == "@middle":
-        return [candidates[(len(candidates) - 1) // 2]]
-    if rule == "@all":
-        return candidates
-    if rule.startswith("@evenly:"):
-        try:
-            k = int(rule.split(":", 1)[1])
-        except ValueError:
-            k = 0
-        if k < 1:
-            raise ValueError(f"layer rule {rule!r}: write '@evenly:k' with an integer k >= 1")
-        k = min(k, len(candidates))
-        n = len(candidates)
-        # k evenly spaced positions ending at the last layer: n*(i+1)/k - 1
-        picks = sorted({max(0, round(n * (i + 1) / k) - 1) for i in range(k)})
-        return [candidates[i] for i in picks]
-    raise ValueError(
-        f"unknown layer rule {rule!r}; use a layer name or one of @last, @first, @middle, @all, @evenly:k"
-    )
-
-
 @dataclass(frozen=True)
 class EvaluationProfile:
     """All parameters of one evaluation run (see the module docstring for the three shipped ones).

@@ -58,7 +58,8 @@ from torch import nn
 from ..environment import seed_everything
 from . import tables as tables_module
 from .metrics import MetricEvaluator, MetricOutput, ModelContext, build_metric, metric_outputs, resolve_params
-from .profiles import EvaluationProfile, MethodGrid, expand_grid, get_profile, resolve_layer_rule
+from ..methods.layers import conv_block_outputs, layer_candidates, resolve_layer_rule, spatial_modules, split_layer_candidates  # noqa: F401
+from .profiles import EvaluationProfile, MethodGrid, expand_grid, get_profile
 
 SCORE_COLUMNS = ["model", "split", "method", "config", "metric", "category", "sample", "target", "score", "status", "seed"]
 _TEXT_COLUMNS = {c: str for c in ("model", "split", "method", "config", "metric", "category", "status")}
@@ -127,62 +128,6 @@ def _load_library_split(profile: EvaluationProfile, split: str, data_dir: str | 
     raise ValueError(f"profile {profile.name!r}: unknown dataset {profile.dataset!r}; use 'digits' or 'imagenet_s'")
 
 
-def conv_block_outputs(model: nn.Module) -> list[str]:
-    """Layers a CAM baseline may explain, in network order: the output of every convolution block.
-
-    For a convolution inside a block with its own ``forward`` (e.g. a ResNet ``BasicBlock``) that is
-    the innermost such block; otherwise the convolution followed by its run of element-wise siblings
-    (VGG: the ReLU after each conv) - :func:`hm.methods.registry.conv_block_output` for every convolution, so the
-    last entry is ``hm.methods.registry.default_layer(model)``.
-    """
-    from ..methods.registry import conv_block_output
-
-    modules = dict(model.named_modules())
-    convolutions = [name for name, module in modules.items() if isinstance(module, nn.Conv2d)]
-    return list(dict.fromkeys(conv_block_output(model, name, modules) for name in convolutions))
-
-
-def spatial_modules(model: nn.Module, example: torch.Tensor) -> set[str]:
-    """Names of the modules whose output on ``example`` is a 4-D (N, C, H, W) feature map."""
-    found: set[str] = set()
-    handles = [
-        module.register_forward_hook(lambda m, i, o, name=name: found.add(name) if torch.is_tensor(o) and o.ndim == 4 else None)
-        for name, module in model.named_modules()
-        if name
-    ]
-    try:
-        with torch.no_grad():
-            model(example[:1])
-    finally:
-        for handle in handles:
-            handle.remove()
-    return found
-
-
-def split_layer_candidates(model: nn.Module, example: torch.Tensor) -> list[str]:
-    """Layers a split method may explain: ``"input"`` and every ReLU with a spatial output.
-
-    Names come from ``hm.decompose(model).layer_names`` (a repeated use of one ReLU module is
-    listed as ``name#2``); ReLUs of the classifier head (non-spatial outputs) are left out.
-    """
-    from ..decomposition import decompose
-
-    modules = dict(model.named_modules())
-    spatial = spatial_modules(model, example)
-    keep = []
-    for name in decompose(model).layer_names:
-        base = re.sub(r"#\d+$", "", name)
-        if name == "input" or (isinstance(modules.get(base), nn.ReLU) and base in spatial):
-            keep.append(name)
-    return keep
-
-
-def _library_layer_candidates(model: nn.Module, spec: Any, example: torch.Tensor) -> list[str]:
-    if getattr(spec, "family", None) == "split":
-        return split_layer_candidates(model, example)
-    return conv_block_outputs(model)
-
-
 def default_backend() -> EvaluationBackend:
     """The library's models, data and methods (``hm.models``, ``hm.data``, ``hm.explain``)."""
     from ..methods import registry
@@ -193,7 +138,7 @@ def default_backend() -> EvaluationBackend:
         explain=registry.explain,
         quantus_explain_func=registry.quantus_explain_func,
         method_spec=registry.get_method,
-        layer_candidates=_library_layer_candidates,
+        layer_candidates=layer_candidates,
     )
 
 

@@ -33,6 +33,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from .layers import conv_block_output, default_layer, layer_names, resolve_layer  # noqa: F401 (re-exported)
 from .postprocess import finalize_maps
 
 #: Method families, in the order :func:`methods` lists them.
@@ -163,93 +164,6 @@ def get_method(name: str) -> MethodSpec:
         return _REGISTRY[name]
     listing = ", ".join(methods())
     raise ValueError(f"unknown explanation method {name!r}; the registered methods are: {listing}")
-
-
-# --------------------------------------------------------------------------------------- layers
-
-
-def layer_names(model: nn.Module) -> list[str]:
-    """Names of every sub-module of ``model`` (``model.named_modules()`` without the root)."""
-    return [name for name, _ in model.named_modules() if name]
-
-
-def resolve_layer(model: nn.Module, layer: str) -> nn.Module:
-    """The sub-module named ``layer``; the error for an unknown name lists the valid names."""
-    modules = dict(model.named_modules())
-    if not isinstance(layer, str) or not layer or layer not in modules:
-        raise ValueError(
-            f"unknown layer {layer!r} for {type(model).__name__}; valid layer names "
-            f"(as in model.named_modules()) are: {', '.join(layer_names(model))}"
-        )
-    return modules[layer]
-
-
-_CONTAINERS = (nn.Sequential, nn.ModuleList, nn.ModuleDict)
-_ELEMENTWISE_FOLLOWERS = (
-    nn.ReLU,
-    nn.ReLU6,
-    nn.LeakyReLU,
-    nn.ELU,
-    nn.GELU,
-    nn.SiLU,
-    nn.Hardtanh,
-    nn.Tanh,
-    nn.Sigmoid,
-    nn.modules.batchnorm._BatchNorm,
-    nn.GroupNorm,
-    nn.LayerNorm,
-    nn.Identity,
-)
-
-
-def default_layer(model: nn.Module) -> str:
-    """The layer explained when a layer method gets ``layer=None``: the last convolutional block.
-
-    Rule (structural, no forward pass, deterministic):
-
-    1. take the last ``nn.Conv2d`` in ``model.named_modules()`` order;
-    2. if it sits inside a block with its own ``forward`` (an ancestor below the root that is not
-       an ``nn.Sequential``/``ModuleList``/``ModuleDict``, e.g. a torchvision ``BasicBlock`` or
-       ``Bottleneck``), the answer is the innermost such block: torchvision ResNet18 ->
-       ``"layer4.1"`` (the block output after the residual add and its ReLU);
-    3. otherwise (a plain stack as in VGG's ``features``) the answer is the last module of the
-       run of element-wise modules (activation, normalisation) that directly follows that
-       convolution among its siblings, or the convolution itself when none follows:
-       torchvision VGG16 -> ``"features.29"`` (the ReLU after the last conv, 14x14 at 224 px),
-       VGG16-BN -> ``"features.42"``.
-
-    This is the usual Grad-CAM/LayerCAM choice, "the activations of the last convolutional
-    layer". Raises ``ValueError`` for a model without ``nn.Conv2d``.
-    """
-    modules = dict(model.named_modules())
-    conv_names = [name for name, module in modules.items() if isinstance(module, nn.Conv2d)]
-    if not conv_names:
-        raise ValueError(
-            f"{type(model).__name__} has no nn.Conv2d, so there is no default layer; pass layer=<name>, "
-            f"one of: {', '.join(layer_names(model))}"
-        )
-    return conv_block_output(model, conv_names[-1], modules)
-
-
-def conv_block_output(model: nn.Module, conv_name: str, modules: dict[str, nn.Module] | None = None) -> str:
-    """The layer whose output is "the activation of" the convolution ``conv_name`` (rules 2 and 3 of
-    :func:`default_layer`): its innermost enclosing block with its own ``forward``, else the convolution followed by
-    its run of element-wise siblings (activation, normalisation)."""
-    modules = dict(model.named_modules()) if modules is None else modules
-    parts = conv_name.split(".")
-    ancestors = [".".join(parts[:depth]) for depth in range(1, len(parts))]  # outermost first
-    blocks = [name for name in ancestors if not isinstance(modules[name], _CONTAINERS)]
-    if blocks:
-        return blocks[-1]
-    parent_name = ".".join(parts[:-1])
-    siblings = list(modules[parent_name].named_children())
-    position = [child for child, _ in siblings].index(parts[-1])
-    chosen = conv_name
-    for child_name, child in siblings[position + 1 :]:
-        if not isinstance(child, _ELEMENTWISE_FOLLOWERS):
-            break
-        chosen = f"{parent_name}.{child_name}" if parent_name else child_name
-    return chosen
 
 
 # ------------------------------------------------------------------------------------ validation

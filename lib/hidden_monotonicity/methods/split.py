@@ -36,7 +36,8 @@ import torch
 from torch import nn
 
 from ..decomposition import SplitNetwork, decompose
-from .registry import default_layer, register_method
+from .layers import SPLIT_DEFAULT_LAYER, resolve_split_layer
+from .registry import register_method
 
 _DECOMPOSITION_DEFAULTS: dict[str, Any] = {
     "stabilize": "scale",
@@ -92,23 +93,6 @@ def split_of(model: nn.Module, *, stabilize, theta, threshold, maxpool, dtype, i
     return split
 
 
-def _resolve_layer(split: SplitNetwork, model: nn.Module, layer: str | None, default: str) -> str:
-    if layer is None:
-        if default != "cam":
-            return default
-        block = default_layer(model)
-        candidates = [name for name in split.layer_names if name == block or name.startswith(block + ".")]
-        if not candidates:
-            raise ValueError(f"no split layer found for the default CAM layer {block!r}; pass layer=<name>")
-        return candidates[-1]
-    if layer not in split.layer_names:
-        raise ValueError(
-            f"unknown layer {layer!r} for the split network of {type(model).__name__}; valid layer names "
-            f"(split.layer_names) are: {', '.join(split.layer_names)}"
-        )
-    return layer
-
-
 def _check_choice(name: str, value: str, choices: tuple[str, ...]) -> None:
     if value not in choices:
         raise ValueError(f"{name} must be one of {', '.join(map(repr, choices))}, got {value!r}")
@@ -119,7 +103,7 @@ def _record(model, x, targets, layer, default_layer_name, stream, output, params
     _check_choice("output", output, _OUTPUTS)
     decomposition = {k: params.pop(k) for k in _DECOMPOSITION_DEFAULTS}
     split = split_of(model, **decomposition)
-    layer = _resolve_layer(split, model, layer, default_layer_name)
+    layer = resolve_split_layer(split.layer_names, model, layer, default_layer_name)
     result = split.sensitivities(x, targets, [layer], **params)
     record = result[layer]
     activation = record.a_pos if stream == "pos" else record.a_neg
@@ -153,7 +137,7 @@ def splitcam(model, x, targets, *, layer, stream, output, **params) -> torch.Ten
 
     With α = 0.5 and full recentering (``stabilize="shift"``) at a post-ReLU layer it equals
     ``½ Σ_c (∂f/∂a_c) ⊙ a_c`` (LayerCAM without ReLUs, up to the factor ½ of the unit seed)."""
-    layer, activation, sensitivity = _record(model, x, targets, layer, "cam", stream, output, params)
+    layer, activation, sensitivity = _record(model, x, targets, layer, SPLIT_DEFAULT_LAYER["splitcam"], stream, output, params)
     return _channel_map(sensitivity * activation, layer, "splitcam")
 
 
@@ -170,7 +154,7 @@ def splitcam(model, x, targets, *, layer, stream, output, **params) -> torch.Ten
 def splitgrad(model, x, targets, *, layer, stream, output, **params) -> torch.Tensor:
     """SplitGrad (paper C.2): the channel mean of ``δ^{(l,s,o)}_{shift}``; α = 0.5 gives ½ of the gradient's
     channel mean (unit seed), α = 0 the true split gradient."""
-    layer, _, sensitivity = _record(model, x, targets, layer, "input", stream, output, params)
+    layer, _, sensitivity = _record(model, x, targets, layer, SPLIT_DEFAULT_LAYER["splitgrad"], stream, output, params)
     return _channel_map(sensitivity, layer, "splitgrad", reduction="mean")
 
 
@@ -190,7 +174,7 @@ def splitlrp(model, x, targets, *, layer, relevance, epsilon, **params) -> torch
     or ``R⁻``. Conservation: ``Σ (R⁺ + R⁻) = g`` minus the share of the biases ``b^±`` and of ε."""
     _check_choice("relevance", relevance, _RELEVANCE_MAPS)
     split = split_of(model, **{k: params.pop(k) for k in _DECOMPOSITION_DEFAULTS})
-    layer = _resolve_layer(split, model, layer, "input")
+    layer = resolve_split_layer(split.layer_names, model, layer, SPLIT_DEFAULT_LAYER["splitlrp"])
     result = split.relevance(x, targets, [layer], epsilon=epsilon)[layer]
     values = {"pos-neg": result.pos - result.neg, "pos": result.pos, "neg": result.neg}[relevance]
     return _channel_map(values, layer, "splitlrp")

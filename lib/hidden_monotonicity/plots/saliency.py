@@ -58,8 +58,7 @@ def evenly_spaced_layers(model: nn.Module, example: torch.Tensor, count: int, *,
     ``family="split"``: spatial ReLU outputs of the split network (as the evaluation's layer grids, without
     ``"input"``); ``"cam"``: the convolution-block outputs the CAM baselines accept.
     """
-    from ..evaluation.profiles import resolve_layer_rule
-    from ..evaluation.runner import conv_block_outputs, split_layer_candidates
+    from ..methods.layers import conv_block_outputs, resolve_layer_rule, split_layer_candidates
 
     if count < 1:
         raise ValueError(f"count must be at least 1, got {count}")

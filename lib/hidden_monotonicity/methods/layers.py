@@ -1,0 +1,236 @@
+"""The one home of layer logic: which layers a method may explain, and how a layer name is resolved.
+
+* :func:`layer_names`, :func:`resolve_layer` - module names of a model and the module behind one name;
+* :func:`default_layer`, :func:`conv_block_output`, :func:`conv_block_outputs` - "the activation of a
+  convolution" (the CAM layers), the last of which is the default layer of every layer method;
+* :func:`split_layer_candidates`, :func:`layer_candidates` - the layers a split method or a CAM baseline may explain
+  (used by the evaluation's layer grids, the plots and the explorer);
+* :func:`resolve_layer_rule` - ``@last``, ``@first``, ``@middle``, ``@all``, ``@evenly:k`` over a candidate list.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any, Sequence
+
+import torch
+from torch import nn
+
+
+def layer_names(model: nn.Module) -> list[str]:
+    """Names of every sub-module of ``model`` (``model.named_modules()`` without the root)."""
+    return [name for name, _ in model.named_modules() if name]
+
+
+def resolve_layer(model: nn.Module, layer: str) -> nn.Module:
+    """The sub-module named ``layer``; the error for an unknown name lists the valid names."""
+    modules = dict(model.named_modules())
+    if not isinstance(layer, str) or not layer or layer not in modules:
+        raise ValueError(
+            f"unknown layer {layer!r} for {type(model).__name__}; valid layer names "
+            f"(as in model.named_modules()) are: {', '.join(layer_names(model))}"
+        )
+    return modules[layer]
+
+
+_CONTAINERS = (nn.Sequential, nn.ModuleList, nn.ModuleDict)
+_ELEMENTWISE_FOLLOWERS = (
+    nn.ReLU,
+    nn.ReLU6,
+    nn.LeakyReLU,
+    nn.ELU,
+    nn.GELU,
+    nn.SiLU,
+    nn.Hardtanh,
+    nn.Tanh,
+    nn.Sigmoid,
+    nn.modules.batchnorm._BatchNorm,
+    nn.GroupNorm,
+    nn.LayerNorm,
+    nn.Identity,
+)
+
+
+def default_layer(model: nn.Module) -> str:
+    """The layer explained when a layer method gets ``layer=None``: the last convolutional block.
+
+    Rule (structural, no forward pass, deterministic):
+
+    1. take the last ``nn.Conv2d`` in ``model.named_modules()`` order;
+    2. if it sits inside a block with its own ``forward`` (an ancestor below the root that is not
+       an ``nn.Sequential``/``ModuleList``/``ModuleDict``, e.g. a torchvision ``BasicBlock`` or
+       ``Bottleneck``), the answer is the innermost such block: torchvision ResNet18 ->
+       ``"layer4.1"`` (the block output after the residual add and its ReLU);
+    3. otherwise (a plain stack as in VGG's ``features``) the answer is the last module of the
+       run of element-wise modules (activation, normalisation) that directly follows that
+       convolution among its siblings, or the convolution itself when none follows:
+       torchvision VGG16 -> ``"features.29"`` (the ReLU after the last conv, 14x14 at 224 px),
+       VGG16-BN -> ``"features.42"``.
+
+    This is the usual Grad-CAM/LayerCAM choice, "the activations of the last convolutional
+    layer". Raises ``ValueError`` for a model without ``nn.Conv2d``.
+    """
+    modules = dict(model.named_modules())
+    conv_names = [name for name, module in modules.items() if isinstance(module, nn.Conv2d)]
+    if not conv_names:
+        raise ValueError(
+            f"{type(model).__name__} has no nn.Conv2d, so there is no default layer; pass layer=<name>, "
+            f"one of: {', '.join(layer_names(model))}"
+        )
+    return conv_block_output(model, conv_names[-1], modules)
+
+
+def conv_block_output(model: nn.Module, conv_name: str, modules: dict[str, nn.Module] | None = None) -> str:
+    """The layer whose output is "the activation of" the convolution ``conv_name`` (rules 2 and 3 of
+    :func:`default_layer`): its innermost enclosing block with its own ``forward``, else the convolution followed by
+    its run of element-wise siblings (activation, normalisation)."""
+    modules = dict(model.named_modules()) if modules is None else modules
+    parts = conv_name.split(".")
+    ancestors = [".".join(parts[:depth]) for depth in range(1, len(parts))]  # outermost first
+    blocks = [name for name in ancestors if not isinstance(modules[name], _CONTAINERS)]
+    if blocks:
+        return blocks[-1]
+    parent_name = ".".join(parts[:-1])
+    siblings = list(modules[parent_name].named_children())
+    position = [child for child, _ in siblings].index(parts[-1])
+    chosen = conv_name
+    for child_name, child in siblings[position + 1 :]:
+        if not isinstance(child, _ELEMENTWISE_FOLLOWERS):
+            break
+        chosen = f"{parent_name}.{child_name}" if parent_name else child_name
+    return chosen
+
+
+
+def conv_block_outputs(model: nn.Module) -> list[str]:
+    """Layers a CAM baseline may explain, in network order: the output of every convolution block.
+
+    For a convolution inside a block with its own ``forward`` (e.g. a ResNet ``BasicBlock``) that is
+    the innermost such block; otherwise the convolution followed by its run of element-wise siblings
+    (VGG: the ReLU after each conv) - :func:`conv_block_output` for every convolution, so the
+    last entry is ``default_layer(model)``.
+    """
+    modules = dict(model.named_modules())
+    convolutions = [name for name, module in modules.items() if isinstance(module, nn.Conv2d)]
+    return list(dict.fromkeys(conv_block_output(model, name, modules) for name in convolutions))
+
+
+def spatial_modules(model: nn.Module, example: torch.Tensor) -> set[str]:
+    """Names of the modules whose output on ``example`` is a 4-D (N, C, H, W) feature map."""
+    found: set[str] = set()
+    handles = [
+        module.register_forward_hook(lambda m, i, o, name=name: found.add(name) if torch.is_tensor(o) and o.ndim == 4 else None)
+        for name, module in model.named_modules()
+        if name
+    ]
+    try:
+        with torch.no_grad():
+            model(example[:1])
+    finally:
+        for handle in handles:
+            handle.remove()
+    return found
+
+
+def split_layer_candidates(model: nn.Module, example: torch.Tensor) -> list[str]:
+    """Layers a split method may explain: ``"input"`` and every ReLU with a spatial output.
+
+    Names come from ``hm.decompose(model).layer_names`` (a repeated use of one ReLU module is
+    listed as ``name#2``); ReLUs of the classifier head (non-spatial outputs) are left out.
+    """
+    from ..decomposition import decompose
+
+    modules = dict(model.named_modules())
+    spatial = spatial_modules(model, example)
+    keep = []
+    for name in decompose(model).layer_names:
+        base = re.sub(r"#\d+$", "", name)
+        if name == "input" or (isinstance(modules.get(base), nn.ReLU) and base in spatial):
+            keep.append(name)
+    return keep
+
+
+def layer_candidates(model: nn.Module, spec: Any, example: torch.Tensor) -> list[str]:
+    """Layers the method ``spec`` (a :class:`~hidden_monotonicity.methods.registry.MethodSpec`) may explain on ``model``:
+    split layers for the split family, convolution-block outputs for every other layer method."""
+    if getattr(spec, "family", None) == "split":
+        return split_layer_candidates(model, example)
+    return conv_block_outputs(model)
+
+
+
+def resolve_layer_rule(rule: str, candidates: Sequence[str]) -> list[str]:
+    """Resolve a layer name or rule (``@last``, ``@first``, ``@middle``, ``@all``, ``@evenly:k``).
+
+    >>> resolve_layer_rule("@evenly:2", ["a", "b", "c", "d"])
+    ['b', 'd']
+    """
+    candidates = list(candidates)
+    if not candidates:
+        raise ValueError("no valid layers to choose from: the method reported an empty layer list")
+    if not isinstance(rule, str) or not rule.startswith("@"):
+        if rule not in candidates:
+            raise ValueError(f"layer {rule!r} is not valid for this model and method; valid layers: {candidates}")
+        return [rule]
+    if rule == "@last":
+        return [candidates[-1]]
+    if rule == "@first":
+        return [candidates[0]]
+    if rule == "@middle":
+        return [candidates[(len(candidates) - 1) // 2]]
+    if rule == "@all":
+        return candidates
+    if rule.startswith("@evenly:"):
+        try:
+            k = int(rule.split(":", 1)[1])
+        except ValueError:
+            k = 0
+        if k < 1:
+            raise ValueError(f"layer rule {rule!r}: write '@evenly:k' with an integer k >= 1")
+        k = min(k, len(candidates))
+        n = len(candidates)
+        # k evenly spaced positions ending at the last layer: n*(i+1)/k - 1
+        picks = sorted({max(0, round(n * (i + 1) / k) - 1) for i in range(k)})
+        return [candidates[i] for i in picks]
+    raise ValueError(
+        f"unknown layer rule {rule!r}; use a layer name or one of @last, @first, @middle, @all, @evenly:k"
+    )
+
+
+#: Where each split method reads the split network when ``layer=None``: ``"@cam"`` is the split layer of
+#: :func:`default_layer` (the last convolutional block, as LayerCAM), any other value a split layer name.
+SPLIT_DEFAULT_LAYER: dict[str, str] = {"splitcam": "@cam", "splitgrad": "input", "splitlrp": "input"}
+
+
+def resolve_split_layer(split_layer_names: Sequence[str], model: nn.Module, layer: str | None, default: str) -> str:
+    """The split-network layer a split method reads: ``layer`` if given (validated against ``split_layer_names``),
+    else ``default`` (``"@cam"``: the last split node inside :func:`default_layer`'s block)."""
+    if layer is None:
+        if default != "@cam":
+            return default
+        block = default_layer(model)
+        candidates = [name for name in split_layer_names if name == block or name.startswith(block + ".")]
+        if not candidates:
+            raise ValueError(f"no split layer found for the default CAM layer {block!r}; pass layer=<name>")
+        return candidates[-1]
+    if layer not in split_layer_names:
+        raise ValueError(
+            f"unknown layer {layer!r} for the split network of {type(model).__name__}; valid layer names "
+            f"(split.layer_names) are: {', '.join(split_layer_names)}"
+        )
+    return layer
+
+
+def method_default_layer(model: nn.Module, method: str) -> str | None:
+    """The layer ``method`` explains on ``model`` when called with ``layer=None`` (``None`` for methods without a layer):
+    the one rule the explorer, the plots and the evaluation ask."""
+    from .registry import get_method
+
+    spec = get_method(method)
+    if not spec.needs_layer:
+        return None
+    if spec.family == "split":
+        from ..decomposition import decompose
+
+        return resolve_split_layer(decompose(model).layer_names, model, None, SPLIT_DEFAULT_LAYER.get(method, "input"))
+    return default_layer(model)
