@@ -41,6 +41,9 @@ def _load_imagenet_s(split: str, n: int | None, data_dir: str | os.PathLike | No
     return full if n is None or n >= len(full) else full.subset(range(n))
 
 
+#: Datasets read from a local copy: :func:`load` needs their ``data_dir``.
+NEEDS_DATA_DIR: frozenset[str] = frozenset({"imagenet_s"})
+
 #: Dataset name -> loader ``(split, n, data_dir, **kwargs) -> LocalisationDataset`` (used by :func:`load`).
 LOADERS: dict[str, Callable[..., LocalisationDataset]] = {
     "digits": _load_digits,
@@ -76,6 +79,7 @@ __all__ = [
     "IMAGENET_STD",
     "LOADERS",
     "LocalisationDataset",
+    "NEEDS_DATA_DIR",
     "digits_benchmark",
     "imagenet_s",
     "imagenet_s_split",

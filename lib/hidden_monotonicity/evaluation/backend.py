@@ -8,8 +8,10 @@ a profile's dataset as numpy arrays in Quantus's layout.
 
 from __future__ import annotations
 
+import os
 import warnings
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Callable
 
 import numpy as np
@@ -18,6 +20,7 @@ from torch import nn
 
 from ..methods.layers import layer_candidates
 from .profiles import EvaluationProfile
+from .store import EvaluationSetupError
 
 
 @dataclass
@@ -58,6 +61,21 @@ def load_profile_split(profile: EvaluationProfile, split: str, data_dir: str | N
         return data.load(profile.dataset, split, n=n, data_dir=data_dir, **dict(profile.dataset_kwargs))
     except ValueError as error:
         raise ValueError(f"profile {profile.name!r}: {error}") from error
+
+
+def check_data_dir(profile: EvaluationProfile, data_dir: str | os.PathLike | None) -> None:
+    """Raise a one-line error when ``profile``'s dataset is read from a folder that is not given or absent."""
+    from .. import data
+
+    if profile.dataset not in data.NEEDS_DATA_DIR:
+        return
+    if data_dir is None:
+        raise EvaluationSetupError(
+            f"profile {profile.name!r} evaluates the dataset {profile.dataset!r}, which is read from a local copy: "
+            "pass its folder with --data-dir PATH (data_dir=...)"
+        )
+    if not Path(data_dir).expanduser().is_dir():
+        raise EvaluationSetupError(f"the data folder {data_dir} (--data-dir) does not exist or is not a folder")
 
 
 def default_backend() -> EvaluationBackend:

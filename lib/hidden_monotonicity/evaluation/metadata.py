@@ -10,15 +10,17 @@ from __future__ import annotations
 
 import json
 import platform
-from typing import Any, Sequence
+from pathlib import Path
+from typing import Any, Mapping, Sequence
 
 import pandas as pd
 
 from .metrics import ModelContext, build_metric, resolve_params
 from .profiles import EvaluationProfile
 from .selection import metric_params_for
+from .store import FolderLock, OutputFolderError, ResultStore
 
-METADATA_FORMAT = 1
+METADATA_FORMAT = 2  # 2: unit and selection files have integrity records (<file>.check)
 VERSION_PACKAGES = ("torch", "torchvision", "numpy", "quantus", "captum", "zennit", "grad-cam", "pandas", "scikit-image")
 
 
@@ -106,3 +108,56 @@ def merged_metadata(shard_dirs: Sequence[str], metadatas: Sequence[dict[str, Any
     if any(m["versions"] != first["versions"] for m in metadatas):
         merged["versions_differ_between_shards"] = True
     return merged
+
+
+def describe_difference(old: Any, new: Any, *, limit: int = 4, width: int = 40) -> str:
+    """A short one-line diff of two JSON-like values: ``"seed: 7 -> 8; metrics: [...] -> [...]"``."""
+    changes: list[str] = []
+
+    def short(value: Any) -> str:
+        text = json.dumps(value, default=str)
+        return text if len(text) <= width else text[: width - 3] + "..."
+
+    def walk(a: Any, b: Any, path: str) -> None:
+        if isinstance(a, dict) and isinstance(b, dict):
+            for key in list(a) + [k for k in b if k not in a]:
+                walk(a.get(key, "(absent)"), b.get(key, "(absent)"), f"{path}.{key}" if path else str(key))
+        elif isinstance(a, list) and isinstance(b, list) and len(a) == len(b):
+            for index, (item_a, item_b) in enumerate(zip(a, b)):
+                walk(item_a, item_b, f"{path}[{index}]")
+        elif a != b:
+            changes.append(f"{path or 'value'}: {short(a)} -> {short(b)}")
+
+    walk(old, new, "")
+    more = f"; and {len(changes) - limit} more" if len(changes) > limit else ""
+    return "; ".join(changes[:limit]) + more
+
+
+def _shard_command(meta: Mapping[str, Any], folder: Path) -> str:
+    return (f"python -m hidden_monotonicity evaluate --profile {meta.get('profile_name')} --shard {meta.get('shard')} "
+            f"--num-shards {meta.get('num_shards')} --out {folder}")
+
+
+def check_shards(stores: Sequence[ResultStore], metadatas: Sequence[dict[str, Any]], allow_incomplete: bool) -> bool:
+    """Raise one-line errors for shards that do not belong together; return whether all shards are there."""
+    first, hint = metadatas[0], "or pass --allow-incomplete (allow_incomplete=True) to merge what is there into a result marked incomplete"
+    for store, meta in zip(stores, metadatas):
+        if meta["profile"] != first["profile"]:
+            raise OutputFolderError(f"{store.root} was run with a different profile than {stores[0].root} "
+                                    f"({describe_difference(first['profile'], meta['profile'])}); cannot merge them")
+        if meta["num_shards"] != first["num_shards"]:
+            raise OutputFolderError(f"{store.root} has num_shards={meta['num_shards']}, {stores[0].root} has {first['num_shards']}")
+        holder = FolderLock(store.root).holder()
+        if holder is not None:
+            raise OutputFolderError(f"{store.root} is being written by a running evaluation (pid {holder.get('pid')}); "
+                                    "wait for it to finish, then merge")
+        if not meta.get("complete") and not allow_incomplete:
+            raise OutputFolderError(f"shard {meta['shard']} ({store.root}) is incomplete: finish it with `"
+                                    f"{_shard_command(meta, store.root)}` and merge again, {hint}")
+    shards = sorted(m["shard"] for m in metadatas)
+    expected = list(range(first["num_shards"]))
+    if shards != expected and not allow_incomplete:
+        missing = sorted(set(expected) - set(shards))
+        raise OutputFolderError(f"merge needs the folders of shards {expected} exactly once each, got shards {shards}"
+                                + (f" (shard(s) {missing} missing)" if missing else "") + f": pass every shard folder, {hint}")
+    return shards == expected

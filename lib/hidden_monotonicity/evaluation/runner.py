@@ -43,6 +43,7 @@ Outputs
 from __future__ import annotations
 
 import json
+import shutil
 import time
 import warnings
 from dataclasses import dataclass, field
@@ -58,12 +59,13 @@ from torch import nn
 from ..environment import seed_everything, select_device
 from ..methods.layers import conv_block_outputs, resolve_layer_rule, split_layer_candidates  # noqa: F401 (re-exported)
 from . import tables as tables_module
-from .backend import EvaluationBackend, Samples, default_backend
-from .metadata import merged_metadata, new_metadata, package_versions, status_summary  # noqa: F401
+from .backend import EvaluationBackend, Samples, check_data_dir, default_backend
+from .metadata import check_shards, describe_difference, merged_metadata, new_metadata, package_versions, status_summary  # noqa: F401
 from .metrics import MetricEvaluator, ModelContext, build_metric
-from .profiles import EvaluationProfile, MethodGrid, expand_grid, get_profile
+from .profiles import EvaluationProfile, MethodGrid, get_profile
 from .selection import (  # noqa: F401 (re-exported for callers of the pre-split runner)
     _selection_metric_names,
+    candidate_configurations,
     metric_params_for,
     profile_outputs,
     select_configuration,
@@ -74,11 +76,17 @@ from .store import (  # noqa: F401 (re-exported for callers of the pre-split run
     SPLITS,
     STATUS_EMPTY_MASK,
     STATUS_OK,
+    EvaluationSetupError,
+    FolderLock,
+    OutputFolderError,
     ResultStore,
     WorkUnit,
     config_key,
     copy_results,
     derive_seed,
+    make_output_folder,
+    prepare_merge_folder,
+    sort_scores,
 )
 
 # --------------------------------------------------------------------------------------------
@@ -164,40 +172,10 @@ class _Run:
                 self.run_row(model_name, model, context, grid)
 
     # ---------------------------------------------------------------- one table row
-    def candidates(self, model: nn.Module, grid: MethodGrid) -> list[dict[str, Any]]:
-        spec = self.backend.method_spec(grid.method)
-        grid_values = {k: tuple(v) for k, v in grid.grid.items()}
-        fixed = dict(grid.fixed)
-        uses_layer = "layer" in grid_values or "layer" in fixed
-        if uses_layer and not getattr(spec, "needs_layer", False):
-            raise ValueError(f"method {grid.method!r} takes no layer, but row {grid.name!r} sets one")
-        if uses_layer:
-            example = torch.as_tensor(self.samples("test").x[:1], device=self.device)
-            valid = self.backend.layer_candidates(model, spec, example)
-            if "layer" in grid_values:
-                layers: list[str] = []
-                for rule in grid_values["layer"]:
-                    for layer in resolve_layer_rule(rule, valid):
-                        if layer not in layers:
-                            layers.append(layer)
-                grid_values["layer"] = tuple(layers)
-            if "layer" in fixed:
-                resolved = resolve_layer_rule(fixed["layer"], valid)
-                if len(resolved) != 1:
-                    raise ValueError(f"row {grid.name!r}: a fixed layer must resolve to one layer, {fixed['layer']!r} gives {resolved}")
-                fixed["layer"] = resolved[0]
-        accepted = getattr(spec, "parameters", None)
-        candidates = [{**fixed, **combo} for combo in expand_grid(grid_values)]
-        if accepted is not None:
-            unknown = sorted(set(candidates[0]) - set(accepted))
-            if unknown:
-                raise ValueError(
-                    f"row {grid.name!r}: method {grid.method!r} has no parameter(s) {unknown}; it accepts {sorted(accepted)}"
-                )
-        return candidates
-
     def run_row(self, model_name: str, model: nn.Module, context: ModelContext, grid: MethodGrid) -> None:
-        candidates = self.candidates(model, grid)
+        spec = self.backend.method_spec(grid.method)
+        example = torch.as_tensor(self.samples("test").x[:1], device=self.device)
+        candidates = candidate_configurations(grid, spec, lambda: self.backend.layer_candidates(model, spec, example))
         keys = [config_key(c) for c in candidates]
         if len(set(keys)) != len(keys):
             raise ValueError(f"row {grid.name!r}: candidate configurations repeat: {keys}")
@@ -237,24 +215,27 @@ class _Run:
         size = self.profile.chunk_size
         chunks = [np.arange(start, min(start + size, len(samples))) for start in range(0, len(samples), size)]
         units = [(ci, ev, WorkUnit(model_name, split, grid.name, config, ev.name, ci)) for ci in range(len(chunks)) for ev in evaluators]
-        done = sum(self.store.has(u) for _, _, u in units)
-        if done == len(units):
+        pending = self.store.pending([u for _, _, u in units])
+        if not pending:
             return
         from tqdm.auto import tqdm
 
         desc = f"{model_name} | {split} | {grid.name} [{config}]"
-        with tqdm(total=len(units), initial=done, desc=desc, disable=not self.progress, leave=False) as bar:
+        with tqdm(total=len(units), initial=len(units) - len(pending), desc=desc, disable=not self.progress, leave=False) as bar:
             maps_by_chunk: dict[int, np.ndarray | _ExplainFailure] = {}
             for ci, ev, unit in units:
-                if self.store.has(unit):
+                if unit not in pending:
                     continue
                 if self.max_units is not None and self.units_computed >= self.max_units:
                     raise UnitBudgetExhausted
                 bar.set_postfix_str(ev.name)
-                needs_maps = not ev.needs_explain_func
-                if needs_maps and ci not in maps_by_chunk and ev.skip_reason(model) is None:
+                # precomputed maps (or their failure) only go to metrics that use them; re-explaining metrics
+                # call the explain function themselves, so their status never depends on the unit order
+                needs_maps = not ev.needs_explain_func and ev.skip_reason(model) is None
+                if needs_maps and ci not in maps_by_chunk:
                     maps_by_chunk[ci] = self.explain_chunk(model, samples, chunks[ci], grid, params, unit)
-                rows = self.compute_unit(unit, ev, model, samples, chunks[ci], maps_by_chunk.get(ci), grid, params)
+                maps = maps_by_chunk[ci] if needs_maps else None
+                rows = self.compute_unit(unit, ev, model, samples, chunks[ci], maps, grid, params)
                 self.store.write_unit(unit, rows)
                 self.units_computed += 1
                 bar.update(1)
@@ -360,20 +341,12 @@ class _Run:
 # --------------------------------------------------------------------------------------------
 
 
-def _sort_scores(scores: pd.DataFrame) -> pd.DataFrame:
-    if scores.empty:
-        return scores[SCORE_COLUMNS]
-    ordered = scores.assign(_split=scores["split"].map({s: i for i, s in enumerate(SPLITS)}))
-    ordered = ordered.sort_values(["model", "_split", "method", "config", "metric", "sample"], kind="mergesort")
-    return ordered.drop(columns="_split")[SCORE_COLUMNS].reset_index(drop=True)
-
-
 def finalize(out_dir: str | Path, profile: EvaluationProfile, metadata: dict[str, Any]) -> EvaluationResult:
     """Assemble ``scores.csv``, ``selection.csv``, the tables and ``metadata.json`` from the unit files."""
     store = ResultStore(out_dir)
     outputs = profile_outputs(profile)
     directions = {name: o.direction for name, o in outputs.items()}
-    scores = _sort_scores(store.read_units())
+    scores = sort_scores(store.read_units())
     scores.to_csv(store.root / "scores.csv", index=False)
     selection = store.read_all_selections()
     if not selection.empty:
@@ -414,11 +387,49 @@ def finalize(out_dir: str | Path, profile: EvaluationProfile, metadata: dict[str
                             selection=selection, table=table, metadata=metadata, paths=paths)
 
 
-def _check_shard(shard: int, num_shards: int) -> None:
+def check_arguments(shard: int, num_shards: int, max_units: int | None, on_error: str) -> None:
+    """Check the plain arguments of :func:`evaluate` (each error is a one-line :class:`EvaluationSetupError`)."""
+    for name, value in (("shard", shard), ("num_shards", num_shards)):
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise EvaluationSetupError(f"{name} must be a whole number, got {value!r}")
     if num_shards < 1:
-        raise ValueError(f"num_shards must be >= 1, got {num_shards}")
+        raise EvaluationSetupError(f"num_shards must be >= 1, got {num_shards}")
     if not 0 <= shard < num_shards:
-        raise ValueError(f"shard must be in [0, {num_shards}), got {shard}")
+        raise EvaluationSetupError(f"shard must be in [0, {num_shards}) for num_shards={num_shards}, got {shard}")
+    if max_units is not None and (isinstance(max_units, bool) or not isinstance(max_units, int) or max_units < 0):
+        raise EvaluationSetupError(f"max_units must be a whole number >= 0 (or None for no limit), got {max_units!r}")
+    if on_error not in ("record", "raise"):
+        raise EvaluationSetupError(f"on_error must be 'record' or 'raise', got {on_error!r}")
+
+
+def _setup(profile: str | EvaluationProfile, device: str | None, data_dir: str | None,
+           default_data: bool) -> tuple[EvaluationProfile, str]:
+    """The profile and the device, checked in this order: profile, data folder, device."""
+    try:
+        profile = get_profile(profile)
+        if default_data:
+            check_data_dir(profile, data_dir)
+        return profile, select_device(device or profile.device)
+    except EvaluationSetupError:
+        raise
+    except ValueError as error:
+        raise EvaluationSetupError(str(error)) from None
+
+
+def _resume_metadata(store: ResultStore, fresh: dict[str, Any]) -> dict[str, Any]:
+    metadata = store.read_metadata()
+    if metadata is None:
+        return fresh
+    for key in ("profile", "shard", "num_shards"):
+        if metadata.get(key) != fresh[key]:
+            raise OutputFolderError(
+                f"{store.root} holds results of another run ({key} differs: "
+                f"{describe_difference(metadata.get(key), fresh[key])}); use a fresh --out folder to start a new "
+                "evaluation, or the same settings to resume this one"
+            )
+    if metadata.get("versions") != fresh["versions"]:
+        warnings.warn(f"resuming {store.root} with different package versions than its first run", stacklevel=3)
+    return metadata
 
 
 def evaluate(
@@ -438,7 +449,9 @@ def evaluate(
 
     Args:
         profile: ``"smoke"``, ``"default"``, ``"paper"`` or an :class:`EvaluationProfile`.
-        out_dir: output folder; an existing folder of the same profile and shard is resumed.
+        out_dir: output folder; an existing folder of the same profile and shard is resumed (damaged
+            unit and selection files are recomputed, with a warning naming each). One run at a time:
+            a folder in use by another run raises :class:`~.store.OutputFolderError`.
         shard, num_shards: evaluate only the (model, method) rows with index ``shard mod num_shards``;
             combine shard folders with :func:`merge`.
         data_dir: dataset folder (ImageNet-S for the paper profile).
@@ -451,35 +464,37 @@ def evaluate(
 
     Returns:
         :class:`EvaluationResult`; ``complete`` is False when ``max_units`` stopped the run.
+
+    A run that fails before it finished any work unit removes the output folder again if it created it.
     """
-    if on_error not in ("record", "raise"):
-        raise ValueError(f"on_error must be 'record' or 'raise', got {on_error!r}")
-    profile = get_profile(profile)
-    _check_shard(shard, num_shards)
-    device = select_device(device or profile.device)
+    check_arguments(shard, num_shards, max_units, on_error)
+    profile, device = _setup(profile, device, data_dir, default_data=backend is None)
     store = ResultStore(out_dir)
-    store.root.mkdir(parents=True, exist_ok=True)
-    store.clean_temporary_files()
-    metadata = store.read_metadata()
-    fresh = new_metadata(profile, shard, num_shards, device)
-    if metadata is None:
-        metadata = fresh
-    else:
-        for key in ("profile", "shard", "num_shards"):
-            if metadata.get(key) != fresh[key]:
-                raise ValueError(
-                    f"{store.root} holds results of another run ({key} differs: {metadata.get(key)!r} vs {fresh[key]!r}); "
-                    "use a fresh --out folder to start a new evaluation"
-                )
-        if metadata.get("versions") != fresh["versions"]:
-            warnings.warn(f"resuming {store.root} with different package versions than its first run", stacklevel=2)
+    created = make_output_folder(store.root)
+    run: _Run | None = None
+    try:
+        with FolderLock(store.root):
+            store.clean_temporary_files()
+            fresh = new_metadata(profile, shard, num_shards, device)
+            metadata = _resume_metadata(store, fresh)
+            run = _Run(profile, store, backend or default_backend(), device, data_dir, max_units, progress, on_error)
+            _execute(run, store, metadata, shard, num_shards, fresh["versions"])
+            result = finalize(store.root, profile, metadata)
+    except BaseException:
+        if created and (run is None or run.units_computed == 0):
+            shutil.rmtree(store.root, ignore_errors=True)  # a failed start leaves no empty folder behind
+        raise
+    result.units_computed = run.units_computed
+    return result
+
+
+def _execute(run: _Run, store: ResultStore, metadata: dict[str, Any], shard: int, num_shards: int,
+             versions: dict[str, str]) -> None:
+    """Run the loop and record the run (start, device, wall time, units, finished) in ``metadata``."""
     run_record: dict[str, Any] = {"started": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-                                  "device": device, "torch_threads": torch.get_num_threads(),
-                                  "versions": fresh["versions"]}
+                                  "device": run.device, "torch_threads": torch.get_num_threads(), "versions": versions}
     metadata["runs"].append(run_record)
     store.write_metadata(metadata)
-
-    run = _Run(profile, store, backend or default_backend(), device, data_dir, max_units, progress, on_error)
     started = time.perf_counter()
     complete = False
     try:
@@ -494,45 +509,40 @@ def evaluate(
         metadata["wall_time_s"] = round(sum(r.get("wall_time_s", 0.0) for r in metadata["runs"]), 3)
         metadata["complete"] = complete
         store.write_metadata(metadata)
-    result = finalize(store.root, profile, metadata)
-    result.units_computed = run.units_computed
-    return result
 
 
-def merge(shard_dirs: Sequence[str | Path], out_dir: str | Path, *, allow_incomplete: bool = False) -> EvaluationResult:
+def merge(shard_dirs: Sequence[str | Path], out_dir: str | Path, *, allow_incomplete: bool = False,
+          overwrite: bool = False) -> EvaluationResult:
     """Combine the folders of ``evaluate(..., shard=i, num_shards=n)`` runs into one result.
 
     All shards ``0..n-1`` of one profile must be given, each complete (unless ``allow_incomplete``).
-    The merged tables equal those of a single unsharded run.
+    The merged tables equal those of a single unsharded run. ``out_dir`` must be empty or new, or hold
+    an earlier merge of the same shard folders (it is then redone); ``overwrite=True`` replaces the
+    results of whatever evaluation it holds.
     """
     if not shard_dirs:
         raise ValueError("merge needs at least one shard folder")
     out = Path(out_dir).resolve()
     stores = [ResultStore(Path(d)) for d in shard_dirs]
     if any(s.root.resolve() == out for s in stores):
-        raise ValueError("the merge output folder must differ from the shard folders")
+        raise OutputFolderError("the merge output folder must differ from the shard folders")
     metadatas = []
     for store in stores:
         meta = store.read_metadata()
         if meta is None:
-            raise ValueError(f"{store.root} has no metadata.json: it is not an evaluation output folder")
+            raise OutputFolderError(f"{store.root} has no metadata.json: it is not an evaluation output folder")
         metadatas.append(meta)
-    first = metadatas[0]
-    for store, meta in zip(stores, metadatas):
-        if meta["profile"] != first["profile"]:
-            raise ValueError(f"{store.root} was run with a different profile than {stores[0].root}; cannot merge")
-        if meta["num_shards"] != first["num_shards"]:
-            raise ValueError(f"{store.root} has num_shards={meta['num_shards']}, {stores[0].root} has {first['num_shards']}")
-        if not meta.get("complete") and not allow_incomplete:
-            raise ValueError(f"{store.root} (shard {meta['shard']}) is incomplete; resume it first or pass allow_incomplete")
-    shards = sorted(m["shard"] for m in metadatas)
-    expected = list(range(first["num_shards"]))
-    if shards != expected and not allow_incomplete:
-        raise ValueError(f"merge needs shards {expected} exactly once each, got {shards}")
-
+    all_shards = check_shards(stores, metadatas, allow_incomplete)
     target = ResultStore(out)
-    copy_results(stores, target)
-
-    profile = EvaluationProfile.from_dict(first["profile"])
-    merged = merged_metadata([str(s.root) for s in stores], metadatas, shards == expected)
-    return finalize(target.root, profile, merged)
+    created = make_output_folder(target.root)
+    try:
+        with FolderLock(target.root):
+            prepare_merge_folder(target, stores, overwrite)
+            copy_results(stores, target)
+            profile = EvaluationProfile.from_dict(metadatas[0]["profile"])
+            merged = merged_metadata([str(s.root) for s in stores], metadatas, all_shards)
+            return finalize(target.root, profile, merged)
+    except BaseException:
+        if created:
+            shutil.rmtree(target.root, ignore_errors=True)
+        raise

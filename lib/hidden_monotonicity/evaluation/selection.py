@@ -4,19 +4,21 @@ Every candidate configuration of a method's grid is evaluated on the validation 
 metrics of the selection criterion (default: mean rank over AUC@5, AUC@20, Selectivity,
 AttributionLocalisation, PointingGame, MaxSensitivity); :func:`select_configuration` picks one,
 ties going to the earlier candidate. The validation split may use cheaper metric settings
-(``profile.selection_metric_params``, see :func:`metric_params_for`).
+(``profile.selection_metric_params``, see :func:`metric_params_for`). The candidates of a row are
+its grid's configurations with the layer rules resolved on the model (:func:`candidate_configurations`).
 """
 
 from __future__ import annotations
 
-from typing import Any, Mapping, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
 
 from . import tables as tables_module
 from .metrics import MetricOutput, metric_outputs
-from .profiles import EvaluationProfile
+from ..methods.layers import resolve_layer_rule
+from .profiles import EvaluationProfile, MethodGrid, expand_grid
 from .store import STATUS_OK
 
 
@@ -60,6 +62,42 @@ def selection_metric_names(profile: EvaluationProfile, outputs: Mapping[str, Met
 
 
 _selection_metric_names = selection_metric_names  # the name before the split of runner.py
+
+
+def candidate_configurations(grid: MethodGrid, spec: Any, layer_names: Callable[[], Sequence[str]]) -> list[dict[str, Any]]:
+    """Every configuration of a method row's grid, in grid order, with its layer rules resolved.
+
+    ``spec``: the method's registration (``.needs_layer``, optional ``.parameters``);
+    ``layer_names()``: the model's candidate layers in network order (called only when a layer is set).
+    """
+    grid_values = {k: tuple(v) for k, v in grid.grid.items()}
+    fixed = dict(grid.fixed)
+    uses_layer = "layer" in grid_values or "layer" in fixed
+    if uses_layer and not getattr(spec, "needs_layer", False):
+        raise ValueError(f"method {grid.method!r} takes no layer, but row {grid.name!r} sets one")
+    if uses_layer:
+        valid = layer_names()
+        if "layer" in grid_values:
+            layers: list[str] = []
+            for rule in grid_values["layer"]:
+                for layer in resolve_layer_rule(rule, valid):
+                    if layer not in layers:
+                        layers.append(layer)
+            grid_values["layer"] = tuple(layers)
+        if "layer" in fixed:
+            resolved = resolve_layer_rule(fixed["layer"], valid)
+            if len(resolved) != 1:
+                raise ValueError(f"row {grid.name!r}: a fixed layer must resolve to one layer, {fixed['layer']!r} gives {resolved}")
+            fixed["layer"] = resolved[0]
+    accepted = getattr(spec, "parameters", None)
+    candidates = [{**fixed, **combo} for combo in expand_grid(grid_values)]
+    if accepted is not None:
+        unknown = sorted(set(candidates[0]) - set(accepted))
+        if unknown:
+            raise ValueError(
+                f"row {grid.name!r}: method {grid.method!r} has no parameter(s) {unknown}; it accepts {sorted(accepted)}"
+            )
+    return candidates
 
 
 def select_configuration(
