@@ -269,3 +269,15 @@ def test_failure_statuses_do_not_depend_on_the_unit_order(tmp_path):
     test = whole[whole["split"] == "test"]
     assert test[test["metric"] == "Sparseness"]["status"].str.startswith("failed: explain: RuntimeError").all()
     assert test[test["metric"] == "MaxSensitivity"]["status"].str.startswith("failed: RuntimeError").all()
+
+
+def test_a_unit_file_with_text_in_a_number_column_is_named_when_read(tmp_path):
+    """Even when its record matches (written so by a bug or by hand), text where numbers belong is an error naming the file."""
+    from hidden_monotonicity.evaluation.store import SCORE_COLUMNS, OutputFolderError, ResultStore, WorkUnit
+
+    store = ResultStore(tmp_path)
+    unit = WorkUnit("m", "test", "method", "default", "Sparseness", 0)
+    row = dict(zip(SCORE_COLUMNS, ["m", "test", "method", "default", "Sparseness", "Complexity", 0, 1, "abc", "ok", 5]))
+    store.write_unit(unit, pd.DataFrame([row]))
+    with pytest.raises(OutputFolderError, match=rf"{store.unit_path(unit)}: column 'score' holds text \('abc'\)"):
+        store.read_units()
