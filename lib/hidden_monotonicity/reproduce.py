@@ -35,7 +35,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .notebook_params import repository_root
+from .outputs import repository_root
 
 __all__ = [
     "KERNEL_NAME",
