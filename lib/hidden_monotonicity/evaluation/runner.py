@@ -56,6 +56,7 @@ import torch
 from torch import nn
 
 from ..environment import seed_everything
+from ..progress import report_progress
 from . import tables as tables_module
 from .metrics import MetricEvaluator, MetricOutput, ModelContext, build_metric, metric_outputs, resolve_params
 from ..methods.layers import conv_block_outputs, layer_candidates, resolve_layer_rule, spatial_modules, split_layer_candidates  # noqa: F401
@@ -605,6 +606,8 @@ class _Run:
                 self.store.write_unit(unit, rows)
                 self.units_computed += 1
                 bar.update(1)
+                done += 1  # tqdm does not count when disabled (progress=False)
+                report_progress(task=desc, task_done=done, task_total=len(units), units_computed=self.units_computed)
 
     def explain_chunk(self, model: nn.Module, samples: Samples, chunk: np.ndarray, grid: MethodGrid,
                       params: Mapping[str, Any], unit: WorkUnit) -> np.ndarray | _ExplainFailure:
