@@ -40,11 +40,11 @@ __all__ = [
     "NotebookConfig",
     "configure",
     "has_imagenet_s",
-    "load_images",
-    "load_model",
     "native_input_size",
     "seed_everything",
     # moved (aliases until the notebooks import from the new homes):
+    "load_images",
+    "load_model",
     "FIGURE_DPI",
     "OUTPUT_EXTENSIONS",
     "FigureSaver",
@@ -277,30 +277,21 @@ def _resolve_folder(folder: str | os.PathLike) -> Path:
 
 
 # ----------------------------------------------------------------------------------------- loading
+# Thin wrappers kept until the notebooks call models.load / data.load themselves.
+# moved: models.load(name, allow_random_init=..., seed=...); the description is model.weights_source
 def load_model(name: str, *, allow_random_init: bool = False, seed: int = 0, device: str = "cpu", warn: bool = True):
-    """``hm.models.load(name)`` in eval mode on ``device``; returns ``(model, weights description)``.
+    """``(model, weights description)``: :func:`hidden_monotonicity.models.load` in eval mode on ``device``.
 
-    When the weights are missing (benchmark checkpoint not trained yet, ImageNet weights not cached) and
-    ``allow_random_init`` is set, a randomly initialised model (seeded) is returned - with a warning unless
-    ``warn=False`` - and the description says so; otherwise the loader's error (which names the missing file)
-    is raised.
+    moved: ``models.load(name, allow_random_init=..., seed=...)`` (its ``weights_source`` is the description);
+    ``warn=False`` hides the random-init warning.
     """
-    import torch
-
     from . import models
 
-    try:
-        model = models.load(name)
-        description = "ImageNet weights (IMAGENET1K_V1)" if name in models.IMAGENET_MODELS else f"trained checkpoint {models.checkpoint_path(name).name}"
-    except models.WeightsNotFoundError as error:
-        if not allow_random_init:
-            raise
-        if warn:
-            warnings.warn(f"{error} -- using a randomly initialised {name} (seed {seed}) instead", stacklevel=2)
-        torch.manual_seed(seed)
-        model = models.load(name, weights=None)
-        description = f"random init (seed {seed}; weights not available)"
-    return model.to(device).eval(), description
+    with warnings.catch_warnings():
+        if not warn:
+            warnings.filterwarnings("ignore", message=".*using a randomly initialised")
+        model = models.load(name, allow_random_init=allow_random_init, seed=seed)
+    return model.to(device).eval(), model.weights_source
 
 
 def native_input_size(name: str) -> int:
@@ -314,6 +305,7 @@ def native_input_size(name: str) -> int:
     raise ValueError(f"unknown model {name!r}; choose one of {models.available()}")
 
 
+# moved: data.load(name, split, n=..., ...)
 def load_images(
     dataset: str,
     *,
@@ -323,22 +315,16 @@ def load_images(
     data_dir: str | os.PathLike | None = None,
     seed: int = 0,
 ):
-    """The first ``n`` images of a localisation dataset (:class:`~hidden_monotonicity.data.LocalisationDataset`).
+    """The first ``n`` images of a localisation dataset at ``image_size``.
 
-    ``"digits"``: :func:`hidden_monotonicity.data.digits_benchmark` at ``image_size`` (cached under
-    ``data/cache``); ``"imagenet_s"``: :func:`hidden_monotonicity.data.imagenet_s` from ``data_dir``.
+    moved: ``data.load(dataset, split, n=n, ...)`` (digits: ``size=image_size, seed=seed, cache_dir=data/cache``;
+    ImageNet-S: ``data_dir=data_dir, image_size=image_size``).
     """
     from . import data
 
     if dataset == "digits":
-        return data.digits_benchmark(split, size=image_size, n=n if n is not None else None, seed=seed,
-                                     cache_dir=repository_root() / "data" / "cache")
-    if dataset == "imagenet_s":
-        if data_dir is None:
-            raise ValueError("dataset 'imagenet_s' needs data_dir (the folder holding ImageNetS50/)")
-        full = data.imagenet_s(data_dir, split, image_size=image_size)
-        return full if n is None else full.subset(range(min(n, len(full))))
-    raise ValueError(f"unknown dataset {dataset!r}; choose one of {', '.join(DATASETS)}")
+        return data.load("digits", split, n=n, size=image_size, seed=seed, cache_dir=repository_root() / "data" / "cache")
+    return data.load(dataset, split, n=n, data_dir=data_dir, image_size=image_size)
 
 
 def has_imagenet_s(data_dir: str | os.PathLike | None) -> bool:
