@@ -362,6 +362,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             run = execute_notebook(path, target, parameters, kernel_name=kernel, cwd=args.notebook_dir,
                                    cell_timeout=args.cell_timeout or None, retries=args.retries, watch=watch,
                                    on_retry=lambda text: console.line("  " + text, error=True))
+        except ValueError as error:  # the notebook cannot be run at all (no parameters cell, no kernelspec)
+            run = NotebookRun(path.name, path, 0.0, False, str(error))
         finally:
             stop.set()
             if ticker.is_alive():

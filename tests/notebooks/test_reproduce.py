@@ -101,6 +101,15 @@ def test_a_notebook_without_parameters_cell_is_refused(tmp_path):
         reproduce.execute_notebook(tmp_path / "01_plain.ipynb", tmp_path / "out.ipynb", {}, kernel_name="python3")
 
 
+def test_a_notebook_that_cannot_be_run_is_a_failure_not_a_traceback(tmp_path, capsys):
+    nbformat.write(nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("x = 1")]), tmp_path / "01_plain.ipynb")
+    timings = tmp_path / "t.json"
+    assert reproduce.main(["--notebook-dir", str(tmp_path), "--profile", "smoke", "--timings", str(timings)]) == 1
+    output = capsys.readouterr()
+    assert "01_plain.ipynb" in output.out and "FAILED - 01_plain.ipynb has no cell tagged 'parameters'" in output.out
+    assert "FAILED: 01_plain.ipynb" in output.err
+
+
 def test_the_cli_dispatches_to_reproduce(tmp_path):
     from hidden_monotonicity.__main__ import main
 
