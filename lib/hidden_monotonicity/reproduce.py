@@ -174,25 +174,44 @@ def record_timings(path: str | os.PathLike, profile: str, runs: Sequence[Noteboo
     temporary.replace(path)
 
 
+def _committed_run(path: Path, profile: str) -> dict[str, Any] | None:
+    """The wall time papermill recorded in a committed notebook (``metadata.papermill``) for ``profile``."""
+    try:
+        record = json.loads(path.read_text(encoding="utf-8")).get("metadata", {}).get("papermill", {})
+    except (OSError, ValueError):
+        return None
+    if not isinstance(record, dict) or record.get("duration") is None:
+        return None
+    if (record.get("parameters") or {}).get("profile", "default") != profile:
+        return None
+    return {"seconds": float(record["duration"]), "finished": str(record.get("end_time") or "?")}
+
+
 def _dry_run(notebooks: Sequence[Path], profile: str, timings_path: Path, destinations: Sequence[str]) -> int:
     record = read_timings(timings_path)
     entries = record["profiles"].get(profile, {})
     print(f"reproduce --dry-run: profile {profile!r}, {len(notebooks)} notebook(s); nothing is run")
     width = max(len(path.name) for path in notebooks)
-    total, unknown = 0.0, []
+    total, unknown, committed = 0.0, [], 0
     for path in notebooks:
-        entry = entries.get(path.name)
+        entry, source = entries.get(path.name), "last run"
+        if entry is None:
+            entry, source = _committed_run(path, profile), "committed notebook's run"
+            committed += entry is not None
         if entry is None:
             unknown.append(path.name)
             expected = "no timing recorded yet"
         else:
             total += float(entry["seconds"])
             units = f", {entry['units']} work units" if entry.get("units") else ""
-            expected = f"{format_seconds(entry['seconds']):>7}  (last run {entry.get('finished', '?')[:10]}{units})"
+            expected = f"{format_seconds(entry['seconds']):>7}  ({source} {entry.get('finished', '?')[:10]}{units})"
         print(f"  {path.name:<{width}s}  {profile:<8s} {expected}")
     known = len(notebooks) - len(unknown)
     print(f"  expected total: {format_seconds(total)} for the {known} notebook(s) with a recorded time"
           + (f"; {len(unknown)} never ran with this profile here" if unknown else ""))
+    if committed:
+        print(f"  ({committed} time(s) from the committed notebooks: another machine, and an evaluation whose results "
+              "were already on disk runs much faster; after one run here the times are this machine's)")
     machine = record.get("machine")
     source = f" (recorded on {machine.get('host')}, {machine.get('cpus')} CPUs)" if isinstance(machine, dict) else ""
     print(f"  timings: {display_path(timings_path)}{source}")

@@ -268,8 +268,12 @@ def test_dry_run_lists_the_expected_times_and_runs_nothing(tmp_path, capsys):
     folder = tmp_path / "notebooks"
     folder.mkdir()
     marker = tmp_path / "ran.txt"
-    for name in ("00_a.ipynb", "01_b.ipynb"):
+    for name in ("00_a.ipynb", "01_b.ipynb", "02_c.ipynb"):
         _write_notebook(folder / name, f"open({str(marker)!r}, 'w').write('ran')")
+    committed = nbformat.read(folder / "02_c.ipynb", as_version=4)  # executed and committed by an earlier run
+    committed.metadata["papermill"] = {"duration": 14.9, "end_time": "2026-11-28T23:53:18+00:00",
+                                       "parameters": {"profile": "default"}}
+    nbformat.write(committed, folder / "02_c.ipynb")
     timings = tmp_path / "t.json"
     timings.write_text(json.dumps({"format": 2, "machine": {"host": "box", "cpus": 2},
                                    "profiles": {"default": {"01_b.ipynb": {"seconds": 515.0, "units": 240,
@@ -279,7 +283,11 @@ def test_dry_run_lists_the_expected_times_and_runs_nothing(tmp_path, capsys):
     assert not marker.exists()
     assert re.search(r"00_a\.ipynb\s+default\s+no timing recorded yet", out)
     assert re.search(r"01_b\.ipynb\s+default\s+8m35s\s+\(last run 2026-12-01, 240 work units\)", out)
-    assert "expected total: 8m35s for the 1 notebook(s) with a recorded time; 1 never ran" in out
+    assert re.search(r"02_c\.ipynb\s+default\s+15 s\s+\(committed notebook's run 2026-11-28\)", out)
+    assert "expected total: 8m50s for the 2 notebook(s) with a recorded time; 1 never ran" in out
+    assert "1 time(s) from the committed notebooks: another machine" in out
+    assert reproduce.main(["--notebook-dir", str(folder), "--dry-run", "--timings", str(timings), "--profile", "smoke"]) == 0
+    assert "expected total: 0 s for the 0 notebook(s)" in capsys.readouterr().out  # the committed run was 'default'
     assert "recorded on box, 2 CPUs" in out and "executed notebooks -> in place" in out
 
 
