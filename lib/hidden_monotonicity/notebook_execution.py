@@ -334,14 +334,16 @@ class NotebookWatch:
         return time.monotonic() - self.started
 
     def seconds_left(self) -> float | None:
-        """From the work units when the last run recorded how many there were, else from the last run's time."""
+        """The larger of two estimates: from the work units (rate so far times the units left, when the last run
+        recorded how many there were) and from the last run's wall time; ``None`` without either."""
         with self._lock:
+            estimates = []
             if self.expected_units and self.units_started is not None and 0 < self.units < self.expected_units:
                 rate = (time.monotonic() - self.units_started) / self.units
-                return rate * (self.expected_units - self.units)
+                estimates.append(rate * (self.expected_units - self.units))
             if self.expected_seconds:
-                return self.expected_seconds - self.elapsed()
-            return None
+                estimates.append(self.expected_seconds - self.elapsed())
+            return max(estimates) if estimates else None
 
     def status(self) -> str:
         """``[2/7] 04_quantitative_evaluation.ipynb  cell 9/21  3m12s  units 118/240 (benchmark_vgg | test | ...
@@ -351,7 +353,8 @@ class NotebookWatch:
             parts = [f"[{self.position}/{self.count}] {self.notebook}", where, format_seconds(self.elapsed())]
             if self.units:
                 total = f"/{self.expected_units}" if self.expected_units and self.units <= self.expected_units else ""
-                task = f" ({self.task} {self.task_done}/{self.task_total})" if self.task else ""
+                name = self.task if len(self.task) <= 48 else self.task.split(" [")[0]  # without a long configuration
+                task = f" ({name} {self.task_done}/{self.task_total})" if self.task else ""
                 parts.append(f"units {self.units}{total}{task}")
             left = self.seconds_left()
             if left is not None:
