@@ -1,4 +1,4 @@
-"""Profiles, parameters and figure bookkeeping shared by the notebooks in ``notebooks/``.
+"""The notebooks' settings: profiles, parameters and the per-notebook sizes of ``notebooks/``.
 
 Every notebook starts with a papermill ``parameters`` cell (``profile``, ``model``, ``dataset``, ``data_dir``,
 ``device``, ``seed``, ``output_dir`` ...) and then calls::
@@ -7,69 +7,59 @@ Every notebook starts with a papermill ``parameters`` cell (``profile``, ``model
 
 which validates the parameters, fills in what was left ``None`` from the notebook's profile (the sizes that
 make a ``smoke`` run take seconds and a ``default`` run show the real picture), seeds every random generator,
-picks the device and creates the output folder. ``config.figures`` is a :class:`FigureSaver`; notebooks write
-every output file through it, with the file name as a literal::
-
-    config.figures.save(fig, "toy_1d_decomposition.png")
-    config.figures.save_table(frame, "stability_reconstruction.csv")
-
-so that ``tests/test_figures_declared.py`` can read which files each notebook writes from its source (see
-:func:`declared_outputs`) and the notebook tests can compare that with what a run actually wrote.
+picks the device and creates the output folder. ``config.figures`` is a
+:class:`~hidden_monotonicity.outputs.FigureSaver` (module :mod:`hidden_monotonicity.outputs`); notebooks write
+every output file through it, with the file name as a literal.
 
 Profiles: ``"default"`` (what ``make reproduce`` runs; committed figures) and ``"smoke"`` (what the tests run;
 seconds per notebook). Relative output folders are taken relative to the repository root, so a notebook
 writes to ``<repository>/figures`` whichever folder Jupyter was started in.
+
+The names marked ``# moved:`` below are aliases kept until the notebooks import them from their new homes.
 """
 
 from __future__ import annotations
 
-import ast
-import json
 import os
-import re
 import warnings
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from .environment import seed_everything
+from .outputs import FIGURE_DPI, OUTPUT_EXTENSIONS, FigureSaver, display_path, markdown_table  # moved: outputs.py
+from .outputs import repository_root  # moved: outputs.py
 
 __all__ = [
     "DATASETS",
-    "FIGURE_DPI",
     "NOTEBOOKS",
     "NOTEBOOK_SETTINGS",
-    "OUTPUT_EXTENSIONS",
     "PROFILES",
-    "FigureSaver",
+    "PROFILE_THREADS",
     "NotebookConfig",
-    "PAPER_VGG16_RESULTS",
-    "compare_with_paper",
-    "paper_table",
     "configure",
-    "declared_outputs",
-    "display_path",
     "has_imagenet_s",
+    "native_input_size",
+    "seed_everything",
+    # moved (aliases until the notebooks import from the new homes):
     "load_images",
     "load_model",
+    "FIGURE_DPI",
+    "OUTPUT_EXTENSIONS",
+    "FigureSaver",
+    "PAPER_VGG16_RESULTS",
+    "compare_with_paper",
+    "display_path",
     "markdown_table",
-    "matches_declared",
-    "native_input_size",
+    "paper_table",
     "repository_root",
-    "seed_everything",
 ]
 
 PROFILES: tuple[str, ...] = ("default", "smoke")
 #: torch threads per profile when a notebook's ``threads`` parameter is ``None`` (None: torch's default).
 PROFILE_THREADS: dict[str, int | None] = {"default": 1, "smoke": 1}
 DATASETS: tuple[str, ...] = ("digits", "imagenet_s")
-#: Resolution of every committed PNG (FigureSaver's default, the explorer's preview): modest file sizes.
-FIGURE_DPI = 100
-#: File types a notebook may write through :class:`FigureSaver`.
-OUTPUT_EXTENSIONS: tuple[str, ...] = (".png", ".csv", ".md", ".tex", ".json")
 
 #: Notebook-specific settings: ``"common"`` values, overridden by the profile's values.
 NOTEBOOK_SETTINGS: dict[str, dict[str, dict[str, Any]]] = {
@@ -145,168 +135,16 @@ NOTEBOOK_SETTINGS: dict[str, dict[str, dict[str, Any]]] = {
 }
 NOTEBOOKS: tuple[str, ...] = tuple(NOTEBOOK_SETTINGS)
 
-
-def repository_root() -> Path:
-    """The repository root (the folder with ``pyproject.toml`` above this package's ``lib/`` folder)."""
-    return Path(__file__).resolve().parents[2]
+#: moved: evaluation/paper.py (imported on first use, so that the notebooks do not load the evaluation stack)
+_MOVED_TO_EVALUATION_PAPER = ("PAPER_VGG16_RESULTS", "compare_with_paper", "paper_table")
 
 
-# ----------------------------------------------------------------------------------------- figures
-_SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$")
+def __getattr__(name: str) -> Any:
+    if name in _MOVED_TO_EVALUATION_PAPER:  # moved: evaluation/paper.py
+        from .evaluation import paper
 
-
-class FigureSaver:
-    """Writes a notebook's output files into one folder and records their names (see the module docstring).
-
-    ``dpi`` keeps committed PNGs modest in size.
-    """
-
-    def __init__(self, folder: str | os.PathLike, *, dpi: int = FIGURE_DPI) -> None:
-        self.folder = Path(folder)
-        self.folder.mkdir(parents=True, exist_ok=True)
-        self.dpi = int(dpi)
-        self.written: list[str] = []
-
-    def path(self, name: str) -> Path:
-        """Where ``name`` goes; checks that it is a plain file name with a known extension."""
-        if not isinstance(name, str) or not _SAFE_NAME.match(name) or "/" in name:
-            raise ValueError(
-                f"output names must be plain file names like 'toy_1d_decomposition.png' (letters, digits, '_', '-', "
-                f"'.'; no folders), got {name!r}"
-            )
-        if Path(name).suffix not in OUTPUT_EXTENSIONS:
-            raise ValueError(f"output {name!r} must end with one of {', '.join(OUTPUT_EXTENSIONS)}")
-        return self.folder / name
-
-    def _record(self, name: str) -> Path:
-        path = self.path(name)
-        if name not in self.written:
-            self.written.append(name)
-        return path
-
-    def save(self, figure: Any, name: str, *, close: bool = False, optional: bool = False, **savefig_kwargs: Any) -> None:
-        """Save a matplotlib figure as ``name`` (PNG at ``self.dpi`` unless given); :meth:`path` says where.
-        Returns nothing, so that a notebook cell ending with it shows the figure and no path.
-
-        ``optional=True`` declares (for :func:`declared_outputs`) that a run may legitimately not reach this call,
-        e.g. a figure that needs ImageNet-S; it changes nothing at run time."""
-        if not hasattr(figure, "savefig"):
-            raise TypeError(f"save() needs a matplotlib Figure, got {type(figure).__name__}")
-        path = self._record(name)
-        savefig_kwargs.setdefault("dpi", self.dpi)
-        savefig_kwargs.setdefault("bbox_inches", "tight")
-        figure.savefig(path, **savefig_kwargs)
-        if close:
-            import matplotlib.pyplot as plt
-
-            plt.close(figure)
-
-    def save_table(self, table: Any, name: str, *, optional: bool = False) -> None:
-        """Write a DataFrame (``.csv``/``.md``/``.tex``), a string, or a JSON-able object (``.json``) as ``name``
-        (``optional`` as in :meth:`save`)."""
-        path = self._record(name)
-        suffix = path.suffix
-        if isinstance(table, str):
-            path.write_text(table if table.endswith("\n") else table + "\n", encoding="utf-8")
-        elif suffix == ".json":
-            path.write_text(json.dumps(table, indent=1, default=str) + "\n", encoding="utf-8")
-        elif hasattr(table, "to_csv"):
-            if suffix == ".csv":
-                table.to_csv(path, index=False, float_format="%.6g")
-            elif suffix == ".md":
-                path.write_text(markdown_table(table) + "\n", encoding="utf-8")
-            elif suffix == ".tex":
-                path.write_text(table.to_latex(index=False) + "\n", encoding="utf-8")
-            else:
-                raise ValueError(f"cannot write a table as {suffix}; use .csv, .md or .tex")
-        else:
-            raise TypeError(f"save_table() needs a DataFrame, a string or (for .json) a dict, got {type(table).__name__}")
-
-    def produced_by(self, writer: Callable[[Path], Any], *names: str) -> Any:
-        """Call ``writer(folder)`` (a library function that writes files itself) and check it wrote ``names``."""
-        paths = [self.path(name) for name in names]
-        before = {path: path.stat().st_mtime_ns if path.exists() else None for path in paths}
-        result = writer(self.folder)
-        stale = [path.name for path in paths if not path.exists() or path.stat().st_mtime_ns == before[path]]
-        if stale:
-            raise RuntimeError(f"{getattr(writer, '__name__', writer)} did not write {stale} into {self.folder}")
-        for name in names:
-            self._record(name)
-        return result
-
-
-def markdown_table(frame: Any, float_format: str = "{:.4g}") -> str:
-    """A DataFrame as a GitHub pipe table (no dependency on ``tabulate``); ``|`` in cells is escaped."""
-
-    def cell(value: Any) -> str:
-        text = float_format.format(value) if isinstance(value, float) else str(value)
-        return text.replace("|", "\\|").replace("\n", " ")
-
-    header = [cell(column) for column in frame.columns]
-    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
-    lines += ["| " + " | ".join(cell(value) for value in row) + " |" for row in frame.itertuples(index=False)]
-    return "\n".join(lines)
-
-
-def declared_outputs(notebook: str | os.PathLike | Mapping[str, Any]) -> dict[str, bool]:
-    """Output names a notebook writes, read from its code: the string literals given to
-    ``figures.save(...)``, ``figures.save_table(...)`` and ``figures.produced_by(...)`` (also through
-    ``config.figures``), mapped to ``True`` when required and ``False`` when declared ``optional=True``.
-    An f-string becomes a pattern with ``*`` for each substituted part."""
-    if isinstance(notebook, Mapping):
-        cells = notebook["cells"]
-    else:
-        cells = json.loads(Path(notebook).read_text(encoding="utf-8"))["cells"]
-    names: dict[str, bool] = {}
-    for cell in cells:
-        if cell.get("cell_type") != "code":
-            continue
-        source = "".join(cell["source"]) if isinstance(cell["source"], list) else cell["source"]
-        source = "\n".join(line for line in source.splitlines() if not line.lstrip().startswith(("%", "!")))
-        try:
-            tree = ast.parse(source)
-        except SyntaxError:
-            continue
-        for node in ast.walk(tree):
-            if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)):
-                continue
-            if node.func.attr not in ("save", "save_table", "produced_by"):
-                continue
-            owner = node.func.value
-            owner_name = owner.id if isinstance(owner, ast.Name) else owner.attr if isinstance(owner, ast.Attribute) else ""
-            if owner_name != "figures":
-                continue
-            optional = any(
-                keyword.arg == "optional" and isinstance(keyword.value, ast.Constant) and keyword.value.value is True
-                for keyword in node.keywords
-            )
-            for argument in node.args:
-                name = _literal_name(argument)
-                if name is not None and Path(name.replace("*", "x")).suffix in OUTPUT_EXTENSIONS:
-                    names[name] = names.get(name, False) or not optional
-    return names
-
-
-def matches_declared(name: str, declared: Mapping[str, bool] | set[str]) -> bool:
-    """True when ``name`` equals a declared output or matches a declared pattern (``*`` = any text)."""
-    for pattern in declared:
-        if "*" in pattern:
-            if re.fullmatch(".*".join(re.escape(part) for part in pattern.split("*")), name):
-                return True
-        elif pattern == name:
-            return True
-    return False
-
-
-def _literal_name(node: ast.AST) -> str | None:
-    if isinstance(node, ast.Constant) and isinstance(node.value, str):
-        return node.value
-    if isinstance(node, ast.JoinedStr):
-        parts = []
-        for value in node.values:
-            parts.append(value.value if isinstance(value, ast.Constant) else "*")
-        return "".join(parts)
-    return None
+        return getattr(paper, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 # ----------------------------------------------------------------------------------------- config
@@ -354,16 +192,6 @@ class NotebookConfig:
         ]
         rows += [(key, _short(value)) for key, value in self.settings.items() if key not in ("model", "dataset")]
         return pd.DataFrame(rows, columns=["parameter", "value"]).astype({"value": str})
-
-
-def display_path(path: str | os.PathLike) -> str:
-    """``path`` relative to the repository root when it lies inside it (no machine-specific prefix in the
-    committed notebooks), else absolute."""
-    resolved = Path(path).expanduser().resolve()
-    try:
-        return str(resolved.relative_to(repository_root()))
-    except ValueError:
-        return str(resolved)
 
 
 def _torch_threads() -> int:
@@ -449,30 +277,21 @@ def _resolve_folder(folder: str | os.PathLike) -> Path:
 
 
 # ----------------------------------------------------------------------------------------- loading
+# Thin wrappers kept until the notebooks call models.load / data.load themselves.
+# moved: models.load(name, allow_random_init=..., seed=...); the description is model.weights_source
 def load_model(name: str, *, allow_random_init: bool = False, seed: int = 0, device: str = "cpu", warn: bool = True):
-    """``hm.models.load(name)`` in eval mode on ``device``; returns ``(model, weights description)``.
+    """``(model, weights description)``: :func:`hidden_monotonicity.models.load` in eval mode on ``device``.
 
-    When the weights are missing (benchmark checkpoint not trained yet, ImageNet weights not cached) and
-    ``allow_random_init`` is set, a randomly initialised model (seeded) is returned - with a warning unless
-    ``warn=False`` - and the description says so; otherwise the loader's error (which names the missing file)
-    is raised.
+    moved: ``models.load(name, allow_random_init=..., seed=...)`` (its ``weights_source`` is the description);
+    ``warn=False`` hides the random-init warning.
     """
-    import torch
-
     from . import models
 
-    try:
-        model = models.load(name)
-        description = "ImageNet weights (IMAGENET1K_V1)" if name in models.IMAGENET_MODELS else f"trained checkpoint {models.checkpoint_path(name).name}"
-    except models.WeightsNotFoundError as error:
-        if not allow_random_init:
-            raise
-        if warn:
-            warnings.warn(f"{error} -- using a randomly initialised {name} (seed {seed}) instead", stacklevel=2)
-        torch.manual_seed(seed)
-        model = models.load(name, weights=None)
-        description = f"random init (seed {seed}; weights not available)"
-    return model.to(device).eval(), description
+    with warnings.catch_warnings():
+        if not warn:
+            warnings.filterwarnings("ignore", message=".*using a randomly initialised")
+        model = models.load(name, allow_random_init=allow_random_init, seed=seed)
+    return model.to(device).eval(), model.weights_source
 
 
 def native_input_size(name: str) -> int:
@@ -486,6 +305,7 @@ def native_input_size(name: str) -> int:
     raise ValueError(f"unknown model {name!r}; choose one of {models.available()}")
 
 
+# moved: data.load(name, split, n=..., ...)
 def load_images(
     dataset: str,
     *,
@@ -495,22 +315,16 @@ def load_images(
     data_dir: str | os.PathLike | None = None,
     seed: int = 0,
 ):
-    """The first ``n`` images of a localisation dataset (:class:`~hidden_monotonicity.data.LocalisationDataset`).
+    """The first ``n`` images of a localisation dataset at ``image_size``.
 
-    ``"digits"``: :func:`hidden_monotonicity.data.digits_benchmark` at ``image_size`` (cached under
-    ``data/cache``); ``"imagenet_s"``: :func:`hidden_monotonicity.data.imagenet_s` from ``data_dir``.
+    moved: ``data.load(dataset, split, n=n, ...)`` (digits: ``size=image_size, seed=seed, cache_dir=data/cache``;
+    ImageNet-S: ``data_dir=data_dir, image_size=image_size``).
     """
     from . import data
 
     if dataset == "digits":
-        return data.digits_benchmark(split, size=image_size, n=n if n is not None else None, seed=seed,
-                                     cache_dir=repository_root() / "data" / "cache")
-    if dataset == "imagenet_s":
-        if data_dir is None:
-            raise ValueError("dataset 'imagenet_s' needs data_dir (the folder holding ImageNetS50/)")
-        full = data.imagenet_s(data_dir, split, image_size=image_size)
-        return full if n is None else full.subset(range(min(n, len(full))))
-    raise ValueError(f"unknown dataset {dataset!r}; choose one of {', '.join(DATASETS)}")
+        return data.load("digits", split, n=n, size=image_size, seed=seed, cache_dir=repository_root() / "data" / "cache")
+    return data.load(dataset, split, n=n, data_dir=data_dir, image_size=image_size)
 
 
 def has_imagenet_s(data_dir: str | os.PathLike | None) -> bool:
@@ -519,61 +333,3 @@ def has_imagenet_s(data_dir: str | os.PathLike | None) -> bool:
         return False
     root = Path(data_dir).expanduser()
     return any((folder / "validation-segmentation").is_dir() for folder in (root, root / "ImageNetS50"))
-
-
-# ----------------------------------------------------------------------------------------- paper numbers
-#: The paper's published VGG16 results on the ImageNet-S-50 test images (paper-digest E.1; mean scores).
-#: Keys are this library's method names; ``None`` = not reported.
-PAPER_VGG16_RESULTS: dict[str, dict[str, float]] = {
-    "splitcam": {"PointingGame": 0.938, "Selectivity": 4.711, "MaxSensitivity": 0.456},
-    "splitlrp": {"PointingGame": 0.871, "Selectivity": 5.168, "MaxSensitivity": 0.282},
-    "guided_backprop": {"PointingGame": 0.887, "Selectivity": 3.276, "MaxSensitivity": 0.571},
-    "layercam": {"PointingGame": 0.855, "Selectivity": 3.128, "MaxSensitivity": 5.508},
-    "lrp_gamma": {"PointingGame": 0.680, "Selectivity": 3.189, "MaxSensitivity": 0.519},
-    "gradcam_pp": {"PointingGame": 0.827, "Selectivity": 5.955, "MaxSensitivity": 0.401},
-    "integrated_gradients": {"PointingGame": 0.797, "Selectivity": 4.838, "MaxSensitivity": 1.069},
-}
-#: Row labels of the paper's table (digest E.1).
-PAPER_ROW_LABELS: dict[str, str] = {
-    "splitcam": "SplitCAM (sc, α=0.4, wta)",
-    "splitlrp": "SplitLRP (sc, wta)",
-    "guided_backprop": "Guided Backprop",
-    "layercam": "LayerCAM",
-    "lrp_gamma": "LRP γ=0.25",
-    "gradcam_pp": "GradCAM++",
-    "integrated_gradients": "Integrated Gradients",
-}
-
-
-def paper_table():
-    """The paper's VGG16 table (digest E.1) as a DataFrame: one row per method, one column per metric."""
-    import pandas as pd
-
-    frame = pd.DataFrame.from_dict(PAPER_VGG16_RESULTS, orient="index")
-    frame.insert(0, "paper row", [PAPER_ROW_LABELS[name] for name in frame.index])
-    frame.index.name = "method"
-    return frame.reset_index()
-
-
-def compare_with_paper(table, model: str = "vgg16"):
-    """Our mean scores next to the paper's (digest E.1) for the methods and metrics both report.
-
-    ``table`` is the ``table.csv`` of an evaluation (columns ``model, method, metric, mean, ...``). Returns
-    columns ``method, paper row, metric, paper, ours, difference``; methods or metrics we did not evaluate for
-    ``model`` are left out. An empty result means there is nothing to compare (e.g. the digits benchmark).
-    """
-    import pandas as pd
-
-    needed = {"model", "method", "metric", "mean"}
-    if not needed <= set(table.columns):
-        raise ValueError(f"table must have the columns {sorted(needed)} (an evaluation's table.csv), got {list(table.columns)}")
-    ours = table[table["model"] == model]
-    rows = []
-    for method, scores in PAPER_VGG16_RESULTS.items():
-        for metric, paper_value in scores.items():
-            match = ours[(ours["method"] == method) & (ours["metric"] == metric)]
-            if match.empty:
-                continue
-            value = float(match["mean"].iloc[0])
-            rows.append((method, PAPER_ROW_LABELS[method], metric, paper_value, value, value - paper_value))
-    return pd.DataFrame(rows, columns=["method", "paper row", "metric", "paper", "ours", "difference"])

@@ -3,6 +3,7 @@
     python -m hidden_monotonicity reproduce --profile default            # what `make reproduce` runs
     python -m hidden_monotonicity reproduce --profile smoke              # seconds per notebook, nothing committed changes
     python -m hidden_monotonicity reproduce --notebooks 01 03 --profile default
+    python -m hidden_monotonicity reproduce --dry-run                    # the plan and its expected time; runs nothing
 
 * The notebooks ``notebooks/NN_*.ipynb`` run in the order of their number, each in a fresh kernel whose
   interpreter is the current one (``sys.executable``): the kernelspec ``hidden-monotonicity`` (installed by the
@@ -15,42 +16,67 @@
   a failed run is kept in a temporary folder and its path printed.
 * ``--profile smoke``: executed notebooks, figures and intermediate results go to a temporary folder (printed),
   so a smoke run never touches committed files.
-* Per-notebook wall times are printed and written to ``reproduce-timings.json`` (in ``results/`` next to the
-  notebook folder for in-place runs, else in the output folder); the exit status is 1 if any notebook failed.
+* While a notebook runs, a status line shows the notebook, the cell (of its code cells), the elapsed time and,
+  for the evaluation (notebook 04), the work units done (of the last run's total) and an estimate of the time
+  left, read from the evaluation runner's progress records (:mod:`hidden_monotonicity.progress`). Known-harmless
+  kernel messages are left out; real warnings and errors are printed with the notebook and cell
+  (:mod:`hidden_monotonicity.notebook_execution`). ``--progress``: ``auto`` (the live line on a terminal, else
+  ``quiet``: one line per notebook, for CI logs), ``live``, ``lines`` (each status on its own line), ``quiet``.
+* At the end: which files of the figure folder were created or changed (a table that changed says how many of
+  its lines differ), the total time and where the executed notebooks went; the exit status is 1 if any notebook
+  failed.
+* Timings: every run records each notebook's wall time (and the evaluation's work units) per profile in
+  ``results/reproduce-timings.json`` (next to the notebook folder; git-ignored, it describes this machine;
+  ``--timings`` to choose another file). ``--dry-run`` reads it for the expected times. Runs that write to an
+  output folder also leave that run's ``reproduce-timings.json`` there.
 """
 
 from __future__ import annotations
 
 import argparse
+import difflib
 import hashlib
 import json
 import os
+import platform
 import re
 import shutil
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from .notebook_params import repository_root
+from .notebook_execution import (
+    KERNEL_ARGUMENTS,
+    KERNEL_NAME,
+    Console,
+    NotebookRun,
+    NotebookWatch,
+    declared_parameters,
+    ensure_kernel,
+    execute_notebook,
+    format_seconds,
+)
+from .outputs import display_path, repository_root
 
 __all__ = [
+    "KERNEL_ARGUMENTS",
     "KERNEL_NAME",
     "NotebookRun",
+    "declared_parameters",
     "discover_notebooks",
     "ensure_kernel",
     "execute_notebook",
+    "figure_changes",
     "main",
     "select_notebooks",
+    "snapshot_folder",
 ]
 
-KERNEL_NAME = "hidden-monotonicity"
-#: Extra kernel command-line arguments for every run (none by default; e.g.
-#: ``("--IPKernelApp.capture_fd_output=False",)`` keeps C-level output out of the notebooks).
-KERNEL_ARGUMENTS: tuple[str, ...] = ()
 _NUMBERED = re.compile(r"^(\d+)_.+\.ipynb$")
 #: Default ``--cell-timeout``: generous for the default profile's evaluation cell on a 2-core CPU (about 20 min);
 #: pass ``--cell-timeout 0`` for long runs such as the paper profile. The timeout also bounds a stall seen with
@@ -60,6 +86,9 @@ _NUMBERED = re.compile(r"^(\d+)_.+\.ipynb$")
 #: the timeout makes nbclient look at the socket again. The explorer of notebook 06 therefore never uses
 #: ``with output:`` (it sets the Output widget's ``outputs`` directly), which removed the stall in our runs.
 DEFAULT_CELL_TIMEOUT = 3600
+#: Files read as tables in the change summary (the rest are compared as bytes).
+_TABLE_SUFFIXES = (".csv", ".md", ".tex", ".json")
+_TIMINGS_FORMAT = 2
 
 
 def discover_notebooks(folder: str | os.PathLike) -> list[Path]:
@@ -89,127 +118,6 @@ def select_notebooks(notebooks: Sequence[Path], wanted: Sequence[str] | None) ->
     return [path for path in notebooks if path in chosen]
 
 
-# ----------------------------------------------------------------------------------------- kernel
-def _same_interpreter(command: str, executable: str) -> bool:
-    """True when the kernelspec's ``argv[0]`` is this interpreter (compared without resolving the venv symlink)."""
-    candidate = shutil.which(command) if not os.path.isabs(command) else command
-    if candidate is None:
-        return False
-    return os.path.normpath(os.path.abspath(candidate)) == os.path.normpath(os.path.abspath(executable))
-
-
-def ensure_kernel(preferred: str = KERNEL_NAME, *, executable: str | None = None, scratch: str | os.PathLike | None = None) -> str:
-    """Name of a kernelspec that starts ``executable`` (default ``sys.executable``).
-
-    Uses ``preferred`` when it exists and points to this interpreter; otherwise writes a kernelspec named
-    ``<preferred>-<hash>`` into ``scratch/kernels`` (default: a temporary folder) and prepends that folder to
-    ``JUPYTER_PATH`` of this process, where papermill's kernel manager finds it.
-    """
-    from jupyter_client.kernelspec import KernelSpecManager, NoSuchKernel
-
-    executable = executable or sys.executable
-    try:
-        spec = KernelSpecManager().get_kernel_spec(preferred)
-        if spec.argv and _same_interpreter(spec.argv[0], executable):
-            return preferred
-    except NoSuchKernel:
-        pass
-    digest = hashlib.sha1(os.path.abspath(executable).encode()).hexdigest()[:8]
-    name = f"{preferred}-{digest}"
-    base = Path(scratch) if scratch is not None else Path(tempfile.mkdtemp(prefix="hm-kernel-"))
-    folder = base / "kernels" / name
-    folder.mkdir(parents=True, exist_ok=True)
-    spec_json = {
-        "argv": [executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
-        "display_name": f"hidden-monotonicity ({executable})",
-        "language": "python",
-        "metadata": {"debugger": True},
-    }
-    (folder / "kernel.json").write_text(json.dumps(spec_json, indent=1), encoding="utf-8")
-    paths = [str(base), *[p for p in os.environ.get("JUPYTER_PATH", "").split(os.pathsep) if p]]
-    os.environ["JUPYTER_PATH"] = os.pathsep.join(dict.fromkeys(paths))
-    KernelSpecManager().get_kernel_spec(name)  # fails loudly here rather than inside papermill
-    return name
-
-
-# ----------------------------------------------------------------------------------------- running
-@dataclass
-class NotebookRun:
-    """The outcome of one notebook execution (``attempts`` > 1: it was retried after a timeout)."""
-
-    notebook: str
-    output: Path
-    seconds: float
-    ok: bool
-    error: str = ""
-    attempts: int = 1
-
-
-#: Errors after which a run may be retried: the kernel hung (timeout) or died, not a failing cell.
-_RETRYABLE = ("CellTimeoutError", "DeadKernelError")
-
-
-def declared_parameters(path: str | os.PathLike) -> dict[str, Any]:
-    """The parameters of a notebook's ``parameters`` cell (papermill's inference), ``{name: default text}``."""
-    import papermill
-
-    return {name: info.get("default") for name, info in papermill.inspect_notebook(str(path)).items()}
-
-
-def execute_notebook(
-    path: str | os.PathLike,
-    output: str | os.PathLike,
-    parameters: Mapping[str, Any],
-    *,
-    kernel_name: str,
-    cwd: str | os.PathLike | None = None,
-    cell_timeout: int | None = None,
-    retries: int = 0,
-    kernel_arguments: Sequence[str] = KERNEL_ARGUMENTS,
-) -> NotebookRun:
-    """Execute one notebook with papermill; parameters it does not declare are dropped. Never raises for a
-    failing notebook: the error is in the returned :class:`NotebookRun`.
-
-    ``cell_timeout``: seconds one cell may run (``None``: no limit). ``retries``: how often a run that timed out
-    or whose kernel died is started again from scratch (a cell that raises is never retried).
-    ``kernel_arguments``: extra command-line arguments of the kernel (see :data:`KERNEL_ARGUMENTS`).
-    """
-    import papermill
-
-    path, output = Path(path), Path(output)
-    output.parent.mkdir(parents=True, exist_ok=True)
-    declared = declared_parameters(path)
-    if not declared:
-        raise ValueError(f"{path.name} has no cell tagged 'parameters'; papermill cannot parameterise it")
-    given = {key: value for key, value in parameters.items() if key in declared and value is not None}
-    started = time.perf_counter()
-    attempts = 0
-    while True:
-        attempts += 1
-        try:
-            papermill.execute_notebook(
-                str(path),
-                str(output),
-                parameters=given,
-                kernel_name=kernel_name,
-                cwd=str(cwd if cwd is not None else path.parent),
-                progress_bar=False,
-                log_output=False,
-                execution_timeout=cell_timeout,
-                extra_arguments=list(kernel_arguments),
-            )
-            return NotebookRun(path.name, output, time.perf_counter() - started, True, attempts=attempts)
-        except Exception as error:  # papermill.PapermillExecutionError, kernel death, timeouts
-            message = str(error).strip().splitlines()
-            summary = next((line for line in reversed(message) if line.strip()), type(error).__name__)
-            retryable = type(error).__name__ in _RETRYABLE or isinstance(error, TimeoutError)
-            if retryable and attempts <= retries:
-                print(f"  {path.name}: {type(error).__name__} ({summary}); starting it again", file=sys.stderr)
-                continue
-            return NotebookRun(path.name, output, time.perf_counter() - started, False,
-                               f"{type(error).__name__}: {summary}", attempts=attempts)
-
-
 def _write_committed_copy(executed: Path, destination: Path) -> None:
     """Copy an executed notebook over its source, with papermill's machine-specific paths made relative."""
     notebook = json.loads(executed.read_text(encoding="utf-8"))
@@ -224,6 +132,149 @@ def _write_committed_copy(executed: Path, destination: Path) -> None:
     temporary.replace(destination)
 
 
+# ----------------------------------------------------------------------------------------- timings
+def _machine() -> dict[str, Any]:
+    return {"host": platform.node(), "cpus": os.cpu_count(), "platform": platform.platform(terse=True)}
+
+
+def read_timings(path: str | os.PathLike) -> dict[str, Any]:
+    """The timings record (``{"machine", "profiles": {profile: {notebook: entry}}, "last_run"}``); an absent,
+    unreadable or older-format file gives what can be recovered from it."""
+    try:
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {"format": _TIMINGS_FORMAT, "profiles": {}}
+    if not isinstance(data, dict):
+        return {"format": _TIMINGS_FORMAT, "profiles": {}}
+    if "profiles" not in data and "notebooks" in data:  # the one-run file written before the record existed
+        entries = {n["notebook"]: {"seconds": n["seconds"], "ok": n.get("ok", True)} for n in data.get("notebooks", [])
+                   if isinstance(n, dict) and "notebook" in n and "seconds" in n}
+        return {"format": _TIMINGS_FORMAT, "profiles": {data.get("profile", "default"): entries}}
+    data.setdefault("profiles", {})
+    return data
+
+
+def record_timings(path: str | os.PathLike, profile: str, runs: Sequence[NotebookRun], last_run: Mapping[str, Any]) -> None:
+    """Add this run's successful notebooks to the record (a failed run keeps the notebook's earlier entry)."""
+    data = read_timings(path)
+    entries = data["profiles"].setdefault(profile, {})
+    finished = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    for run in runs:
+        if not run.ok:
+            continue
+        entry = {"seconds": round(run.seconds, 1), "finished": finished}
+        if run.units:
+            entry["units"] = run.units
+        entries[run.notebook] = entry
+    data.update({"format": _TIMINGS_FORMAT, "machine": _machine(), "last_run": dict(last_run)})
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_name(f".{path.name}.tmp")
+    temporary.write_text(json.dumps(data, indent=1) + "\n", encoding="utf-8")
+    temporary.replace(path)
+
+
+def _committed_run(path: Path, profile: str) -> dict[str, Any] | None:
+    """The wall time papermill recorded in a committed notebook (``metadata.papermill``) for ``profile``."""
+    try:
+        record = json.loads(path.read_text(encoding="utf-8")).get("metadata", {}).get("papermill", {})
+    except (OSError, ValueError):
+        return None
+    if not isinstance(record, dict) or record.get("duration") is None:
+        return None
+    if (record.get("parameters") or {}).get("profile", "default") != profile:
+        return None
+    return {"seconds": float(record["duration"]), "finished": str(record.get("end_time") or "?")}
+
+
+def _dry_run(notebooks: Sequence[Path], profile: str, timings_path: Path, destinations: Sequence[str]) -> int:
+    record = read_timings(timings_path)
+    entries = record["profiles"].get(profile, {})
+    print(f"reproduce --dry-run: profile {profile!r}, {len(notebooks)} notebook(s); nothing is run")
+    width = max(len(path.name) for path in notebooks)
+    total, unknown, committed = 0.0, [], 0
+    for path in notebooks:
+        entry, source = entries.get(path.name), "last run"
+        if entry is None:
+            entry, source = _committed_run(path, profile), "committed notebook's run"
+            committed += entry is not None
+        if entry is None:
+            unknown.append(path.name)
+            expected = "no timing recorded yet"
+        else:
+            total += float(entry["seconds"])
+            units = f", {entry['units']} work units" if entry.get("units") else ""
+            expected = f"{format_seconds(entry['seconds']):>7}  ({source} {entry.get('finished', '?')[:10]}{units})"
+        print(f"  {path.name:<{width}s}  {profile:<8s} {expected}")
+    known = len(notebooks) - len(unknown)
+    print(f"  expected total: {format_seconds(total)} for the {known} notebook(s) with a recorded time"
+          + (f"; {len(unknown)} never ran with this profile here" if unknown else ""))
+    if committed:
+        print(f"  ({committed} time(s) from the committed notebooks: another machine, and an evaluation whose results "
+              "were already on disk runs much faster; after one run here the times are this machine's)")
+    machine = record.get("machine")
+    source = f" (recorded on {machine.get('host')}, {machine.get('cpus')} CPUs)" if isinstance(machine, dict) else ""
+    print(f"  timings: {display_path(timings_path)}{source}")
+    for line in destinations:
+        print(line)
+    return 0
+
+
+# ----------------------------------------------------------------------------------------- change summary
+def snapshot_folder(folder: str | os.PathLike) -> dict[str, tuple[str, int]]:
+    """``{file name: (sha256, mtime_ns)}`` of the files directly in ``folder`` (empty if it does not exist)."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        return {}
+    return {path.name: (hashlib.sha256(path.read_bytes()).hexdigest(), path.stat().st_mtime_ns)
+            for path in sorted(folder.iterdir()) if path.is_file() and not path.name.startswith(".")}
+
+
+def _changed_lines(old: str, new: str) -> int:
+    matcher = difflib.SequenceMatcher(a=old.splitlines(), b=new.splitlines(), autojunk=False)
+    return sum(max(i2 - i1, j2 - j1) for tag, i1, i2, j1, j2 in matcher.get_opcodes() if tag != "equal")
+
+
+def figure_changes(before: Mapping[str, tuple[str, int]], folder: str | os.PathLike,
+                   old_tables: Mapping[str, str] | None = None) -> dict[str, list[str]]:
+    """Compare the figure folder with a :func:`snapshot_folder` taken before the run: ``created``, ``changed``
+    (tables: with how many lines differ, from ``old_tables`` = their text before), ``unchanged`` (rewritten with
+    the same bytes) and ``untouched`` (not written by this run)."""
+    after = snapshot_folder(folder)
+    result: dict[str, list[str]] = {"created": [], "changed": [], "unchanged": [], "untouched": []}
+    for name, (digest, mtime) in after.items():
+        if name not in before:
+            result["created"].append(name)
+        elif digest != before[name][0]:
+            note = name
+            if Path(name).suffix in _TABLE_SUFFIXES and old_tables and name in old_tables:
+                new = (Path(folder) / name).read_text(encoding="utf-8", errors="replace")
+                lines = len(new.splitlines())
+                note = f"{name}  (table changed: {_changed_lines(old_tables[name], new)} of {lines} lines differ)"
+            result["changed"].append(note)
+        elif mtime != before[name][1]:
+            result["unchanged"].append(name)
+        else:
+            result["untouched"].append(name)
+    return result
+
+
+def _read_tables(folder: Path) -> dict[str, str]:
+    if not folder.is_dir():
+        return {}
+    return {path.name: path.read_text(encoding="utf-8", errors="replace") for path in folder.iterdir()
+            if path.is_file() and path.suffix in _TABLE_SUFFIXES}
+
+
+def _print_changes(changes: Mapping[str, list[str]], folder: Path) -> None:
+    counts = ", ".join(f"{len(changes[key])} {key}" for key in ("created", "changed", "unchanged", "untouched"))
+    print(f"  {display_path(folder)}/: {counts}")
+    for key in ("created", "changed"):
+        for name in changes[key]:
+            print(f"    {key:<8s} {name}")
+
+
+# ----------------------------------------------------------------------------------------- command line
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m hidden_monotonicity reproduce",
@@ -250,8 +301,21 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--retries", type=int, default=1,
                         help="how often a notebook whose kernel hung (cell timeout) or died is run again (default 1)")
     parser.add_argument("--stop-on-failure", action="store_true", help="stop at the first failing notebook")
+    parser.add_argument("--progress", choices=("auto", "live", "lines", "quiet"), default="auto",
+                        help="auto: a live status line on a terminal, else quiet (one line per notebook); "
+                             "lines: each status on its own line")
+    parser.add_argument("--timings", type=Path, default=None,
+                        help="timings record (default: results/reproduce-timings.json next to the notebook folder)")
+    parser.add_argument("--dry-run", action="store_true",
+                        help="list the notebooks, their profile and the expected time from the recorded timings; run nothing")
     parser.add_argument("--list", action="store_true", help="list the notebooks and their parameters, run nothing")
     return parser
+
+
+def _ticker(watch: NotebookWatch, console: Console, stop: threading.Event, period: float) -> None:
+    while not stop.wait(period):
+        watch.poll()
+        console.status(watch.status())
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -269,8 +333,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         for path in notebooks:
             print(f"{path.name}: {', '.join(declared_parameters(path))}")
         return 0
-
+    timings_path = args.timings or Path(args.notebook_dir).resolve().parent / "results" / "reproduce-timings.json"
     in_place = args.profile == "default" and args.output_dir is None
+    if args.dry_run:
+        notebooks_to = "in place (" + display_path(args.notebook_dir) + ")" if in_place else (
+            str(args.output_dir) if args.output_dir else "a temporary folder")
+        figures_to = display_path(args.figures_dir) if args.figures_dir else (
+            "figures/" if args.profile == "default" else "a temporary folder")
+        return _dry_run(notebooks, args.profile, timings_path,
+                        [f"  executed notebooks -> {notebooks_to}", f"  figures            -> {figures_to}"])
+
     scratch = Path(tempfile.mkdtemp(prefix=f"hm-reproduce-{args.profile}-"))
     output_dir = args.output_dir or (scratch / "executed" if not in_place else args.notebook_dir)
     parameters: dict[str, Any] = {"profile": args.profile, "data_dir": args.data_dir, "device": args.device, "seed": args.seed,
@@ -281,18 +353,41 @@ def main(argv: Sequence[str] | None = None) -> int:
         parameters["output_dir"] = str(scratch / "figures")
     if args.profile == "smoke":
         parameters["results_dir"] = str(scratch / "results")
+    figures_dir = Path(parameters.get("output_dir", repository_root() / "figures"))
+    mode = args.progress if args.progress != "auto" else ("live" if sys.stdout.isatty() else "quiet")
+    console = Console(mode, sys.stdout)
+    expected = read_timings(timings_path)["profiles"].get(args.profile, {})
 
     kernel = ensure_kernel(args.kernel, scratch=scratch / "jupyter")
     print(f"reproduce: profile {args.profile!r}, {len(notebooks)} notebook(s), kernel {kernel!r} ({sys.executable})")
-    print(f"  executed notebooks -> {'in place (' + str(args.notebook_dir) + ')' if in_place else output_dir}")
-    print(f"  figures            -> {parameters.get('output_dir', repository_root() / 'figures')}")
+    print(f"  executed notebooks -> {'in place (' + display_path(args.notebook_dir) + ')' if in_place else output_dir}")
+    print(f"  figures            -> {display_path(figures_dir)}")
     sys.stdout.flush()
+    before, old_tables = snapshot_folder(figures_dir), _read_tables(figures_dir)
 
     runs: list[NotebookRun] = []
-    for path in notebooks:
+    started = time.perf_counter()
+    for position, path in enumerate(notebooks, start=1):
         target = (scratch / "executed" / path.name) if in_place else Path(output_dir) / path.name
-        run = execute_notebook(path, target, parameters, kernel_name=kernel, cwd=args.notebook_dir,
-                               cell_timeout=args.cell_timeout or None, retries=args.retries)
+        last = expected.get(path.name, {})
+        watch = NotebookWatch(path.name, position, len(notebooks), console, scratch / "watch",
+                              expected_seconds=last.get("seconds"), expected_units=last.get("units"))
+        stop = threading.Event()
+        ticker = threading.Thread(target=_ticker, args=(watch, console, stop, 1.0 if mode == "live" else 5.0), daemon=True)
+        if mode != "quiet":
+            console.status(watch.status(), force=True)
+            ticker.start()
+        try:
+            run = execute_notebook(path, target, parameters, kernel_name=kernel, cwd=args.notebook_dir,
+                                   cell_timeout=args.cell_timeout or None, retries=args.retries, watch=watch,
+                                   on_retry=lambda text: console.line("  " + text, error=True))
+        except ValueError as error:  # the notebook cannot be run at all (no parameters cell, no kernelspec)
+            run = NotebookRun(path.name, path, 0.0, False, str(error))
+        finally:
+            stop.set()
+            if ticker.is_alive():
+                ticker.join()
+            console.clear()
         if run.ok and in_place:
             _write_committed_copy(target, path)
             run.output = path
@@ -300,25 +395,30 @@ def main(argv: Sequence[str] | None = None) -> int:
         status = "ok" if run.ok else f"FAILED - {run.error}\n    executed notebook with the error: {run.output}"
         if run.attempts > 1:
             status += f" (after {run.attempts} attempts)"
-        print(f"  {path.name:<40s} {run.seconds:8.1f} s  {status}")
-        sys.stdout.flush()
+        units = f"  ({run.units} work units)" if run.units else ""
+        console.line(f"  {path.name:<40s} {run.seconds:8.1f} s  {status}{units}")
         if not run.ok and args.stop_on_failure:
             break
 
-    total = sum(run.seconds for run in runs)
+    total = time.perf_counter() - started
     failed = [run for run in runs if not run.ok]
-    print(f"reproduce: {len(runs) - len(failed)}/{len(notebooks)} notebook(s) ran through in {total:.1f} s")
-    timings = {
+    print(f"reproduce: {len(runs) - len(failed)}/{len(notebooks)} notebook(s) ran through in {format_seconds(total)} "
+          f"({total:.1f} s)")
+    _print_changes(figure_changes(before, figures_dir, old_tables), figures_dir)
+    where = f"in place ({display_path(args.notebook_dir)})" if in_place else str(output_dir)
+    print(f"  executed notebooks -> {where}")
+    last_run = {
         "profile": args.profile,
         "kernel": kernel,
         "total_seconds": round(total, 1),
         "notebooks": [{"notebook": r.notebook, "seconds": round(r.seconds, 1), "ok": r.ok, "error": r.error,
-                       "attempts": r.attempts} for r in runs],
+                       "attempts": r.attempts, "units": r.units} for r in runs],
     }
-    timing_folder = Path(args.notebook_dir).resolve().parent / "results" if in_place else Path(output_dir)
-    timing_folder.mkdir(parents=True, exist_ok=True)
-    (timing_folder / "reproduce-timings.json").write_text(json.dumps(timings, indent=1) + "\n", encoding="utf-8")
-    print(f"  timings -> {timing_folder / 'reproduce-timings.json'}")
+    record_timings(timings_path, args.profile, runs, last_run)
+    if not in_place:
+        Path(output_dir).mkdir(parents=True, exist_ok=True)
+        (Path(output_dir) / "reproduce-timings.json").write_text(json.dumps(last_run, indent=1) + "\n", encoding="utf-8")
+    print(f"  timings            -> {display_path(timings_path)}")
     if failed or len(runs) < len(notebooks):
         print(f"reproduce: FAILED: {', '.join(r.notebook for r in failed)}", file=sys.stderr)
         return 1

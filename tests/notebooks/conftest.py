@@ -3,8 +3,14 @@
 from __future__ import annotations
 
 import os
+import sys
+from pathlib import Path
+
 import pytest
 import torch
+
+# tests/declared_outputs.py (which files a notebook declares) is shared with tests/test_figures_declared.py
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 
 @pytest.fixture(scope="session")

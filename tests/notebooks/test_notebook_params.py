@@ -1,21 +1,17 @@
-"""notebook_params: configure(), FigureSaver, declared_outputs(), model/data loading helpers, paper table."""
+"""notebook_params: configure(), the model/data loading helpers, and the aliases of the names that moved out."""
 
 from __future__ import annotations
 
+import ast
 import json
 from pathlib import Path
 
-import matplotlib
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import nbformat  # noqa: E402
-import pandas as pd  # noqa: E402
-import pytest  # noqa: E402
-import torch  # noqa: E402
+import pytest
+import torch
 
-import hidden_monotonicity as hm  # noqa: E402
-from hidden_monotonicity import notebook_params  # noqa: E402
+import hidden_monotonicity as hm
+from hidden_monotonicity import notebook_params
 
 
 # ------------------------------------------------------------------------------------------- configure
@@ -77,80 +73,6 @@ def test_every_notebook_has_settings_for_both_profiles():
         assert set(table) == {"common", *notebook_params.PROFILES}, notebook
 
 
-# ------------------------------------------------------------------------------------------- FigureSaver
-def test_figure_saver_writes_and_records(tmp_path):
-    saver = notebook_params.FigureSaver(tmp_path / "figs")
-    fig, ax = plt.subplots()
-    ax.plot([0, 1], [1, 0])
-    saver.save(fig, "line.png", close=True)
-    frame = pd.DataFrame({"a": [1, 2], "b": [0.5, 0.25]})
-    saver.save_table(frame, "table.csv")
-    saver.save_table(frame, "table.md")
-    saver.save_table({"x": 1}, "record.json")
-    saver.save_table("# title", "note.md")
-    assert saver.written == ["line.png", "table.csv", "table.md", "record.json", "note.md"]
-    assert (tmp_path / "figs" / "line.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    assert pd.read_csv(tmp_path / "figs" / "table.csv").equals(frame)
-    assert (tmp_path / "figs" / "table.md").read_text().splitlines() == ["| a | b |", "|---|---|", "| 1 | 0.5 |", "| 2 | 0.25 |"]
-    assert json.loads((tmp_path / "figs" / "record.json").read_text()) == {"x": 1}
-    assert (tmp_path / "figs" / "note.md").read_text() == "# title\n"
-
-
-@pytest.mark.parametrize("name", ["../escape.png", "sub/dir.png", "figure.gif", "", ".hidden.png", "a b.png"])
-def test_figure_saver_rejects_bad_names(tmp_path, name):
-    with pytest.raises(ValueError):
-        notebook_params.FigureSaver(tmp_path).path(name)
-
-
-def test_figure_saver_type_errors(tmp_path):
-    saver = notebook_params.FigureSaver(tmp_path)
-    with pytest.raises(TypeError, match="matplotlib Figure"):
-        saver.save("not a figure", "x.png")
-    with pytest.raises(TypeError):
-        saver.save_table(42, "x.csv")
-
-
-def test_produced_by_checks_the_writer(tmp_path):
-    saver = notebook_params.FigureSaver(tmp_path)
-    saver.produced_by(lambda folder: (folder / "a.csv").write_text("x\n"), "a.csv")
-    assert saver.written == ["a.csv"]
-    with pytest.raises(RuntimeError, match="did not write"):
-        saver.produced_by(lambda folder: None, "a.csv")  # exists, but was not rewritten
-    with pytest.raises(RuntimeError, match="did not write"):
-        saver.produced_by(lambda folder: None, "b.md")
-
-
-def test_markdown_table_escapes_pipes():
-    frame = pd.DataFrame({"name": ["a|b"], "value": [1.0 / 3.0]})
-    assert notebook_params.markdown_table(frame).splitlines()[-1] == "| a\\|b | 0.3333 |"
-
-
-# ------------------------------------------------------------------------------------------- declared_outputs
-def _notebook(*sources: str, markdown: str = "see figures/ignored.png"):
-    cells = [nbformat.v4.new_markdown_cell(markdown)] + [nbformat.v4.new_code_cell(source) for source in sources]
-    return nbformat.v4.new_notebook(cells=cells)
-
-
-def test_declared_outputs_reads_the_figure_calls():
-    notebook = _notebook(
-        'figures.save(fig, "a.png")\nconfig.figures.save_table(df, "b.csv")',
-        '%matplotlib inline\nfor m in models:\n    figures.save(fig, f"rank_{m}.png")',
-        'figures.save(fig, "maybe.png", optional=True)\nfigures.produced_by(writer, "c.md", "d.csv")',
-        'other.save(fig, "not_ours.png")\nfigures.save(fig, name_variable)\nfigures.save(fig, "notes.txt")',
-        "this is not python (",
-    )
-    declared = notebook_params.declared_outputs(notebook)
-    assert declared == {"a.png": True, "b.csv": True, "rank_*.png": True, "maybe.png": False, "c.md": True, "d.csv": True}
-
-
-def test_matches_declared_handles_patterns():
-    declared = {"a.png": True, "rank_*.png": True}
-    assert notebook_params.matches_declared("a.png", declared)
-    assert notebook_params.matches_declared("rank_benchmark_vgg.png", declared)
-    assert not notebook_params.matches_declared("rank_x.csv", declared)
-    assert not notebook_params.matches_declared("b.png", declared)
-
-
 # ------------------------------------------------------------------------------------------- loading
 def test_load_model_falls_back_to_random_init_only_when_allowed(tmp_path, monkeypatch):
     monkeypatch.setattr(hm.models, "CHECKPOINT_DIR", tmp_path)  # no checkpoint there
@@ -194,32 +116,40 @@ def test_has_imagenet_s_recognises_the_layout(tmp_path):
     assert notebook_params.has_imagenet_s(tmp_path / "ImageNetS50")
 
 
-# ------------------------------------------------------------------------------------------- paper numbers
-def test_compare_with_paper_pairs_our_means_with_the_published_ones():
-    table = pd.DataFrame({
-        "model": ["vgg16", "vgg16", "vgg16", "resnet18"],
-        "method": ["splitcam", "splitcam", "saliency", "splitcam"],
-        "metric": ["PointingGame", "Sparseness", "PointingGame", "PointingGame"],
-        "mean": [0.9, 0.5, 0.1, 0.2],
-    })
-    comparison = notebook_params.compare_with_paper(table, model="vgg16")
-    assert comparison[["method", "metric"]].values.tolist() == [["splitcam", "PointingGame"]]
-    row = comparison.iloc[0]
-    assert row["paper"] == 0.938 and row["ours"] == 0.9 and row["difference"] == pytest.approx(0.9 - 0.938)
-    assert notebook_params.compare_with_paper(table, model="benchmark_vgg").empty
-    with pytest.raises(ValueError, match="columns"):
-        notebook_params.compare_with_paper(table.drop(columns="mean"))
 
 
-def test_paper_table_matches_the_digest():
-    paper = notebook_params.paper_table().set_index("method")
-    assert paper.loc["splitcam", "PointingGame"] == 0.938
-    assert paper.loc["layercam", "MaxSensitivity"] == 5.508
-    assert paper.loc["splitlrp", "MaxSensitivity"] == paper["MaxSensitivity"].min()  # SplitLRP is the most robust
-    assert set(paper.index) <= set(hm.methods())
+# ------------------------------------------------------------------------------------------- moved names
+def _names_the_notebooks_use() -> set[str]:
+    """Every ``notebook_params.<name>`` the committed notebooks use."""
+    from hidden_monotonicity.reproduce import discover_notebooks
+
+    names = set()
+    for path in discover_notebooks(notebook_params.repository_root() / "notebooks"):
+        for cell in json.loads(path.read_text(encoding="utf-8"))["cells"]:
+            if cell["cell_type"] != "code":
+                continue
+            source = "".join(cell["source"])
+            source = "\n".join(line for line in source.splitlines() if not line.lstrip().startswith(("%", "!")))
+            for node in ast.walk(ast.parse(source)):
+                if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and node.value.id == "notebook_params":
+                    names.add(node.attr)
+    return names
 
 
-def test_display_path_hides_the_checkout_location(tmp_path):
-    root = notebook_params.repository_root()
-    assert notebook_params.display_path(root / "figures" / "a.png") == str(Path("figures") / "a.png")
-    assert notebook_params.display_path(tmp_path) == str(tmp_path.resolve())
+def test_every_name_the_notebooks_use_still_resolves():
+    used = _names_the_notebooks_use()
+    assert {"configure", "load_model", "paper_table", "display_path"} <= used  # the scan sees the notebooks' calls
+    missing = sorted(name for name in used if not hasattr(notebook_params, name))
+    assert not missing, f"notebooks use notebook_params names that no longer exist: {missing}"
+
+
+def test_moved_names_are_the_new_homes_objects():
+    from hidden_monotonicity import outputs
+    from hidden_monotonicity.evaluation import paper
+
+    for name in ("FIGURE_DPI", "OUTPUT_EXTENSIONS", "FigureSaver", "display_path", "markdown_table", "repository_root"):
+        assert getattr(notebook_params, name) is getattr(outputs, name), name
+    for name in ("PAPER_VGG16_RESULTS", "compare_with_paper", "paper_table"):
+        assert getattr(notebook_params, name) is getattr(paper, name), name
+    with pytest.raises(AttributeError):
+        notebook_params.no_such_name  # noqa: B018

@@ -7,8 +7,10 @@ import json
 from pathlib import Path
 
 import pytest
+from declared_outputs import declared_outputs
 
 from hidden_monotonicity import notebook_params
+from hidden_monotonicity.outputs import FigureSaver
 from hidden_monotonicity.reproduce import declared_parameters, discover_notebooks
 
 NOTEBOOK_DIR = Path(__file__).resolve().parents[2] / "notebooks"
@@ -57,9 +59,9 @@ def test_configure_is_called_with_the_notebooks_own_name(path):
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
 def test_every_notebook_declares_named_outputs(path, tmp_path):
-    declared = notebook_params.declared_outputs(path)
+    declared = declared_outputs(path)
     assert any(declared.values()), f"{path.name} writes no required output through figures.save/save_table"
-    saver = notebook_params.FigureSaver(tmp_path)
+    saver = FigureSaver(tmp_path)
     for name in declared:
         saver.path(name.replace("*", "x"))  # raises for names that are not plain files with a known extension
 
@@ -67,7 +69,7 @@ def test_every_notebook_declares_named_outputs(path, tmp_path):
 def test_no_two_notebooks_write_the_same_file():
     owners: dict[str, str] = {}
     for path in NOTEBOOKS:
-        for name in notebook_params.declared_outputs(path):
+        for name in declared_outputs(path):
             assert name not in owners, f"{name} is written by both {owners[name]} and {path.name}"
             owners[name] = path.name
 
@@ -83,7 +85,7 @@ def test_the_teaching_notebook_has_an_exercise_with_a_collapsed_answer():
 
 
 def test_the_explorer_notebook_saves_its_preview():
-    assert "explorer_preview.png" in notebook_params.declared_outputs(NOTEBOOK_DIR / "06_interactive_explorer.ipynb")
+    assert "explorer_preview.png" in declared_outputs(NOTEBOOK_DIR / "06_interactive_explorer.ipynb")
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)

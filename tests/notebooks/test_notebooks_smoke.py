@@ -7,8 +7,8 @@ import json
 from pathlib import Path
 
 import pytest
+from declared_outputs import declared_outputs, matches_declared
 
-from hidden_monotonicity import notebook_params
 from hidden_monotonicity.reproduce import discover_notebooks, execute_notebook
 
 NOTEBOOK_DIR = Path(__file__).resolve().parents[2] / "notebooks"
@@ -34,15 +34,15 @@ def test_notebook_runs_under_the_smoke_profile(path, tmp_path, kernel_name):
     injected = [cell for cell in executed["cells"] if "injected-parameters" in cell.get("metadata", {}).get("tags", [])]
     assert injected and 'profile = "smoke"' in "".join(injected[0]["source"])
 
-    declared = notebook_params.declared_outputs(path)
+    declared = declared_outputs(path)
     written = {file.name for file in figures.iterdir()} if figures.is_dir() else set()
-    undeclared = sorted(name for name in written if not notebook_params.matches_declared(name, declared))
+    undeclared = sorted(name for name in written if not matches_declared(name, declared))
     assert not undeclared, f"{path.name} wrote files its code does not declare: {undeclared}"
     for name, required in declared.items():
         if not required:
             continue
         if "*" in name:
-            assert any(notebook_params.matches_declared(file, {name: True}) for file in written), f"nothing matches {name}"
+            assert any(matches_declared(file, {name: True}) for file in written), f"nothing matches {name}"
         else:
             assert name in written, f"{path.name} declares {name} but did not write it"
     for file in figures.iterdir():

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import sys
 from pathlib import Path
 
@@ -100,6 +101,15 @@ def test_a_notebook_without_parameters_cell_is_refused(tmp_path):
         reproduce.execute_notebook(tmp_path / "01_plain.ipynb", tmp_path / "out.ipynb", {}, kernel_name="python3")
 
 
+def test_a_notebook_that_cannot_be_run_is_a_failure_not_a_traceback(tmp_path, capsys):
+    nbformat.write(nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("x = 1")]), tmp_path / "01_plain.ipynb")
+    timings = tmp_path / "t.json"
+    assert reproduce.main(["--notebook-dir", str(tmp_path), "--profile", "smoke", "--timings", str(timings)]) == 1
+    output = capsys.readouterr()
+    assert "01_plain.ipynb" in output.out and "FAILED - 01_plain.ipynb has no cell tagged 'parameters'" in output.out
+    assert "FAILED: 01_plain.ipynb" in output.err
+
+
 def test_the_cli_dispatches_to_reproduce(tmp_path):
     from hidden_monotonicity.__main__ import main
 
@@ -141,3 +151,220 @@ def test_a_cell_timeout_ends_a_hanging_notebook(tmp_path, kernel_name):
     run = reproduce.execute_notebook(tmp_path / "01_sleeps.ipynb", tmp_path / "out.ipynb", {}, kernel_name=kernel_name,
                                      cell_timeout=3)
     assert not run.ok and "Timeout" in run.error and run.seconds < 60
+
+
+# ------------------------------------------------------------------------------------------- what the user sees
+def test_known_harmless_kernel_messages_and_only_those_are_silenced():
+    from hidden_monotonicity.notebook_execution import is_harmless_kernel_message
+
+    tcp = "[IPKernelApp] WARNING | Kernel is running over TCP without encryption. All communication ..."
+    interrupt = "[IPKernelApp] ERROR | KeyboardInterrupt caught in kernel"
+    assert is_harmless_kernel_message(tcp, after_last_cell=False, ok=True)
+    assert is_harmless_kernel_message(interrupt, after_last_cell=True, ok=True)
+    assert not is_harmless_kernel_message(interrupt, after_last_cell=False, ok=True)  # a cell was interrupted
+    assert not is_harmless_kernel_message(interrupt, after_last_cell=True, ok=False)  # the run failed: show it
+    assert not is_harmless_kernel_message("Segmentation fault in libtorch", after_last_cell=True, ok=True)
+
+
+def _watch(tmp_path, console, **kwargs):
+    from hidden_monotonicity.notebook_execution import NotebookWatch
+
+    return NotebookWatch("04_eval.ipynb", 2, 3, console, tmp_path / "watch", **kwargs)
+
+
+def test_the_status_follows_cells_and_the_runners_progress_records(tmp_path, capsys):
+    import io
+
+    from hidden_monotonicity.notebook_execution import Console
+
+    stream = io.StringIO()
+    watch = _watch(tmp_path, Console("lines", stream), expected_seconds=50.0, expected_units=10)
+    assert "starting the kernel" in watch.status()
+    cells = [{"cell_type": "code"}, {"cell_type": "markdown"}, {"cell_type": "code"}]
+    watch.begin(cells)
+    watch.cell_started(0, cells[0])
+    watch.cell_finished(0, {"cell_type": "code", "outputs": [
+        {"output_type": "stream", "name": "stderr", "text": "/x/y.py:3: UserWarning: weights missing\n  warn(...)\n"},
+        {"output_type": "stream", "name": "stderr", "text": "100%|####| 4/4 [00:01<00:00]\n"}]})
+    watch.cell_started(2, cells[2])
+    watch._cell_started -= 40.0  # the evaluation cell started 40 s ago
+    with open(watch.progress_file, "a") as stream_:
+        for done in (1, 2, 3, 4):
+            stream_.write(json.dumps({"time": 0, "task": "vgg | test | splitcam", "task_done": done, "task_total": 8,
+                                      "units_computed": done}) + "\n")
+        stream_.write('{"half a line')  # being written: read next time
+    with open(watch.kernel_log, "a") as log:
+        log.write("[IPKernelApp] WARNING | Kernel is running over TCP without encryption.\nreal kernel trouble\n")
+    watch.poll()
+    status = watch.status()
+    assert status.startswith("[2/3] 04_eval.ipynb  cell 2/2  ")
+    assert "units 4/10 (vgg | test | splitcam 4/8)" in status
+    assert re.search(r"~1m0\ds left", status), status  # 40 s for 4 units: 6 more take about 60 s (> 50 s - elapsed)
+    watch.expected_seconds = 100.0
+    assert re.search(r"~1m[34]\ds left", watch.status())  # the last run's time says more: the larger estimate
+    watch.cell_finished(2, {"cell_type": "code", "outputs": []})
+    with open(watch.kernel_log, "a") as log:
+        log.write("[IPKernelApp] ERROR | KeyboardInterrupt caught in kernel\n")  # the interrupt before shutdown
+    watch.finish(ok=True)
+    err = capsys.readouterr().err
+    assert "04_eval.ipynb cell 1: UserWarning: weights missing" in err
+    assert "04_eval.ipynb (kernel, cell 2): real kernel trouble" in err
+    assert "TCP" not in err and "KeyboardInterrupt" not in err and "100%" not in err
+    assert stream.getvalue().splitlines()[0].startswith("[2/3] 04_eval.ipynb  cell 1/2")
+
+
+def test_time_left_falls_back_to_the_last_runs_time(tmp_path):
+    from hidden_monotonicity.notebook_execution import Console
+
+    watch = _watch(tmp_path, Console("quiet"), expected_seconds=100.0)
+    watch.started -= 30
+    assert 69 <= watch.seconds_left() <= 70.5
+    watch.started -= 100
+    assert "longer than the last run (1m40s)" in watch.status()
+    assert _watch(tmp_path, Console("quiet")).seconds_left() is None
+
+
+def test_format_seconds():
+    from hidden_monotonicity.notebook_execution import format_seconds
+
+    assert [format_seconds(s) for s in (0, 42.4, 187, 3720)] == ["0 s", "42 s", "3m07s", "1h02m"]
+
+
+def test_figure_changes_name_created_changed_rewritten_and_untouched_files(tmp_path):
+    folder = tmp_path / "figures"
+    folder.mkdir()
+    (folder / "table.csv").write_text("a,b\n1,2\n3,4\n5,6\n")
+    (folder / "same.png").write_bytes(b"png")
+    (folder / "old.png").write_bytes(b"old")
+    (folder / "plot.png").write_bytes(b"one")
+    before, tables = reproduce.snapshot_folder(folder), {"table.csv": (folder / "table.csv").read_text()}
+    os.utime(folder / "same.png", ns=(1, 1))
+    (folder / "table.csv").write_text("a,b\n1,2\n3,9\n5,6\n7,8\n")
+    (folder / "same.png").write_bytes(b"png")
+    (folder / "plot.png").write_bytes(b"two")
+    (folder / "new.md").write_text("| x |\n")
+    changes = reproduce.figure_changes(before, folder, tables)
+    assert changes == {"created": ["new.md"], "changed": ["plot.png", "table.csv  (table changed: 2 of 5 lines differ)"],
+                       "unchanged": ["same.png"], "untouched": ["old.png"]}
+    assert reproduce.snapshot_folder(tmp_path / "missing") == {}
+
+
+def test_timings_record_keeps_earlier_entries_and_reads_the_old_format(tmp_path):
+    path = tmp_path / "results" / "reproduce-timings.json"
+    path.parent.mkdir()
+    path.write_text(json.dumps({"profile": "default", "notebooks": [{"notebook": "04_e.ipynb", "seconds": 515.0, "ok": True}]}))
+    assert reproduce.read_timings(path)["profiles"] == {"default": {"04_e.ipynb": {"seconds": 515.0, "ok": True}}}
+    runs = [reproduce.NotebookRun("04_e.ipynb", path, 20.0, False, "boom"),
+            reproduce.NotebookRun("01_t.ipynb", path, 3.04, True, units=0),
+            reproduce.NotebookRun("05_u.ipynb", path, 9.0, True, units=12)]
+    reproduce.record_timings(path, "default", runs, {"profile": "default"})
+    entries = reproduce.read_timings(path)["profiles"]["default"]
+    assert entries["04_e.ipynb"]["seconds"] == 515.0  # a failed run keeps the earlier time
+    assert entries["01_t.ipynb"]["seconds"] == 3.0 and "units" not in entries["01_t.ipynb"]
+    assert entries["05_u.ipynb"]["units"] == 12
+    path.write_text("not json")
+    assert reproduce.read_timings(path)["profiles"] == {}
+
+
+def test_dry_run_lists_the_expected_times_and_runs_nothing(tmp_path, capsys):
+    folder = tmp_path / "notebooks"
+    folder.mkdir()
+    marker = tmp_path / "ran.txt"
+    for name in ("00_a.ipynb", "01_b.ipynb", "02_c.ipynb"):
+        _write_notebook(folder / name, f"open({str(marker)!r}, 'w').write('ran')")
+    committed = nbformat.read(folder / "02_c.ipynb", as_version=4)  # executed and committed by an earlier run
+    committed.metadata["papermill"] = {"duration": 14.9, "end_time": "2026-11-28T23:53:18+00:00",
+                                       "parameters": {"profile": "default"}}
+    nbformat.write(committed, folder / "02_c.ipynb")
+    timings = tmp_path / "t.json"
+    timings.write_text(json.dumps({"format": 2, "machine": {"host": "box", "cpus": 2},
+                                   "profiles": {"default": {"01_b.ipynb": {"seconds": 515.0, "units": 240,
+                                                                           "finished": "2026-12-01T20:00:00+00:00"}}}}))
+    assert reproduce.main(["--notebook-dir", str(folder), "--dry-run", "--timings", str(timings)]) == 0
+    out = capsys.readouterr().out
+    assert not marker.exists()
+    assert re.search(r"00_a\.ipynb\s+default\s+no timing recorded yet", out)
+    assert re.search(r"01_b\.ipynb\s+default\s+8m35s\s+\(last run 2026-12-01, 240 work units\)", out)
+    assert re.search(r"02_c\.ipynb\s+default\s+15 s\s+\(committed notebook's run 2026-11-28\)", out)
+    assert "expected total: 8m50s for the 2 notebook(s) with a recorded time; 1 never ran" in out
+    assert "1 time(s) from the committed notebooks: another machine" in out
+    assert reproduce.main(["--notebook-dir", str(folder), "--dry-run", "--timings", str(timings), "--profile", "smoke"]) == 0
+    assert "expected total: 0 s for the 0 notebook(s)" in capsys.readouterr().out  # the committed run was 'default'
+    assert "recorded on box, 2 CPUs" in out and "executed notebooks -> in place" in out
+
+
+@pytest.mark.notebooks
+def test_progress_warnings_failures_and_the_change_summary_on_tiny_notebooks(tmp_path, kernel_name, capfd):
+    folder = tmp_path / "notebooks"
+    folder.mkdir()
+    figures = tmp_path / "figures"
+    figures.mkdir()
+    (figures / "t.csv").write_text("a,b\n1,2\n3,5\n")
+    (figures / "old.png").write_bytes(b"old")
+    emit = ("import time\nfrom hidden_monotonicity.progress import report_progress\nfor i in range(6):\n"
+            "    report_progress(task='vgg | test | splitcam', task_done=i + 1, task_total=6, units_computed=i + 1)")
+    write = ("from pathlib import Path\n(Path(output_dir) / 't.csv').write_text('a,b\\n1,2\\n3,4\\n')\n"
+             "(Path(output_dir) / 'p.png').write_bytes(b'png')")
+    cells = [nbformat.v4.new_code_cell('profile = "default"\noutput_dir = "figures"'), nbformat.v4.new_markdown_cell("text"),
+             nbformat.v4.new_code_cell(emit), nbformat.v4.new_code_cell("import warnings\nwarnings.warn('a real warning')"),
+             nbformat.v4.new_code_cell(write)]
+    cells[0].metadata["tags"] = ["parameters"]
+    notebook = nbformat.v4.new_notebook(cells=cells)
+    notebook.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nbformat.write(notebook, folder / "01_units.ipynb")
+    _write_notebook(folder / "02_fails.ipynb", "raise RuntimeError('deliberate failure')")
+    timings = tmp_path / "timings.json"
+    timings.write_text(json.dumps({"format": 2, "profiles": {"smoke": {"01_units.ipynb": {"seconds": 600.0, "units": 6}}}}))
+
+    status = reproduce.main(["--profile", "smoke", "--notebook-dir", str(folder), "--figures-dir", str(figures),
+                             "--progress", "lines", "--timings", str(timings), "--kernel", kernel_name])
+    out, err = capfd.readouterr()
+    assert status == 1
+    code_cells = 5  # parameters, papermill's injected parameters, three cells
+    assert "[1/2] 01_units.ipynb  starting the kernel" in out
+    for cell in range(1, code_cells + 1):
+        assert f"[1/2] 01_units.ipynb  cell {cell}/{code_cells}  " in out
+    assert re.search(r"\[1/2\] 01_units\.ipynb  cell 4/5  \S+ s  units 6/6 \(vgg \| test \| splitcam 6/6\)  ~\S+ left", out)
+    assert re.search(r"01_units\.ipynb\s+[\d.]+ s  ok  \(6 work units\)", out)
+    assert "01_units.ipynb cell 4: UserWarning: a real warning" in err
+    assert re.search(r"02_fails\.ipynb\s+[\d.]+ s  FAILED - cell 3: PapermillExecutionError: RuntimeError: deliberate failure", out)
+    assert "1 created, 1 changed, 0 unchanged, 1 untouched" in out
+    assert "    created  p.png" in out and "    changed  t.csv  (table changed: 1 of 3 lines differ)" in out
+    assert "executed notebooks -> " in out and "reproduce: 1/2 notebook(s) ran through" in out
+    assert "without encryption" not in out + err and "KeyboardInterrupt" not in out + err
+    recorded = reproduce.read_timings(timings)["profiles"]["smoke"]
+    assert recorded["01_units.ipynb"]["units"] == 6 and recorded["01_units.ipynb"]["seconds"] < 600
+    assert "02_fails.ipynb" not in recorded
+
+
+@pytest.mark.slow
+@pytest.mark.notebooks
+def test_reproduce_runs_the_first_notebooks_on_the_smoke_profile(tmp_path, kernel_name, capfd):
+    """`reproduce` on notebooks 00 and 01 as a user runs it: progress per cell, the files created, the timings
+    (then the dry run expects those times)."""
+    from declared_outputs import declared_outputs
+
+    timings = tmp_path / "timings.json"
+    arguments = ["--profile", "smoke", "--notebooks", "00", "01", "--timings", str(timings), "--kernel", kernel_name]
+    status = reproduce.main([*arguments, "--progress", "lines", "--threads", "1"])
+    out, err = capfd.readouterr()
+    assert status == 0, out + err
+    for position, stem in ((1, "00_environment"), (2, "01_dc_decomposition_toys")):
+        # every code cell in order (a long cell is shown again by the periodic status line)
+        cells = list(dict.fromkeys(int(n) for n, _ in re.findall(rf"\[{position}/2\] {stem}\.ipynb  cell (\d+)/(\d+)", out)))
+        total = int(re.search(rf"\[{position}/2\] {stem}\.ipynb  cell \d+/(\d+)", out).group(1))
+        assert cells == list(range(1, total + 1)), f"{stem}: cells shown {cells}"
+        assert re.search(rf"  {stem}\.ipynb\s+[\d.]+ s  ok", out)
+    created = set(re.findall(r"    created  (\S+)", out))
+    required = {name for path in reproduce.select_notebooks(reproduce.discover_notebooks(
+        reproduce.repository_root() / "notebooks"), ["00", "01"]) for name, needed in declared_outputs(path).items() if needed}
+    assert required and required <= created, f"declared {required}, created {created}"
+    assert re.search(r"reproduce: 2/2 notebook\(s\) ran through in ", out) and "executed notebooks -> " in out
+    assert "without encryption" not in out + err and "KeyboardInterrupt" not in out + err
+
+    assert reproduce.main([*arguments, "--dry-run"]) == 0
+    dry = capfd.readouterr().out
+    recorded = reproduce.read_timings(timings)["profiles"]["smoke"]
+    for stem in ("00_environment", "01_dc_decomposition_toys"):
+        expected = reproduce.format_seconds(recorded[f"{stem}.ipynb"]["seconds"])
+        assert re.search(rf"{stem}\.ipynb\s+smoke\s+{re.escape(expected)}", dry), dry

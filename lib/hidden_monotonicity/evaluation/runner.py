@@ -58,6 +58,7 @@ from torch import nn
 
 from ..environment import seed_everything, select_device
 from ..methods.layers import conv_block_outputs, resolve_layer_rule, split_layer_candidates  # noqa: F401 (re-exported)
+from ..progress import report_progress
 from . import tables as tables_module
 from .backend import EvaluationBackend, Samples, check_data_dir, default_backend
 from .metadata import check_shards, describe_difference, merged_metadata, new_metadata, package_versions, status_summary  # noqa: F401
@@ -239,6 +240,8 @@ class _Run:
                 self.store.write_unit(unit, rows)
                 self.units_computed += 1
                 bar.update(1)
+                done += 1  # tqdm does not count when disabled (progress=False)
+                report_progress(task=desc, task_done=done, task_total=len(units), units_computed=self.units_computed)
 
     def explain_chunk(self, model: nn.Module, samples: Samples, chunk: np.ndarray, grid: MethodGrid,
                       params: Mapping[str, Any], unit: WorkUnit) -> np.ndarray | _ExplainFailure:
