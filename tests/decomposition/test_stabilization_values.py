@@ -9,7 +9,7 @@ import torch
 
 import hidden_monotonicity as hm
 from reference import reference_graph_split
-from test_reference_residual import _inputs, build, engine_name
+from reference_nets import build, engine_name, residual_inputs as _inputs
 
 THETA = 0.3  # not the paper's 0.1
 THRESHOLD = 2.0  # splits the units of several layers of this net (see the guard below)
