@@ -47,7 +47,9 @@ def engine_name(node_name: str) -> str:
 
 
 def residual_inputs(input_split: str = "center") -> torch.Tensor:
+    """A seeded batch of three 8x8 images. Values of both signs for either split: on non-negative inputs the
+    "positive" split ``(x, 0)`` and the "center" split ``(ReLU(x), ReLU(−x))`` coincide, so they could not be
+    told apart."""
     generator = torch.Generator().manual_seed(7)
-    if input_split == "positive":
-        return torch.rand(3, 3, 8, 8, dtype=torch.float64, generator=generator)
-    return torch.randn(3, 3, 8, 8, dtype=torch.float64, generator=generator)
+    x = torch.randn(3, 3, 8, 8, dtype=torch.float64, generator=generator)
+    return x + 0.5 if input_split == "positive" else x
