@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import math
+import sys
+from pathlib import Path
 
 import matplotlib
 
@@ -14,6 +16,9 @@ import torch  # noqa: E402
 from torch import nn  # noqa: E402
 
 from hidden_monotonicity.plots import stability  # noqa: E402
+
+sys.path.insert(0, str(Path(__file__).parents[1] / "decomposition"))
+from reference import reference_split  # noqa: E402
 
 
 def deep_cnn(depth: int = 8, width: int = 8, seed: int = 0) -> nn.Module:
@@ -70,11 +75,22 @@ def test_common_mode_shrinks_by_one_minus_two_alpha_per_shifting_layer():
     alphas = (0.0, 0.1, 0.2, 0.3, 0.5)
     frame = stability.common_mode_by_alpha(model, x, 1, alphas, stabilize="none")
     at_input = frame[frame["layer"] == "input"].set_index("alpha")
-    # the same number k of shifting layers explains every α: common(α) = (1 − 2α)^k common(0)
+    # common(α) = (1 − 2α)^k common(0) with k = the number of shifting layers above: at the input all five
+    # (Linear, ReLU, Linear, ReLU, Linear; the output layer shifts too), after module j the 4 − j above it
+    shifting_above = {"input": 5, "0": 4, "1": 3, "2": 2, "3": 1, "4": 0}
+    assert set(frame["layer"]) == set(shifting_above)
+    for layer, k in shifting_above.items():
+        rows = frame[frame["layer"] == layer].set_index("alpha")
+        for a in (0.1, 0.2, 0.3):
+            assert rows.loc[a, "common_mode"] == pytest.approx((1 - 2 * a) ** k * rows.loc[0.0, "common_mode"], rel=1e-12), (layer, a)
     exponents = [math.log(at_input.loc[a, "common_mode"] / at_input.loc[0.0, "common_mode"]) / math.log(1 - 2 * a)
                  for a in (0.1, 0.2, 0.3)]
-    assert all(abs(k - round(exponents[0])) < 1e-9 for k in exponents) and round(exponents[0]) >= 3
+    assert exponents == pytest.approx([5.0, 5.0, 5.0], abs=1e-9)
     assert at_input.loc[0.5, "common_mode"] == 0.0
+    # the unshifted common mode itself equals the independent reference's |δ^{+,g} + δ^{−,g}|
+    targets = torch.ones(4, dtype=torch.long)
+    _, _, reference = reference_split(model, x, targets)
+    assert at_input.loc[0.0, "common_mode"] == pytest.approx(float((reference[0][0] + reference[0][1]).abs().mean()), rel=1e-12)
     # the gradient part is the same for every α and equals |∂f/∂x| (independent autograd check)
     np.testing.assert_allclose(at_input["gradient"], at_input["gradient"].iloc[0], rtol=1e-12)
     x_grad = x.clone().requires_grad_(True)

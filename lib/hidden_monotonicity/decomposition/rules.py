@@ -184,8 +184,10 @@ class PiecewiseLinearRule(SplitRule):
     shifts = True
     fuses_stabilization = True
 
-    def __init__(self, kind: str, slope: float = 0.0, coefficients=(1.0,), thresholds=(0.0,), constant: float = 0.0):
+    def __init__(self, kind: str, slope: float = 0.0, coefficients=(1.0,), thresholds=(0.0,), constant: float = 0.0,
+                 original: Callable[[Tensor], Tensor] | None = None):
         self.kind = kind
+        self.original = original  # the activation itself: d' exactly as the original network computes it
         self.slope, self.constant = float(slope), float(constant)
         self.pieces = [(float(c), float(t)) for c, t in zip(coefficients, thresholds)]
         self.is_relu = self.slope == 0.0 and self.constant == 0.0 and self.pieces == [(1.0, 0.0)]
@@ -210,6 +212,8 @@ class PiecewiseLinearRule(SplitRule):
             d_out = d_out + coefficient * torch.where(mask, u, 0.0)
             s_out = s_out + abs(coefficient) * (s + abs(threshold) + torch.where(mask, 0.0, -u))
         ctx["masks"] = masks
+        if self.original is not None:  # the sum of pieces equals φ(d) only up to round-off (ties of max-pool winners)
+            d_out = self.original(d)
         if stabilizer is not None:
             s_out = stabilizer(d_out, s_out)
         return Streams(d_out, s_out)
@@ -466,14 +470,16 @@ def relu_family_rule(kind: str, **params: Any) -> PiecewiseLinearRule:
         return PiecewiseLinearRule("ReLU")
     if kind == "LeakyReLU":
         slope = float(params.get("negative_slope", 0.01))
-        return PiecewiseLinearRule("LeakyReLU", slope=slope, coefficients=(1.0 - slope,), thresholds=(0.0,))
+        return PiecewiseLinearRule("LeakyReLU", slope=slope, coefficients=(1.0 - slope,), thresholds=(0.0,),
+                                   original=lambda d: F.leaky_relu(d, slope))
     if kind == "ReLU6":
-        return PiecewiseLinearRule("ReLU6", coefficients=(1.0, -1.0), thresholds=(0.0, 6.0))
+        return PiecewiseLinearRule("ReLU6", coefficients=(1.0, -1.0), thresholds=(0.0, 6.0), original=F.relu6)
     if kind == "Hardtanh":
         low, high = float(params.get("min_val", -1.0)), float(params.get("max_val", 1.0))
         if not high > low:
             raise ValueError(f"Hardtanh needs max_val > min_val, got {low}, {high}")
-        return PiecewiseLinearRule("Hardtanh", coefficients=(1.0, -1.0), thresholds=(low, high), constant=low)
+        return PiecewiseLinearRule("Hardtanh", coefficients=(1.0, -1.0), thresholds=(low, high), constant=low,
+                                   original=lambda d: F.hardtanh(d, low, high))
     raise KeyError(kind)
 
 
