@@ -35,6 +35,7 @@ __all__ = [
     "ToyExplorer",
     "decompose_on_grid",
     "grid_2d",
+    "plot_backward_common_mode",
     "plot_toy_1d",
     "plot_toy_2d",
     "property_checks",
@@ -318,3 +319,34 @@ class ToyExplorer:
                 (("w11", "w12", "b1"), ("w21", "w22", "b2"), ("v1", "v2", "c"))]
         return widgets.VBox([widgets.HTML("<b>W</b> (rows: hidden units), <b>b</b>, output <b>v</b>, <b>c</b>"), *rows,
                              self.output])
+
+
+def plot_backward_common_mode(table: pd.DataFrame, *, title: str | None = None) -> plt.Figure:
+    """The backward common mode ``|δ⁺ + δ⁻|`` per layer and α (``hm.teaching.common_mode_table``): measured
+    (solid, filled) and the prediction ``(1 − 2α)^k ×`` the α = 0 value (open circles), log scale. Exact zeros
+    (α = 0.5 below the output) sit on a dotted floor line labelled "exactly 0"."""
+    figure, ax = plt.subplots(figsize=(7.5, 4.4), layout="constrained")
+    layers = list(dict.fromkeys(table["layer"]))
+    position = {name: i for i, name in enumerate(layers)}
+    positive = table.loc[table["common_mode"] > 0, "common_mode"]
+    floor = float(positive.min()) / 100 if not positive.empty else 1e-20
+    colours = plt.cm.plasma(np.linspace(0, 0.85, table["alpha"].nunique()))
+    for colour, (alpha, rows) in zip(colours, table.groupby("alpha", sort=True)):
+        x = rows["layer"].map(position)
+        measured = rows["common_mode"].where(rows["common_mode"] > 0, floor)
+        ax.plot(x, measured, marker="o", lw=1.8, color=colour, label=f"α = {alpha:g}")
+        ax.plot(x, rows["predicted"].where(rows["predicted"] > 0, floor), ls="none", marker="o", ms=10, mfc="none",
+                color=colour)
+    if (table["common_mode"] == 0).any():
+        ax.axhline(floor, color="0.6", lw=0.8, ls=":")
+        ax.annotate("exactly 0", (0, floor), xytext=(2, 3), textcoords="offset points", fontsize=9, color="0.35")
+    ax.plot([], [], ls="none", marker="o", ms=10, mfc="none", color="0.3", label="(1 − 2α)^k × (α = 0 value)")
+    ax.set_yscale("log")
+    ax.set_xticks(range(len(layers)))
+    ax.set_xticklabels(layers, fontsize=9)
+    ax.set_xlabel("layer (sensitivity of its output; k = number of layers above it)", fontsize=10)
+    ax.set_ylabel("mean |δ⁺ + δ⁻| (common mode)", fontsize=10)
+    ax.grid(alpha=0.3, which="both")
+    ax.legend(fontsize=9, loc="center left", bbox_to_anchor=(1.01, 0.5))
+    ax.set_title(title or "The α-shift multiplies the backward common mode by (1 − 2α) per layer", fontsize=11)
+    return figure
