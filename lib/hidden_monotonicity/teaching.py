@@ -462,7 +462,8 @@ EXERCISES: dict[str, Exercise] = {exercise.key: exercise for exercise in (
              _expected_05_1, _close(rtol=1e-4, atol=1e-6), needs=("model", "x")),
     Exercise("05.2", "the g-lift of the model on the images: share of |∂g/∂x| on stroke pixels / share of stroke pixels",
              "stroke pixels: intensity > 0.5 (hm.monotone.stroke_mask); take the per-image share of |∂g/∂x| on the "
-             "strokes, average over images, and divide by the mean fraction of stroke pixels.",
+             "strokes, average over images (torch.nanmean: a map that is all zero has no share), and divide by the "
+             "mean fraction of stroke pixels.",
              _expected_05_2, _close(rtol=1e-4), needs=("model", "x")),
 )}
 
