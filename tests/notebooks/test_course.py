@@ -33,6 +33,11 @@ def _source(cell: dict) -> str:
     return "".join(cell["source"]) if isinstance(cell["source"], list) else cell["source"]
 
 
+def _code(line: str) -> str:
+    """A code line without its comment and whitespace (so that a solution with a comment added still counts)."""
+    return re.sub(r"\s+", "", line.split("#")[0])
+
+
 def _keys(number: str) -> list[str]:
     return [key for key in teaching.EXERCISES if key.startswith(f"{number}.")]
 
@@ -74,12 +79,12 @@ def test_objectives_and_checked_exercises_without_solutions(path):
         assert "assert hm.teaching.check" not in _source(cell), "the student notebook must not assert its answers"
     # no line of a worked solution that computes an answer appears in the student notebook
     solution_cells = _cells(SOLUTION_DIR / f"{path.stem}_solutions.ipynb")
-    student_lines = {line.strip() for cell in cells for line in _source(cell).splitlines()}
+    student_lines = {_code(line) for cell in cells for line in _source(cell).splitlines()}
     for key, variable in _checked_answers(solution_cells).items():
         for cell in solution_cells:
             for line in _source(cell).splitlines():
                 if re.match(rf"\s*{re.escape(variable)}\s*=", line):
-                    assert line.strip() not in student_lines, f"{path.name} contains the solution of {key}: {line.strip()}"
+                    assert _code(line) not in student_lines, f"{path.name} contains the solution of {key}: {line.strip()}"
 
 
 @pytest.mark.parametrize("path", SOLUTIONS, ids=lambda p: p.stem)
