@@ -41,6 +41,7 @@ _LAZY: dict[str, tuple[str, str | None]] = {
     "monotone": (".monotone", None),
     "plots": (".plots", None),
     "widgets": (".widgets", None),
+    "teaching": (".teaching", None),
     "environment": (".environment", None),
 }
 

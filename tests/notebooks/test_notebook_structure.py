@@ -74,16 +74,6 @@ def test_no_two_notebooks_write_the_same_file():
             owners[name] = path.name
 
 
-def test_the_teaching_notebook_has_an_exercise_with_a_collapsed_answer():
-    cells = _cells(NOTEBOOK_DIR / "01_dc_decomposition_toys.ipynb")
-    hidden = [cell for cell in cells if cell.get("metadata", {}).get("jupyter", {}).get("source_hidden")]
-    assert any(cell["cell_type"] == "markdown" and "Answer" in _source(cell) for cell in hidden)
-    answer_code = [cell for cell in hidden if cell["cell_type"] == "code"]
-    assert answer_code and "assert" in _source(answer_code[0])
-    exercise = [i for i, cell in enumerate(cells) if cell["cell_type"] == "markdown" and _source(cell).startswith("## Exercise")]
-    assert exercise and exercise[0] < cells.index(answer_code[0])
-
-
 def test_the_explorer_notebook_saves_its_preview():
     assert "explorer_preview.png" in declared_outputs(NOTEBOOK_DIR / "06_interactive_explorer.ipynb")
 

@@ -3,8 +3,9 @@
 :func:`plot_monotone_streams` draws one row per class, with four columns: the digit, the
 g-map ``dg_k/dx``, the h-map ``dh_k/du`` at ``u = 1 - x`` and the f-gradient ``df_k/dx``,
 for class k = the row's class (see :mod:`hidden_monotonicity.monotone.explanations`).
-The maps use a diverging colour map, symmetric around 0 and scaled per panel (the panel's
-largest absolute value is printed under it), so red = positive, blue = negative. The
+The maps use a diverging colour map, symmetric around 0, on one scale per row shared by the three
+maps (they add up: f-gradient = g-map + h-map), with a colourbar per row; red = positive (more ink
+at the pixel raises the class score f_k), blue = negative. The
 stroke outline (intensity > threshold) is drawn on every map to make the Fig. 3 claim
 (g on present ink, h on missing ink) visible.
 """
@@ -70,24 +71,28 @@ def plot_monotone_streams(
     digits = x.reshape(-1, side, side).numpy()
     stroke = digits > stroke_threshold
 
-    fig, axes = plt.subplots(len(classes), 4, figsize=(4 * 1.55, len(classes) * 1.45 + 0.6), squeeze=False)
+    fig, axes = plt.subplots(len(classes), 4, figsize=(4 * 1.75 + 0.9, len(classes) * 1.6 + 0.8), squeeze=False,
+                             layout="constrained")
     for row, cls in enumerate(classes):
         axes[row, 0].imshow(digits[row], cmap="gray_r", vmin=0, vmax=1)
-        axes[row, 0].set_ylabel(f"class {cls}\n(pred {int(predicted[row])})", fontsize=8)
+        axes[row, 0].set_ylabel(f"class {cls}\n(pred {int(predicted[row])})", fontsize=9)
+        # one symmetric scale per row, shared by the three maps (they add up: f-gradient = g-map + h-map)
+        row_maps = {name: maps[name][row].double().numpy() for name in ("g", "h", "f")}
+        limit = max(float(np.abs(values).max()) for values in row_maps.values()) or 1.0
         for col, name in enumerate(("g", "h", "f"), start=1):
-            values = maps[name][row].double().numpy()
-            limit = float(np.abs(values).max()) or 1.0
-            axes[row, col].imshow(values, cmap="RdBu_r", vmin=-limit, vmax=limit)
+            image = axes[row, col].imshow(row_maps[name], cmap="RdBu_r", vmin=-limit, vmax=limit)
             if stroke[row].any() and not stroke[row].all():
                 axes[row, col].contour(stroke[row].astype(float), levels=[0.5], colors="k", linewidths=0.6)
-            axes[row, col].set_xlabel(f"max |.| {limit:.2g}", fontsize=6, labelpad=1)
+        bar = fig.colorbar(image, ax=axes[row, 1:].tolist(), shrink=0.9, fraction=0.05, pad=0.02)
+        bar.ax.tick_params(labelsize=7)
+        bar.formatter.set_powerlimits((-2, 3))
         for ax in axes[row]:
             ax.set_xticks([])
             ax.set_yticks([])
     for col, column_title in enumerate(COLUMN_TITLES):
-        axes[0, col].set_title(column_title, fontsize=8)
-    fig.suptitle(title or f"{model.kind.upper()} {model.architecture}: f(x) = g(x) - h(1-x)", fontsize=9)
-    fig.tight_layout()
+        axes[0, col].set_title(column_title, fontsize=9)
+    fig.suptitle((title or f"{model.kind.upper()} {model.architecture}: f(x) = g(x) - h(1-x)")
+                 + "\nred: more ink here raises the class score, blue: lowers it (one scale per row)", fontsize=10)
     if path is not None:
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)

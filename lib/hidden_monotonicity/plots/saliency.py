@@ -9,7 +9,8 @@ Everything goes through ``hm.explain``, so the maps are exactly those the quanti
   R⁺, R⁻, R⁺ − R⁻ maps of SplitLRP);
 * :func:`plot_gallery` - images in rows, maps in columns, every map over its (dimmed grey) image with the object
   mask's contour; signed maps use a diverging colour map symmetric around 0 (red = evidence for the class,
-  blue = against), scaled per map (:func:`saliency_rgba`) and transparent where the map is 0;
+  blue = against; R⁻, evidence against with positive values, with the colour map reversed), on a stated scale
+  (:func:`saliency_rgba`: per panel, or shared per row / column with a colourbar) and transparent where 0;
 * :func:`plot_grid` - one image, methods in rows and layers (or any other setting) in columns (Fig. 4);
 * :func:`overlay` - one such panel (used by the interactive explorer too).
 """
@@ -27,6 +28,8 @@ __all__ = [
     "MapRow",
     "alpha_sweep",
     "compute_maps",
+    "display_limit",
+    "map_cmap",
     "evenly_spaced_layers",
     "layer_sweep",
     "overlay",
@@ -112,18 +115,27 @@ def to_display_image(image: torch.Tensor | np.ndarray, mean: Sequence[float] | N
     return np.repeat(array, 3, axis=2) if array.shape[2] == 1 else array
 
 
+def display_limit(saliency: np.ndarray, percentile: float = 99.5) -> float:
+    """The colour scale's end of a map (or of several maps together): the ``percentile`` of ``|map|`` over the
+    finite values (its maximum when that is 0); 1.0 for an all-zero or empty map."""
+    values = np.abs(np.asarray(saliency, dtype=np.float64))
+    finite = values[np.isfinite(values)]
+    if finite.size == 0:
+        return 1.0
+    limit = float(np.percentile(finite, percentile))
+    return limit if limit > 0 else (float(finite.max()) or 1.0)
+
+
 def saliency_rgba(saliency: np.ndarray, *, cmap: str = "bwr", map_alpha: float = 0.85, gamma: float = 0.6,
-                  percentile: float = 99.5) -> np.ndarray:
+                  percentile: float = 99.5, limit: float | None = None) -> np.ndarray:
     """A signed map as an RGBA image: colour from ``cmap`` on a scale symmetric around 0, full colour at the
     ``percentile`` of ``|map|`` (a few extreme pixels would otherwise wash out the rest; 100 = the maximum), opacity
     growing with ``|map|`` (``map_alpha · min(1, |v| / limit)^gamma``), so that where the map is 0 the image
-    underneath shows unchanged. Display only: the scores never see this scaling."""
+    underneath shows unchanged. ``limit``: a given scale end (e.g. shared by a row, :func:`display_limit`)
+    instead of this map's percentile. Display only: the scores never see this scaling."""
     values = np.asarray(saliency, dtype=np.float64)
     finite = np.isfinite(values)
-    limit = float(np.percentile(np.abs(values[finite]), percentile)) if finite.any() else 0.0
-    if limit <= 0.0 and finite.any():
-        limit = float(np.abs(values[finite]).max())
-    limit = limit or 1.0
+    limit = float(limit) if limit is not None and limit > 0 else display_limit(values, percentile)
     scaled = np.clip(np.where(finite, values, 0.0) / limit, -1.0, 1.0)
     rgba = plt.get_cmap(cmap)((scaled + 1.0) / 2.0)
     rgba[..., 3] = map_alpha * np.abs(scaled) ** gamma
@@ -131,7 +143,8 @@ def saliency_rgba(saliency: np.ndarray, *, cmap: str = "bwr", map_alpha: float =
 
 
 def overlay(ax: plt.Axes, image: np.ndarray, saliency: np.ndarray | None, mask: np.ndarray | None = None, *,
-            title: str = "", map_alpha: float = 0.85, cmap: str = "bwr", contour_colour: str = "lime") -> None:
+            title: str = "", map_alpha: float = 0.85, cmap: str = "bwr", contour_colour: str = "lime",
+            limit: float | None = None) -> None:
     """Draw ``image`` (dimmed grey) with ``saliency`` on top (:func:`saliency_rgba`: red positive, blue negative,
     transparent where 0) and the contour of ``mask``. ``saliency=None`` shows the image in colour only."""
     ax.set_xticks([])
@@ -141,13 +154,63 @@ def overlay(ax: plt.Axes, image: np.ndarray, saliency: np.ndarray | None, mask: 
     else:
         grey = 0.25 + 0.5 * image.mean(axis=2)  # dimmed: the map's colours stay visible on bright strokes
         ax.imshow(grey, cmap="gray", vmin=0, vmax=1, interpolation="nearest")
-        ax.imshow(saliency_rgba(saliency, cmap=cmap, map_alpha=map_alpha), interpolation="bilinear")
+        ax.imshow(saliency_rgba(saliency, cmap=cmap, map_alpha=map_alpha, limit=limit), interpolation="bilinear")
     if mask is not None:
         mask = np.asarray(mask, dtype=np.float64)
         if 0 < mask.sum() < mask.size:
             ax.contour(mask, levels=[0.5], colors=[contour_colour], linewidths=0.9)
     if title:
-        ax.set_title(title, fontsize=8)
+        ax.set_title(title, fontsize=9)
+
+
+#: colour conventions of every saliency figure: red = evidence for the class, blue = evidence against. A map of
+#: *against*-evidence with positive values (SplitLRP's R⁻, the relevance on the − stream) is drawn with the colour
+#: map reversed, so that it is blue as well.
+SIGNED_CMAP = "bwr"
+AGAINST_CMAP = "bwr_r"
+SCALES = ("panel", "row", "column")
+
+
+def map_cmap(label: str) -> str:
+    """The colour map of a panel: :data:`AGAINST_CMAP` for the R⁻ maps (label mentions R⁻ but not R⁺), else
+    :data:`SIGNED_CMAP`."""
+    return AGAINST_CMAP if "R⁻" in label and "R⁺" not in label else SIGNED_CMAP
+
+
+def _panel_title(label: str) -> str:
+    return f"{label} (blue: against)" if map_cmap(label) == AGAINST_CMAP else label
+
+
+def _limits(table: list[list[np.ndarray | None]], scale: str, percentile: float = 99.5) -> list[list[float | None]]:
+    """Colour scale ends for a grid of maps: one per panel, one shared per row or one shared per column."""
+    if scale not in SCALES:
+        raise ValueError(f"scale must be one of {', '.join(SCALES)}, got {scale!r}")
+    if scale == "panel":
+        return [[None if m is None else display_limit(m, percentile) for m in row] for row in table]
+    if scale == "row":
+        shared = [display_limit(np.concatenate([np.ravel(m) for m in row if m is not None]) if any(m is not None for m in row) else np.zeros(1), percentile) for row in table]
+        return [[shared[r] for _ in row] for r, row in enumerate(table)]
+    columns = max(len(row) for row in table)
+    shared = []
+    for c in range(columns):
+        parts = [np.ravel(row[c]) for row in table if c < len(row) and row[c] is not None]
+        shared.append(display_limit(np.concatenate(parts) if parts else np.zeros(1), percentile))
+    return [[shared[c] for c in range(len(row))] for row in table]
+
+
+def _colorbar(figure: plt.Figure, axes, limit: float, *, location: str = "right", label: str = "") -> None:
+    from matplotlib.cm import ScalarMappable
+    from matplotlib.colors import Normalize
+
+    mappable = ScalarMappable(norm=Normalize(-limit, limit), cmap=SIGNED_CMAP)
+    bar = figure.colorbar(mappable, ax=axes, location=location, shrink=0.85, fraction=0.04, pad=0.02)
+    bar.ax.tick_params(labelsize=7)
+    bar.formatter.set_powerlimits((-2, 3))
+    if label:
+        bar.set_label(label, fontsize=7)
+
+
+_SCALE_NOTE = "red: for, blue: against; full colour at the 99.5th percentile of |map|"
 
 
 def plot_gallery(
@@ -158,8 +221,15 @@ def plot_gallery(
     row_labels: Sequence[str] | None = None,
     title: str = "",
     panel_size: float = 1.7,
+    scale: str = "panel",
+    colorbar: bool = False,
 ) -> plt.Figure:
-    """Images ``(N, H, W, 3)`` in rows; first column the image, then one column per entry of ``maps``."""
+    """Images ``(N, H, W, 3)`` in rows; first column the image, then one column per entry of ``maps``.
+
+    ``scale``: where the colour scale is shared - ``"panel"`` (each map its own), ``"row"`` (all maps of an image:
+    right for sweeps of one method, e.g. over α), ``"column"`` (one method over all images: right for galleries
+    of different methods). ``colorbar``: draw the colour scale (one per row / column / panel), symmetric around 0.
+    R⁻ maps (evidence against) are drawn with the colour map reversed (:func:`map_cmap`)."""
     images = np.asarray(images)
     n = len(images)
     if n == 0:
@@ -168,17 +238,30 @@ def plot_gallery(
         if len(values) != n:
             raise ValueError(f"maps[{label!r}] has {len(values)} maps for {n} images")
     columns = 1 + len(maps)
-    figure, axes = plt.subplots(n, columns, figsize=(panel_size * columns, panel_size * n + 0.5), squeeze=False,
-                                layout="constrained")
+    figure, axes = plt.subplots(n, columns, figsize=(panel_size * columns + (0.6 if colorbar else 0), panel_size * n + 0.5),
+                                squeeze=False, layout="constrained")
+    limits = _limits([[np.asarray(values[row]) for values in maps.values()] for row in range(n)], scale)
     for row in range(n):
         mask = None if masks is None else np.asarray(masks[row]).squeeze()
         overlay(axes[row, 0], images[row], None, mask, title="image" if row == 0 else "")
         if row_labels is not None:
-            axes[row, 0].set_ylabel(row_labels[row], fontsize=8)
+            axes[row, 0].set_ylabel(row_labels[row], fontsize=9)
         for column, (label, values) in enumerate(maps.items(), start=1):
-            overlay(axes[row, column], images[row], values[row], mask, title=label if row == 0 else "")
+            overlay(axes[row, column], images[row], values[row], mask, title=_panel_title(label) if row == 0 else "",
+                    cmap=map_cmap(label), limit=limits[row][column - 1])
+    if colorbar and maps:
+        if scale == "row":
+            for row in range(n):
+                _colorbar(figure, axes[row, 1:].tolist(), limits[row][0])
+        elif scale == "column":
+            for column in range(1, columns):
+                _colorbar(figure, axes[:, column].tolist(), limits[0][column - 1], location="bottom")
+        else:
+            for row in range(n):
+                for column in range(1, columns):
+                    _colorbar(figure, axes[row, column], limits[row][column - 1])
     if title:
-        figure.suptitle(title, fontsize=10)
+        figure.suptitle(f"{title}\n({_SCALE_NOTE}, shared per {scale})" if colorbar else title, fontsize=11)
     return figure
 
 
@@ -189,25 +272,40 @@ def plot_grid(
     mask: np.ndarray | None = None,
     title: str = "",
     panel_size: float = 1.8,
+    scale: str = "panel",
+    colorbar: bool = False,
 ) -> plt.Figure:
     """One image; ``grid[row label][column label]`` is a 2-D map. Rows may have different columns (e.g. the
-    layers each method accepts); missing panels stay empty. Column titles are given per panel."""
+    layers each method accepts); missing panels stay empty. Column titles are given per panel (name the layer
+    there). ``scale`` / ``colorbar`` as in :func:`plot_gallery` (``"row"``: one scale per method across layers)."""
     if not grid:
         raise ValueError("plot_grid needs at least one row")
     rows = list(grid)
     columns = max(len(cells) for cells in grid.values())
-    figure, axes = plt.subplots(len(rows), columns, figsize=(panel_size * columns, panel_size * len(rows) + 0.5),
+    figure, axes = plt.subplots(len(rows), columns, figsize=(panel_size * columns + (0.6 if colorbar else 0), panel_size * len(rows) + 0.5),
                                 squeeze=False, layout="constrained")
+    limits = _limits([[np.asarray(values) for values in grid[row].values()] for row in rows], scale)
     for r, row in enumerate(rows):
         cells = list(grid[row].items())
+        cmap = map_cmap(row)
         for c in range(columns):
             ax = axes[r, c]
             if c >= len(cells):
                 ax.axis("off")
                 continue
             label, values = cells[c]
-            overlay(ax, image, np.asarray(values), mask, title=label)
-        axes[r, 0].set_ylabel(row, fontsize=9)
+            overlay(ax, image, np.asarray(values), mask, title=label, cmap=cmap if cmap != SIGNED_CMAP else map_cmap(label),
+                    limit=limits[r][c])
+            if colorbar and scale == "panel":
+                _colorbar(figure, ax, limits[r][c])
+        axes[r, 0].set_ylabel(_panel_title(row), fontsize=9)
+        if colorbar and scale == "row" and cells:
+            _colorbar(figure, axes[r, : len(cells)].tolist(), limits[r][0])
+    if colorbar and scale == "column":
+        for c in range(columns):
+            present = [r for r, row in enumerate(rows) if c < len(grid[row])]
+            if present:
+                _colorbar(figure, [axes[r, c] for r in present], limits[present[0]][c], location="bottom")
     if title:
-        figure.suptitle(title, fontsize=10)
+        figure.suptitle(f"{title}\n({_SCALE_NOTE}, shared per {scale})" if colorbar else title, fontsize=11)
     return figure

@@ -22,6 +22,7 @@ from torch import nn
 
 __all__ = [
     "common_mode_by_alpha",
+    "layer_labels",
     "panel_axes",
     "plot_common_mode",
     "plot_reconstruction_errors",
@@ -31,6 +32,10 @@ __all__ = [
 ]
 
 _STRATEGY_COLOURS = {"none": "tab:red", "shift": "tab:green", "scale": "tab:blue", "threshold": "tab:purple"}
+#: line style, marker and width per strategy: "shift" and "scale" often lie on top of each other (both keep the
+#: common mode at the scale of the activations), so they differ in dash pattern and marker, not only in colour
+_STRATEGY_STYLES = {"none": ("-", "o", 2.0), "shift": ("--", "s", 2.6), "scale": ("-", "o", 1.4), "threshold": (":", "^", 2.0)}
+_LABEL_SIZE = 10
 
 
 def _decompose(model: nn.Module, strategy: str, dtype: torch.dtype, theta: float, threshold: float):
@@ -140,16 +145,30 @@ def panel_axes(count: int, *, columns: int = 2, panel: tuple[float, float] = (6.
     return figure, flat[:count]
 
 
-def _depth_ticks(ax: plt.Axes, layers: Sequence[str], max_ticks: int = 14) -> None:
+def layer_labels(model: nn.Module) -> dict[str, str]:
+    """Readable tick labels for the layers of ``model``'s split: ``{"features.3": "features.3 ReLU", ...}`` (the
+    module's class after its name; ``"input"`` stays). Pass it as ``labels=`` to the plots below."""
+    labels = {"input": "input"}
+    for name, module in model.named_modules():
+        if name:
+            labels[name] = f"{name} {type(module).__name__}"
+    return labels
+
+
+def _depth_ticks(ax: plt.Axes, layers: Sequence[str], max_ticks: int = 14, labels: dict[str, str] | None = None) -> None:
     step = max(1, int(np.ceil(len(layers) / max_ticks)))
     positions = list(range(0, len(layers), step))
     ax.set_xticks(positions)
-    ax.set_xticklabels([layers[i] for i in positions], rotation=60, ha="right", fontsize=7)
+    names = [(labels or {}).get(layers[i], layers[i]) for i in positions]
+    ax.set_xticklabels(names, rotation=45, ha="right", fontsize=8)
+    ax.set_xlabel("layer (output of; shallow → deep)", fontsize=_LABEL_SIZE)
 
 
-def plot_stream_magnitudes(frame: pd.DataFrame, *, title: str = "", stream: str = "a+ + a-", ax: plt.Axes | None = None) -> plt.Figure:
+def plot_stream_magnitudes(frame: pd.DataFrame, *, title: str = "", stream: str = "a+ + a-", ax: plt.Axes | None = None,
+                           labels: dict[str, str] | None = None) -> plt.Figure:
     """Mean of one stream quantity per layer (default the common mode ``a⁺ + a⁻``), one line per strategy, log
-    scale, with the original activation ``|a|`` dashed for reference. ``frame`` comes from :func:`stream_magnitudes`."""
+    scale, with the original activation ``|a|`` dashed for reference. ``frame`` comes from :func:`stream_magnitudes`;
+    ``labels``: readable tick labels per layer (:func:`layer_labels`)."""
     part = frame[frame["stream"] == stream]
     if part.empty:
         raise ValueError(f"no rows for stream {stream!r}; the frame has {sorted(set(frame['stream']))}")
@@ -159,41 +178,54 @@ def plot_stream_magnitudes(frame: pd.DataFrame, *, title: str = "", stream: str 
         figure = ax.figure
     for strategy, rows in part.groupby("strategy", sort=False):
         values = rows.sort_values("depth")
-        ax.plot(values["depth"], values["mean"].where(values["mean"] > 0), marker="o", ms=3, lw=1.5, label=strategy,
-                color=_STRATEGY_COLOURS.get(strategy))
+        style, marker, width = _STRATEGY_STYLES.get(strategy, ("-", "o", 1.5))
+        ax.plot(values["depth"], values["mean"].where(values["mean"] > 0), ls=style, marker=marker, ms=4, lw=width,
+                label=strategy, color=_STRATEGY_COLOURS.get(strategy), mfc="none" if style == "--" else None)
     reference = frame[frame["stream"] == "|a|"].drop_duplicates("depth").sort_values("depth")
     if not reference.empty and stream != "|a|":
-        ax.plot(reference["depth"], reference["mean"].where(reference["mean"] > 0), color="k", ls="--", lw=1.2,
+        ax.plot(reference["depth"], reference["mean"].where(reference["mean"] > 0), color="k", ls="-.", lw=1.2,
                 label="|a| (original network)")
     ax.set_yscale("log")
     layers = part.sort_values("depth").drop_duplicates("depth")["layer"].tolist()
-    _depth_ticks(ax, layers)
-    ax.set_ylabel({"a+ + a-": "mean a⁺ + a⁻ (common mode)", "a+": "mean a⁺", "a-": "mean a⁻", "|a|": "mean |a|"}[stream])
+    _depth_ticks(ax, layers, labels=labels)
+    ax.set_ylabel({"a+ + a-": "mean a⁺ + a⁻ (common mode)", "a+": "mean a⁺", "a-": "mean a⁻", "|a|": "mean |a|"}[stream],
+                  fontsize=_LABEL_SIZE)
     ax.grid(alpha=0.3, which="both")
-    ax.legend(title="stabilisation", fontsize=8)
-    ax.set_title(title or "Stream magnitude per layer (paper B.1/B.2)", fontsize=10)
+    ax.legend(title="stabilisation", fontsize=9)
+    ax.set_title(title or "Stream magnitude per layer (paper B.1/B.2)", fontsize=11)
     return figure
 
 
-def plot_common_mode(frame: pd.DataFrame, *, title: str = "") -> plt.Figure:
-    """Left: backward common mode per layer for each α (log scale; α = 0.5 is exactly 0 below the output and
-    therefore not drawn there). Right: at the input layer, common mode and gradient part against α."""
-    figure, (left, right) = plt.subplots(1, 2, figsize=(11.5, 4.0), layout="constrained", gridspec_kw={"width_ratios": [1.6, 1]})
-    colours = plt.cm.viridis(np.linspace(0, 0.9, frame["alpha"].nunique()))
+def plot_common_mode(frame: pd.DataFrame, *, title: str = "", labels: dict[str, str] | None = None) -> plt.Figure:
+    """Left: backward common mode per layer for each α (log scale). Values that are exactly 0 (α = 0.5 below the
+    output) cannot sit on a log axis: they are drawn as open triangles on a floor line at the bottom, labelled
+    "exactly 0". Right: at the input layer, common mode and gradient part against α (zeros on the same floor)."""
+    figure, (left, right) = plt.subplots(1, 2, figsize=(12.5, 4.6), layout="constrained", gridspec_kw={"width_ratios": [1.6, 1]})
+    positive = frame.loc[frame["common_mode"] > 0, "common_mode"]
+    floor = float(positive.min()) / 100 if not positive.empty else 1e-20
+    colours = plt.cm.plasma(np.linspace(0, 0.85, frame["alpha"].nunique()))
     for colour, (alpha, rows) in zip(colours, frame.groupby("alpha", sort=True)):
         rows = rows.sort_values("depth")
-        values = rows["common_mode"].where(rows["common_mode"] > 0)
-        left.plot(rows["depth"], values, marker="o", ms=3, color=colour, label=f"α = {alpha:g}")
+        zero = rows["common_mode"] == 0
+        left.plot(rows["depth"], rows["common_mode"].where(~zero), marker="o", ms=3.5, lw=1.6, color=colour,
+                  label=f"α = {alpha:g}" + (" (0 below the output)" if zero.any() else ""))
+        if zero.any():
+            left.plot(rows.loc[zero, "depth"], np.full(int(zero.sum()), floor), ls=":", marker="v", ms=5, mfc="none",
+                      color=colour)
+    if (frame["common_mode"] == 0).any():
+        left.axhline(floor, color="0.6", lw=0.8, ls=":")
+        left.annotate("exactly 0", (0, floor), xytext=(2, 3), textcoords="offset points", fontsize=8, color="0.35")
     left.set_yscale("log")
     layers = frame.sort_values("depth").drop_duplicates("depth")["layer"].tolist()
-    _depth_ticks(left, layers)
-    left.set_ylabel("mean |δ⁺ + δ⁻| (common mode)")
+    _depth_ticks(left, layers, labels=labels)
+    left.set_ylabel("mean |δ⁺ + δ⁻| (common mode)", fontsize=_LABEL_SIZE)
     left.grid(alpha=0.3, which="both")
-    left.legend(fontsize=7, ncol=2)
-    left.set_title("Backward common mode per layer", fontsize=10)
+    left.legend(fontsize=8, ncol=2)
+    left.set_title("Backward common mode per layer", fontsize=11)
 
     first = frame[frame["depth"] == frame["depth"].min()].sort_values("alpha")
-    right.plot(first["alpha"], first["common_mode"].where(first["common_mode"] > 0), marker="o", label="common mode |δ⁺ + δ⁻|")
+    right.plot(first["alpha"], first["common_mode"].where(first["common_mode"] > 0, floor), marker="o",
+               label="common mode |δ⁺ + δ⁻| (0 drawn on the floor)")
     gradient = first["gradient"].where(first["gradient"] > 0)
     right.plot(first["alpha"], gradient, marker="s", label=r"gradient part $|\delta^{+,g} - \delta^{+,h}|$")
     lost = first[(first["gradient"] == 0) & (first["common_mode"] > 0)]
@@ -205,8 +237,8 @@ def plot_common_mode(frame: pd.DataFrame, *, title: str = "") -> plt.Figure:
     right.set_xlabel("α")
     right.grid(alpha=0.3, which="both")
     right.legend(fontsize=8)
-    right.set_title(f"At layer {first['layer'].iloc[0]!r}", fontsize=10)
-    figure.suptitle(title or "α-shift of the sensitivities (paper B.3)", fontsize=11)
+    right.set_title(f"At layer {first['layer'].iloc[0]!r}", fontsize=11)
+    figure.suptitle(title or "α-shift of the sensitivities (paper B.3)", fontsize=12)
     return figure
 
 

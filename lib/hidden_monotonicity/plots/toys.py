@@ -9,7 +9,9 @@ evaluated on a grid:
 * :func:`property_checks` tests, on random points, the four claims of section A.2 numerically:
   Theorem 1 (``g − h = f``), convexity of g and h (midpoint inequality), and monotonicity of g and h in the
   stream inputs ``(x⁺, x⁻)`` (non-negative increments never decrease them);
-* :func:`plot_toy_1d` / :func:`plot_toy_2d` draw the figures of notebook 01.
+* :func:`plot_toy_1d` / :func:`plot_toy_2d` draw the figures of notebook 01;
+* :class:`ToyExplorer`: ipywidgets sliders for the nine weights of a ``2 → 2 → 1`` ReLU network
+  (:func:`tiny_relu_network`) with live level sets of f, g and h (headless too).
 
 Input splits (A.2 item 2): ``"positive"`` feeds ``(x⁺, x⁻) = (x, 0)``, so ``g(x)`` and ``h(x)`` are convex and
 non-decreasing in ``x`` itself; ``"center"`` feeds ``(ReLU(x), ReLU(−x))``: still convex in ``x`` (a convex
@@ -19,7 +21,7 @@ non-decreasing function of convex functions), but no longer monotone in ``x`` �
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable, Mapping, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -28,12 +30,16 @@ import torch
 from torch import nn
 
 __all__ = [
+    "TOY_PARAMETERS",
     "ToyDecomposition",
+    "ToyExplorer",
     "decompose_on_grid",
     "grid_2d",
+    "plot_backward_common_mode",
     "plot_toy_1d",
     "plot_toy_2d",
     "property_checks",
+    "tiny_relu_network",
     "toy_relu_network",
 ]
 
@@ -216,4 +222,131 @@ def plot_toy_2d(dec: ToyDecomposition, xs: np.ndarray, ys: np.ndarray, *, title:
         ax.set_aspect("equal")
     axes[0].set_ylabel("x₂")
     figure.suptitle(title or f"2-D ReLU network, input split {dec.input_split!r}: convex level sets of g and h", fontsize=11)
+    return figure
+
+
+# ------------------------------------------------------------------------------------------ interactive toy
+#: the nine parameters of :class:`ToyExplorer`'s network ``2 → 2 → 1``: first-layer weights and biases, output
+#: weights and bias
+TOY_PARAMETERS: tuple[str, ...] = ("w11", "w12", "w21", "w22", "b1", "b2", "v1", "v2", "c")
+TOY_DEFAULTS: dict[str, float] = {"w11": 1.0, "w12": -1.0, "w21": -0.5, "w22": 1.5, "b1": 0.5, "b2": -0.5,
+                                  "v1": 1.0, "v2": -1.5, "c": 0.2}
+
+
+def tiny_relu_network(**weights: float) -> nn.Sequential:
+    """The network ``f(x) = v · ReLU(W x + b) + c`` with ``x ∈ R²``, two hidden units (float64); unnamed
+    parameters take :data:`TOY_DEFAULTS`."""
+    unknown = sorted(set(weights) - set(TOY_PARAMETERS))
+    if unknown:
+        raise ValueError(f"unknown toy parameter(s) {unknown}; the parameters are {', '.join(TOY_PARAMETERS)}")
+    p = {**TOY_DEFAULTS, **{k: float(v) for k, v in weights.items()}}
+    net = nn.Sequential(nn.Linear(2, 2), nn.ReLU(), nn.Linear(2, 1)).double().eval()
+    with torch.no_grad():
+        net[0].weight.copy_(torch.tensor([[p["w11"], p["w12"]], [p["w21"], p["w22"]]], dtype=torch.float64))
+        net[0].bias.copy_(torch.tensor([p["b1"], p["b2"]], dtype=torch.float64))
+        net[2].weight.copy_(torch.tensor([[p["v1"], p["v2"]]], dtype=torch.float64))
+        net[2].bias.copy_(torch.tensor([p["c"]], dtype=torch.float64))
+    return net
+
+
+class ToyExplorer:
+    """Sliders for the nine weights of :func:`tiny_relu_network` and live level-set plots of ``f``, ``g``, ``h``
+    (and ``|g − h − f|``, always ~0) on a 2-D grid (:func:`plot_toy_2d`). Works headless: :meth:`update` changes
+    weights and redraws without a frontend, :meth:`figure` returns the current figure.
+
+    The view is written into the ``ipywidgets.Output``'s ``outputs`` directly (never ``with output:``), as in the
+    explorer of notebook 06, so it updates the same way in JupyterLab and under papermill."""
+
+    def __init__(self, *, points: int = 41, extent: float = 2.0, input_split: str = "positive", **weights: float):
+        self.weights = {**TOY_DEFAULTS}
+        tiny_relu_network(**weights)  # validates the names
+        self.weights.update({k: float(v) for k, v in weights.items()})
+        self.xs, self.ys, self.points = grid_2d(points, extent)
+        self.input_split = input_split
+        self.sliders: dict[str, Any] = {}
+        self.output = None
+        self.decomposition = self._decompose()
+
+    def _decompose(self) -> ToyDecomposition:
+        return decompose_on_grid(tiny_relu_network(**self.weights), self.points, input_split=self.input_split)
+
+    def figure(self) -> plt.Figure:
+        """The current ``f``, ``g``, ``h`` level sets (and the reconstruction error) as a figure."""
+        text = ", ".join(f"{k}={v:+.2f}" for k, v in self.weights.items())
+        return plot_toy_2d(self.decomposition, self.xs, self.ys, title=f"f(x) = v·ReLU(Wx + b) + c   [{text}]")
+
+    def update(self, **weights: float) -> ToyDecomposition:
+        """Set some weights, recompute the decomposition, redraw (when built) and return it."""
+        tiny_relu_network(**weights)
+        self.weights.update({k: float(v) for k, v in weights.items()})
+        for name, value in weights.items():
+            if name in self.sliders and self.sliders[name].value != value:
+                self.sliders[name].value = float(value)  # fires _on_change, which finds nothing new to do
+        self.decomposition = self._decompose()
+        self._redraw()
+        return self.decomposition
+
+    def _redraw(self) -> None:
+        if self.output is None:
+            return
+        from ..widgets import figure_output
+
+        figure = self.figure()
+        try:
+            self.output.outputs = (figure_output(figure),)
+        finally:
+            plt.close(figure)
+
+    def _on_change(self, change: Mapping[str, Any]) -> None:
+        name = change["owner"].description
+        if self.weights.get(name) != change["new"]:
+            self.update(**{name: change["new"]})
+
+    def build(self):
+        """The sliders and the live figure, as an ``ipywidgets.VBox`` to display."""
+        import ipywidgets as widgets
+
+        self.sliders = {
+            name: widgets.FloatSlider(value=self.weights[name], min=-2.0, max=2.0, step=0.1, description=name,
+                                      continuous_update=False, layout=widgets.Layout(width="220px"))
+            for name in TOY_PARAMETERS
+        }
+        for slider in self.sliders.values():
+            slider.observe(self._on_change, names="value")
+        self.output = widgets.Output()
+        self._redraw()
+        rows = [widgets.HBox([self.sliders[n] for n in names]) for names in
+                (("w11", "w12", "b1"), ("w21", "w22", "b2"), ("v1", "v2", "c"))]
+        return widgets.VBox([widgets.HTML("<b>W</b> (rows: hidden units), <b>b</b>, output <b>v</b>, <b>c</b>"), *rows,
+                             self.output])
+
+
+def plot_backward_common_mode(table: pd.DataFrame, *, title: str | None = None) -> plt.Figure:
+    """The backward common mode ``|δ⁺ + δ⁻|`` per layer and α (``hm.teaching.common_mode_table``): measured
+    (solid, filled) and the prediction ``(1 − 2α)^k ×`` the α = 0 value (open circles), log scale. Exact zeros
+    (α = 0.5 below the output) sit on a dotted floor line labelled "exactly 0"."""
+    figure, ax = plt.subplots(figsize=(7.5, 4.4), layout="constrained")
+    layers = list(dict.fromkeys(table["layer"]))
+    position = {name: i for i, name in enumerate(layers)}
+    positive = table.loc[table["common_mode"] > 0, "common_mode"]
+    floor = float(positive.min()) / 100 if not positive.empty else 1e-20
+    colours = plt.cm.plasma(np.linspace(0, 0.85, table["alpha"].nunique()))
+    for colour, (alpha, rows) in zip(colours, table.groupby("alpha", sort=True)):
+        x = rows["layer"].map(position)
+        measured = rows["common_mode"].where(rows["common_mode"] > 0, floor)
+        ax.plot(x, measured, marker="o", lw=1.8, color=colour, label=f"α = {alpha:g}")
+        ax.plot(x, rows["predicted"].where(rows["predicted"] > 0, floor), ls="none", marker="o", ms=10, mfc="none",
+                color=colour)
+    if (table["common_mode"] == 0).any():
+        ax.axhline(floor, color="0.6", lw=0.8, ls=":")
+        ax.annotate("exactly 0", (0, floor), xytext=(2, 3), textcoords="offset points", fontsize=9, color="0.35")
+    ax.plot([], [], ls="none", marker="o", ms=10, mfc="none", color="0.3", label="(1 − 2α)^k × (α = 0 value)")
+    ax.set_yscale("log")
+    ax.set_xticks(range(len(layers)))
+    ax.set_xticklabels(layers, fontsize=9)
+    ax.set_xlabel("layer (sensitivity of its output; k = number of layers above it)", fontsize=10)
+    ax.set_ylabel("mean |δ⁺ + δ⁻| (common mode)", fontsize=10)
+    ax.grid(alpha=0.3, which="both")
+    ax.legend(fontsize=9, loc="center left", bbox_to_anchor=(1.01, 0.5))
+    ax.set_title(title or "The α-shift multiplies the backward common mode by (1 − 2α) per layer", fontsize=11)
     return figure
