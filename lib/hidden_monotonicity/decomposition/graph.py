@@ -8,6 +8,7 @@ once and before any computation, by :class:`UnsupportedModelError`.
 
 from __future__ import annotations
 
+import difflib
 import operator
 from dataclasses import dataclass, field
 from typing import Any
@@ -41,6 +42,25 @@ class PlannedNode:
     name: str
     rule: R.SplitRule | None = None
     inputs: list[str] = field(default_factory=list)  # fx names of split-valued inputs, in rule order
+    scope: tuple[str, ...] = ()  # names of the modules this node was traced inside, outermost first (itself included)
+
+
+def node_scope(node: fx.Node) -> tuple[str, ...]:
+    """Module names enclosing ``node`` in the traced ``forward`` (from fx's ``nn_module_stack``), outermost first;
+    a module call is inside its own module too. ``("layer3", "layer3.1")`` for the residual add of ResNet's
+    ``layer3.1``."""
+    stack = node.meta.get("nn_module_stack") or {}
+    names = [value[0] if isinstance(value, tuple) else key for key, value in stack.items()]
+    if node.op == "call_module":
+        names.append(node.target)
+    return tuple(dict.fromkeys(name for name in names if name))
+
+
+def closest_names(name: Any, candidates: list[str] | tuple[str, ...], count: int = 5) -> list[str]:
+    """The ``count`` names of ``candidates`` closest to ``name`` (difflib), for "did you mean" hints."""
+    if not isinstance(name, str):
+        return []
+    return difflib.get_close_matches(name, list(candidates), n=count, cutoff=0.5)
 
 
 _MAXPOOL_MODES = ("wta", "dc")
@@ -262,7 +282,7 @@ def plan(model: nn.Module, maxpool: str = "wta") -> tuple[fx.GraphModule, list[P
             split_nodes.add(node.name)  # its users are tensor-valued too: check them as well
             continue
         split_nodes.add(node.name)
-        planned.append(PlannedNode(node, "split", name, rule, [n.name for n in inputs]))
+        planned.append(PlannedNode(node, "split", name, rule, [n.name for n in inputs], node_scope(node)))
 
     if problems:
         listing = "\n  - ".join(problems)

@@ -21,7 +21,7 @@ import torch
 import torch.fx as fx
 import torch.nn as nn
 
-from .graph import PlannedNode, plan
+from .graph import PlannedNode, closest_names, plan
 from .rules import SplitRule
 from .stabilize import Stabilizer
 from .streams import Relevance, Sensitivities, Streams
@@ -160,10 +160,20 @@ class SplitNetwork:
         layers = [layers] if isinstance(layers, str) else list(layers)
         unknown = [name for name in layers if name not in self._by_layer]
         if unknown:
+            hints = {name: closest_names(name, self.layer_names) for name in unknown}
+            shown = "; ".join(f"{name!r}: did you mean {', '.join(map(repr, close))}?" if close else f"{name!r}: no similar name"
+                              for name, close in hints.items())
             raise KeyError(
-                f"unknown layer(s) {unknown}; valid layer names (see split.layer_names) are: {', '.join(self.layer_names)}"
+                f"unknown layer(s) {unknown} ({shown}); valid layer names are listed in split.layer_names "
+                f"({len(self.layer_names)} names), and split.layers_inside(module) lists those inside a module"
             )
         return layers
+
+    def layers_inside(self, module: str) -> list[str]:
+        """The split layers traced inside the module named ``module`` (a container such as ResNet's ``"layer3"``
+        or VGG's ``"features"``, a block, or a leaf module), in network order; the last one is the output of the
+        module's split. Empty if no split node lies inside it."""
+        return [p.name for p in self.nodes if p.role == "split" and module in p.scope]
 
     # ------------------------------------------------------------------------------------------------
     def _forward(self, streams: Streams, *, keep: set[str] | None = None, relevance_contexts: bool = False):

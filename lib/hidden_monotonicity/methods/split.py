@@ -103,7 +103,7 @@ def _record(model, x, targets, layer, default_layer_name, stream, output, params
     _check_choice("output", output, _OUTPUTS)
     decomposition = {k: params.pop(k) for k in _DECOMPOSITION_DEFAULTS}
     split = split_of(model, **decomposition)
-    layer = resolve_split_layer(split.layer_names, model, layer, default_layer_name)
+    layer = resolve_split_layer(split, model, layer, default_layer_name)
     result = split.sensitivities(x, targets, [layer], **params)
     record = result[layer]
     activation = record.a_pos if stream == "pos" else record.a_neg
@@ -174,7 +174,7 @@ def splitlrp(model, x, targets, *, layer, relevance, epsilon, **params) -> torch
     or ``R⁻``. Conservation: ``Σ (R⁺ + R⁻) = g`` minus the share of the biases ``b^±`` and of ε."""
     _check_choice("relevance", relevance, _RELEVANCE_MAPS)
     split = split_of(model, **{k: params.pop(k) for k in _DECOMPOSITION_DEFAULTS})
-    layer = resolve_split_layer(split.layer_names, model, layer, SPLIT_DEFAULT_LAYER["splitlrp"])
+    layer = resolve_split_layer(split, model, layer, SPLIT_DEFAULT_LAYER["splitlrp"])
     result = split.relevance(x, targets, [layer], epsilon=epsilon)[layer]
     values = {"pos-neg": result.pos - result.neg, "pos": result.pos, "neg": result.neg}[relevance]
     return _channel_map(values, layer, "splitlrp")
