@@ -130,3 +130,16 @@ def test_scalar_arithmetic_and_complement_inputs():
     x = torch.rand(5, 4, dtype=torch.float64)
     out = hm.decompose(model, stabilize="none")(x)
     torch.testing.assert_close(out.g - out.h, model(x), rtol=1e-12, atol=1e-12)
+
+
+def test_decompose_options_have_one_home():
+    """``decompose``'s keyword defaults are read from ``SplitNetwork`` (not restated); unknown options are refused."""
+    import inspect
+
+    from hidden_monotonicity.decomposition import DECOMPOSITION_OPTIONS, SplitNetwork
+
+    init = {n: p.default for n, p in inspect.signature(SplitNetwork.__init__).parameters.items() if p.kind is p.KEYWORD_ONLY}
+    shown = {n: p.default for n, p in inspect.signature(hm.decompose).parameters.items() if p.kind is p.KEYWORD_ONLY}
+    assert DECOMPOSITION_OPTIONS == init == shown
+    with pytest.raises(TypeError, match="unknown option.*stabilise"):
+        hm.decompose(mlp(), stabilise="none")

@@ -394,3 +394,10 @@ def test_quantus_efficient_mprt_explains_the_randomised_copies(resnet, inputs_fo
     # eMPRT compares the explanation of the model with that of a fully randomised copy: they must differ
     assert not np.allclose(scores, 0.0)
     assert all(torch.equal(state[key], value) for key, value in model.state_dict().items())
+
+
+def test_every_method_has_a_unique_display_label() -> None:
+    labels = {name: spec.label for name, spec in methods().items()}
+    assert labels["splitcam"] == "SplitCAM" and labels["gradcam_pp"] == "Grad-CAM++" and labels["lrp_gamma"] == "LRP-γ"
+    assert all(labels.values()) and len(set(labels.values())) == len(labels)
+    assert all(label != name for name, label in labels.items()), "every built-in method names its label"

@@ -201,6 +201,33 @@ def _method_rule(node: fx.Node, is_split) -> R.SplitRule | str:
     return f"tensor method .{method}()"
 
 
+def check_model(model: Any) -> None:
+    """The checks every entry point (``hm.decompose``, ``hm.explain``) makes on the model, each with what to do:
+    an ``nn.Module``, not a ``torch.compile`` or ``DataParallel`` wrapper (unwrap it), with real (not meta-device)
+    parameters, in eval mode."""
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"expected a torch.nn.Module, got {type(model).__name__}")
+    if isinstance(model, (nn.DataParallel, nn.parallel.DistributedDataParallel)):
+        raise TypeError(
+            f"the model is wrapped in {type(model).__name__}; explain the wrapped network itself: pass model.module"
+        )
+    if hasattr(model, "_orig_mod") and type(model).__name__ == "OptimizedModule":
+        raise TypeError("the model is a torch.compile wrapper; pass the original module: model._orig_mod")
+    meta = [name for name, tensor in [*model.named_parameters(), *model.named_buffers()] if tensor.is_meta]
+    if meta:
+        raise ValueError(
+            f"the model's parameters are on the meta device (no values), e.g. {meta[0]!r}; materialise them first: "
+            "model.to_empty(device='cpu') and then load_state_dict(...) (or build the model without device='meta')"
+        )
+    training = [name or type(model).__name__ for name, module in model.named_modules() if module.training]
+    if training:
+        shown = ", ".join(training[:5]) + (", ..." if len(training) > 5 else "")
+        raise ValueError(
+            f"the model is in training mode ({shown}); call model.eval() first: dropout and batch norm are used "
+            "with their inference behaviour (frozen running statistics)"
+        )
+
+
 def trace(model: nn.Module) -> fx.GraphModule:
     """Symbolically trace ``model`` (standard torch.nn modules stay leaves)."""
     try:

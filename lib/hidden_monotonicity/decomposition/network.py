@@ -14,6 +14,7 @@ changing the model (``hm.explain`` always does).
 
 from __future__ import annotations
 
+import inspect
 from dataclasses import dataclass
 from typing import Iterable, Sequence
 
@@ -21,10 +22,10 @@ import torch
 import torch.fx as fx
 import torch.nn as nn
 
-from .graph import PlannedNode, closest_names, plan
+from .graph import PlannedNode, check_model, closest_names, plan
 from .rules import SplitRule
 from .stabilize import Stabilizer
-from .streams import Relevance, Sensitivities, Streams
+from .split_values import Relevance, Sensitivities, Streams
 
 INPUT_SPLITS = ("center", "positive")
 ALPHA_MODES = ("iterative", "closed_form")
@@ -103,14 +104,7 @@ class SplitNetwork:
         maxpool: str = "wta",
         input_split: str = "center",
     ):
-        if not isinstance(model, nn.Module):
-            raise TypeError(f"decompose expects a torch.nn.Module, got {type(model).__name__}")
-        training = [name or type(model).__name__ for name, m in model.named_modules() if m.training]
-        if training:
-            raise ValueError(
-                f"the model is in training mode ({', '.join(training[:5])}{' ...' if len(training) > 5 else ''}); "
-                "call model.eval() first: BatchNorm and Dropout are decomposed with their inference behaviour"
-            )
+        check_model(model)
         if dtype not in (torch.float32, torch.float64):
             raise ValueError(f"dtype must be torch.float32 or torch.float64, got {dtype}")
         if input_split not in INPUT_SPLITS:
@@ -392,28 +386,32 @@ def _evaluate_meta(node: fx.Node, args, kwargs, graph_module: fx.GraphModule):
     raise RuntimeError(f"cannot evaluate node {node.name}")
 
 
-def decompose(
-    model: nn.Module,
-    *,
-    dtype: torch.dtype = torch.float64,
-    stabilize: str = "scale",
-    theta: float = 0.1,
-    threshold: float = 10.0,
-    maxpool: str = "wta",
-    input_split: str = "center",
-) -> SplitNetwork:
+def decompose(model: nn.Module, **options) -> SplitNetwork:
     """Decompose a trained ReLU network into ``f = g − h`` with g, h monotone and convex (paper A, B).
 
-    Parameters
-    ----------
-    model : an ``nn.Module`` in eval mode made of supported operations (see ``graph.SUPPORTED_OPERATIONS``).
-    dtype : precision of the split passes (the paper uses float64, B.2).
-    stabilize : forward stabilisation "none" | "shift" | "scale" | "threshold" (B.2; see ``stabilize.py``).
-    theta : fraction of the common mode kept by "scale"/"threshold" (paper: 0.1).
-    threshold : Θ of "threshold" (paper: 10).
-    maxpool : "wta" (winner from the original activation, as in the paper) or "dc" (exact DC form).
-    input_split : "center" (``x⁺ = ReLU(x)``, ``x⁻ = ReLU(−x)``) or "positive" (``(x, 0)``).
+    ``model``: an ``nn.Module`` in eval mode made of supported operations (see ``graph.SUPPORTED_OPERATIONS``).
+    ``options`` (keyword only, defaults in one place: :class:`SplitNetwork`; see :data:`DECOMPOSITION_OPTIONS`):
+
+    * ``dtype``: precision of the split passes (default float64, as the paper, B.2);
+    * ``stabilize``: forward stabilisation "none" | "shift" | "scale" | "threshold" (B.2; see ``stabilize.py``);
+    * ``theta``: fraction of the common mode kept by "scale"/"threshold" (paper: 0.1);
+    * ``threshold``: Θ of "threshold" (paper: 10);
+    * ``maxpool``: "wta" (winner from the original activation, as in the paper) or "dc" (exact DC form);
+    * ``input_split``: "center" (``x⁺ = ReLU(x)``, ``x⁻ = ReLU(−x)``) or "positive" (``(x, 0)``).
     """
-    return SplitNetwork(
-        model, dtype=dtype, stabilize=stabilize, theta=theta, threshold=threshold, maxpool=maxpool, input_split=input_split
-    )
+    unknown = sorted(set(options) - set(DECOMPOSITION_OPTIONS))
+    if unknown:
+        raise TypeError(f"decompose() got unknown option(s) {unknown}; the options are {', '.join(DECOMPOSITION_OPTIONS)}")
+    return SplitNetwork(model, **options)
+
+
+#: The keyword options of :func:`decompose` and their defaults (read from :class:`SplitNetwork`, where they live).
+DECOMPOSITION_OPTIONS: dict[str, object] = {
+    name: parameter.default
+    for name, parameter in inspect.signature(SplitNetwork.__init__).parameters.items()
+    if parameter.kind is inspect.Parameter.KEYWORD_ONLY
+}
+decompose.__signature__ = inspect.Signature(  # type: ignore[attr-defined]
+    [inspect.Parameter("model", inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=nn.Module)]
+    + [inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=value) for name, value in DECOMPOSITION_OPTIONS.items()]
+)

@@ -1,6 +1,6 @@
 """The split rule of each supported operation (paper A.2, A.3, B.3, C.3).
 
-Every rule implements three passes on the representation of ``streams.py``:
+Every rule implements three passes on the representation of ``split_values.py``:
 
 ``forward(ctx, inputs, args, kwargs) -> Streams``
     the split forward (paper A.2/A.3), storing in ``ctx`` what the backward passes need;
@@ -22,7 +22,7 @@ import torch
 import torch.nn.functional as F
 from torch.nn.grad import conv2d_input
 
-from .streams import Relevance, Sensitivities, Streams
+from .split_values import Relevance, Sensitivities, Streams
 
 Tensor = torch.Tensor
 

@@ -33,6 +33,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from ..decomposition.graph import check_model
 from .layers import conv_block_output, default_layer, layer_names, resolve_layer  # noqa: F401 (re-exported)
 from .postprocess import finalize_maps
 
@@ -51,6 +52,7 @@ class MethodSpec:
 
     Attributes
         name: the registry key, e.g. ``"gradcam"``.
+        label: how figures and tables name the method, e.g. ``"Grad-CAM"`` (the name itself when none was given).
         family: one of :data:`FAMILIES` - ``"split"`` (this paper), ``"captum"``, ``"grad-cam"``
             (pytorch-grad-cam) or ``"zennit"``.
         function: ``function(model, x, targets, **params) -> (N, 1, h, w)`` raw map.
@@ -70,6 +72,11 @@ class MethodSpec:
     paper_section: str = ""
     needs_layer: bool = False
     own_layers: bool = False
+    label: str = ""
+
+    def __post_init__(self) -> None:
+        if not self.label:
+            object.__setattr__(self, "label", self.name)
 
     @property
     def parameters(self) -> dict[str, Any]:
@@ -97,6 +104,7 @@ def register_method(
     paper_section: str = "",
     needs_layer: bool = False,
     own_layers: bool = False,
+    label: str = "",
 ) -> Callable[[ExplainFunction], ExplainFunction]:
     """Decorator registering ``function(model, x, targets, **params)`` under ``name``.
 
@@ -105,6 +113,7 @@ def register_method(
     with ``needs_layer=True`` gets ``layer=None`` added when ``defaults`` has no ``layer``.
     ``own_layers=True``: the method resolves and validates ``layer`` itself (the split methods name the
     layers of the traced split network, ``"input"`` included, not only modules); ``layer=None`` is passed on.
+    ``label``: the method's name in figures and tables (``"SplitCAM"``, ``"Grad-CAM++"``; default: ``name``).
     Raises ``ValueError`` on a duplicate name, an unknown family or a malformed ``defaults``.
     """
     if not isinstance(name, str) or not name or name != name.strip():
@@ -141,6 +150,7 @@ def register_method(
             paper_section=paper_section,
             needs_layer=needs_layer,
             own_layers=own_layers,
+            label=label,
         )
         return function
 
@@ -167,18 +177,6 @@ def get_method(name: str) -> MethodSpec:
 
 
 # ------------------------------------------------------------------------------------ validation
-
-
-def _check_model(model: nn.Module) -> None:
-    if not isinstance(model, nn.Module):
-        raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
-    training = [name or type(model).__name__ for name, module in model.named_modules() if module.training]
-    if training:
-        shown = ", ".join(training[:5]) + (", ..." if len(training) > 5 else "")
-        raise ValueError(
-            f"the model is in training mode ({shown}); call model.eval() before explaining "
-            "(dropout and batch-norm statistics must be frozen)"
-        )
 
 
 def _check_input(x: Any) -> None:
@@ -311,7 +309,7 @@ def explain(
     """
     spec = get_method(method)
     _check_parameters(spec, params)
-    _check_model(model)
+    check_model(model)
     _check_input(x)
     _check_device_and_dtype(model, x)
     target_tensor = as_target_tensor(targets, x.shape[0], device=x.device)

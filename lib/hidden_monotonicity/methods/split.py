@@ -35,17 +35,14 @@ from typing import Any
 import torch
 from torch import nn
 
-from ..decomposition import SplitNetwork, decompose
+from ..decomposition import DECOMPOSITION_OPTIONS, SplitNetwork, decompose
 from .layers import SPLIT_DEFAULT_LAYER, resolve_split_layer
 from .registry import register_method
 
+#: the decomposition options of ``hm.decompose`` with its defaults (the dtype written as a name, "float64")
 _DECOMPOSITION_DEFAULTS: dict[str, Any] = {
-    "stabilize": "scale",
-    "theta": 0.1,
-    "threshold": 10.0,
-    "maxpool": "wta",
-    "dtype": "float64",
-    "input_split": "center",
+    name: str(value).removeprefix("torch.") if isinstance(value, torch.dtype) else value
+    for name, value in DECOMPOSITION_OPTIONS.items()
 }
 _SENSITIVITY_DEFAULTS: dict[str, Any] = {"alpha": 0.4, "alpha_mode": "iterative", "shift_output": True}
 _STREAMS = ("pos", "neg")
@@ -124,6 +121,7 @@ def _channel_map(values: torch.Tensor, layer: str, method: str, reduction: str =
 
 @register_method(
     "splitcam",
+    label="SplitCAM",
     family="split",
     defaults={"stream": "pos", "output": "g", **_SENSITIVITY_DEFAULTS, **_DECOMPOSITION_DEFAULTS},
     description="SplitCAM^(l,±,g/h) = Σ_c δ_shift,c^(l,±,·) ⊙ a_c^(l,±): split-stream activations times α-shifted "
@@ -143,6 +141,7 @@ def splitcam(model, x, targets, *, layer, stream, output, **params) -> torch.Ten
 
 @register_method(
     "splitgrad",
+    label="SplitGrad",
     family="split",
     defaults={"stream": "pos", "output": "g", **_SENSITIVITY_DEFAULTS, **_DECOMPOSITION_DEFAULTS},
     description="SplitGrad^(l,±,g/h) = (1/C) Σ_c δ_shift,c^(l,±,·): channel mean of the α-shifted sensitivity "
@@ -160,6 +159,7 @@ def splitgrad(model, x, targets, *, layer, stream, output, **params) -> torch.Te
 
 @register_method(
     "splitlrp",
+    label="SplitLRP",
     family="split",
     defaults={"relevance": "pos-neg", "epsilon": 1e-6, **_DECOMPOSITION_DEFAULTS},
     description="SplitLRP: ε-LRP (ε=1e-6, γ=0) on the non-negative split network seeded with the target's g; "
