@@ -210,7 +210,6 @@ class PiecewiseLinearRule(SplitRule):
             d_out = d_out + coefficient * torch.where(mask, u, 0.0)
             s_out = s_out + abs(coefficient) * (s + abs(threshold) + torch.where(mask, 0.0, -u))
         ctx["masks"] = masks
-        ctx["unstabilized"] = Streams(d_out, s_out)  # the streams the SplitLRP ratios refer to
         if stabilizer is not None:
             s_out = stabilizer(d_out, s_out)
         return Streams(d_out, s_out)
@@ -237,37 +236,39 @@ class PiecewiseLinearRule(SplitRule):
     def relevance(self, ctx, rel, epsilon):
         """SplitLRP through the DC form, term by term (paper C.3, generalised from the ReLU Maxout).
 
-        The output streams are sums of non-negative terms: ``|λ| a^±`` (the linear term, streams swapped for
+        Each output stream is a sum of non-negative terms: ``|λ| a^±`` (the linear term; streams swapped for
         λ < 0), the constant ``|κ|`` and, per piece, ``|c_k|`` times the Maxout streams ``(max(u⁺, u⁻), u⁻)`` of
-        ``u^± = a^± + t_k^∓`` (swapped for c_k < 0). Relevance ``R^±`` at the output is shared among the terms of
-        each stream in proportion to their values (ε-rule, ``r^± = R^±/(y^± + ε)`` on the unstabilised streams, so
-        the stabilisation shift passes relevance unchanged); the constant ``κ`` keeps its share; through each
-        Maxout the + output's relevance goes to the winner (``u⁺`` where ``u ≥ 0``, else ``u⁻``) and the − output's
-        to ``u⁻``; from ``u^±`` to ``a^±`` in proportion, the threshold ``t_k`` keeping its share (like a bias).
-        This is exactly SplitLRP on the network written with the pieces as explicit ReLUs, sums and constants."""
+        ``u^± = a^± + t_k^∓`` (swapped for c_k < 0). The input-dependent part of the Maxout's + output is its
+        winner's stream (``a⁺`` where ``u ≥ 0``, else ``a⁻``), of its − output ``a⁻``. Relevance ``R^±`` at the
+        output is shared among the input-dependent parts of each stream in proportion to their values
+        (``r^± = R^± / (Σ parts + ε)``); the activation's constants (``κ``, the thresholds ``t_k``: the 6 of ReLU6,
+        the bounds of Hardtanh) keep **no** share, so relevance is conserved through the activation (up to ε) as
+        through the ReLU Maxout, and only the biases of affine layers absorb relevance. With a single piece at 0
+        and no constant this is the ReLU rule (winner takes all) up to ε."""
         masks = ctx["masks"]
         if self.is_relu:
             # a⁺ = max(z⁺, z⁻) goes to the winner, a⁻ = z⁻ to z⁻ (winner-takes-all through the max, C.3)
             (mask,) = masks
             return [Relevance(torch.where(mask, rel.pos, 0.0), rel.neg + torch.where(mask, 0.0, rel.pos))]
         x: Streams = ctx["input"]
-        raw: Streams = ctx["unstabilized"]
-        r_pos, r_neg = rel.pos / (raw.pos + epsilon), rel.neg / (raw.neg + epsilon)
         a_pos, a_neg = x.pos, x.neg
-        into_pos, into_neg = (r_pos, r_neg) if self.slope >= 0 else (r_neg, r_pos)
-        total_pos = abs(self.slope) * a_pos * into_pos
-        total_neg = abs(self.slope) * a_neg * into_neg
-        for (coefficient, threshold), mask in zip(self.pieces, masks):
-            u_pos, u_neg = a_pos + max(-threshold, 0.0), a_neg + max(threshold, 0.0)
-            into_max, into_min = (r_pos, r_neg) if coefficient >= 0 else (r_neg, r_pos)
-            of_max = abs(coefficient) * torch.where(mask, u_pos, u_neg) * into_max  # relevance of max(u⁺, u⁻)
-            of_u_neg = abs(coefficient) * u_neg * into_min + torch.where(mask, 0.0, of_max)
-            of_u_pos = torch.where(mask, of_max, 0.0)
-            if threshold != 0.0:  # u^± = a^± + constant: the constant keeps its share
-                of_u_pos = of_u_pos * a_pos / (u_pos + epsilon) if threshold < 0 else of_u_pos
-                of_u_neg = of_u_neg * a_neg / (u_neg + epsilon) if threshold > 0 else of_u_neg
-            total_pos = total_pos + of_u_pos
-            total_neg = total_neg + of_u_neg
+        slope = abs(self.slope)
+        # input-dependent parts of the output streams, as (weight on a⁺, weight on a⁻) per stream
+        weights = {"pos": [0.0 * a_pos, 0.0 * a_neg], "neg": [0.0 * a_pos, 0.0 * a_neg]}
+        linear_pos, linear_neg = ("pos", "neg") if self.slope >= 0 else ("neg", "pos")
+        weights[linear_pos][0] = weights[linear_pos][0] + slope
+        weights[linear_neg][1] = weights[linear_neg][1] + slope
+        for (coefficient, _), mask in zip(self.pieces, masks):
+            of_max, of_min = ("pos", "neg") if coefficient >= 0 else ("neg", "pos")
+            c = abs(coefficient)
+            weights[of_max][0] = weights[of_max][0] + c * mask  # max(u⁺, u⁻): the winner's stream
+            weights[of_max][1] = weights[of_max][1] + c * ~mask
+            weights[of_min][1] = weights[of_min][1] + c  # u⁻
+        total_pos, total_neg = 0.0, 0.0
+        for stream, relevance in (("pos", rel.pos), ("neg", rel.neg)):
+            on_pos, on_neg = weights[stream][0] * a_pos, weights[stream][1] * a_neg
+            ratio = relevance / (on_pos + on_neg + epsilon)
+            total_pos, total_neg = total_pos + on_pos * ratio, total_neg + on_neg * ratio
         return [Relevance(total_pos, total_neg)]
 
 
