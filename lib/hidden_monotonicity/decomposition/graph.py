@@ -19,6 +19,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from . import rules as R
+from .inplace import functionalize
 
 SUPPORTED_OPERATIONS = (
     "Linear, Conv2d (any stride/padding/dilation/groups, zero padding), BatchNorm1d/2d (eval, running stats), "
@@ -248,10 +249,10 @@ def plan(model: nn.Module, maxpool: str = "wta") -> tuple[fx.GraphModule, list[P
     if maxpool not in _MAXPOOL_MODES:
         raise ValueError(f"unknown maxpool mode {maxpool!r}; choose one of {', '.join(_MAXPOOL_MODES)}")
     graph_module = trace(model)
+    problems: list[str] = functionalize(graph_module)  # in-place writes read afterwards: what eager mode computes
     modules = dict(graph_module.named_modules())
     split_nodes: set[str] = set()
     planned: list[PlannedNode] = []
-    problems: list[str] = []
     used_names: dict[str, int] = {}
 
     def is_split(value: Any) -> bool:
