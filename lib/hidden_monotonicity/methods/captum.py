@@ -129,7 +129,7 @@ def _default_patch(x: torch.Tensor, value: int | None, name: str) -> int:
 def saliency(model: nn.Module, x: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
     from captum.attr import Saliency
 
-    with relu_inplace_disabled(model), _captum_notices_silenced():
+    with relu_inplace_disabled(model, x), _captum_notices_silenced():
         attributions = Saliency(model).attribute(input_requiring_grad(x), target=targets, abs=False)
     return sum_over_channels(attributions)
 
@@ -145,7 +145,7 @@ def saliency(model: nn.Module, x: torch.Tensor, targets: torch.Tensor) -> torch.
 def saliency_abs(model: nn.Module, x: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
     from captum.attr import Saliency
 
-    with relu_inplace_disabled(model), _captum_notices_silenced():
+    with relu_inplace_disabled(model, x), _captum_notices_silenced():
         attributions = Saliency(model).attribute(input_requiring_grad(x), target=targets, abs=True)
     return sum_over_channels(attributions)
 
@@ -161,7 +161,7 @@ def saliency_abs(model: nn.Module, x: torch.Tensor, targets: torch.Tensor) -> to
 def input_x_gradient(model: nn.Module, x: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
     from captum.attr import InputXGradient
 
-    with relu_inplace_disabled(model), _captum_notices_silenced():
+    with relu_inplace_disabled(model, x), _captum_notices_silenced():
         attributions = InputXGradient(model).attribute(input_requiring_grad(x), target=targets)
     return sum_over_channels(attributions)
 
@@ -177,7 +177,7 @@ def input_x_gradient(model: nn.Module, x: torch.Tensor, targets: torch.Tensor) -
 def guided_backprop(model: nn.Module, x: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
     from captum.attr import GuidedBackprop
 
-    with relu_inplace_disabled(model), _captum_notices_silenced():
+    with relu_inplace_disabled(model, x), _captum_notices_silenced():
         attributions = GuidedBackprop(model).attribute(input_requiring_grad(x), target=targets)
     return sum_over_channels(attributions)
 
@@ -208,7 +208,7 @@ def integrated_gradients(
     _positive_int("n_steps", n_steps)
     if internal_batch_size is not None:
         _positive_int("internal_batch_size", internal_batch_size)
-    with relu_inplace_disabled(model), _captum_notices_silenced():
+    with relu_inplace_disabled(model, x), _captum_notices_silenced():
         attributions = IntegratedGradients(model).attribute(
             input_requiring_grad(x),
             baselines=float(baseline),
@@ -231,7 +231,7 @@ def integrated_gradients(
 def deeplift(model: nn.Module, x: torch.Tensor, targets: torch.Tensor, *, baseline: float) -> torch.Tensor:
     from captum.attr import DeepLift
 
-    with relu_inplace_disabled(model), _captum_notices_silenced():
+    with relu_inplace_disabled(model, x), _captum_notices_silenced():
         explained = single_use_modules(model)
         attributions = DeepLift(explained).attribute(
             input_requiring_grad(x), target=targets, baselines=float(baseline)
@@ -271,7 +271,7 @@ def gradient_shap(
     random_baselines = torch.randn((n_random_baselines, *x.shape[1:]), generator=generator).to(x)
     baselines = torch.cat([torch.zeros_like(x[:1]), random_baselines])
     per_image = []
-    with relu_inplace_disabled(model), _captum_notices_silenced():
+    with relu_inplace_disabled(model, x), _captum_notices_silenced():
         explainer = GradientShap(model)
         for index in range(x.shape[0]):
             with seeded_random_state(int(seed), x.device):
@@ -315,7 +315,7 @@ def occlusion(
     step = max(1, side // 2) if stride is None else _positive_int("stride", stride)
     _positive_int("perturbations_per_eval", perturbations_per_eval)
     channels = x.shape[1]
-    with relu_inplace_disabled(model), torch.no_grad():
+    with relu_inplace_disabled(model, x), torch.no_grad():
         attributions = Occlusion(model).attribute(
             x.detach(),
             sliding_window_shapes=(channels, side, side),
@@ -360,7 +360,7 @@ def feature_ablation(
     side = _default_patch(x, patch_size, "patch_size")
     _positive_int("perturbations_per_eval", perturbations_per_eval)
     mask = square_patch_mask(x.shape[-2], x.shape[-1], side, device=x.device)
-    with relu_inplace_disabled(model), torch.no_grad():
+    with relu_inplace_disabled(model, x), torch.no_grad():
         attributions = FeatureAblation(model).attribute(
             x.detach(),
             baselines=float(baseline),

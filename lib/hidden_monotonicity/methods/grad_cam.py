@@ -28,7 +28,7 @@ def _grad_cam(
         f"pytorch-grad-cam {cam_class_name} failed on layer {layer!r}: a CAM layer must output a (N, C, h, w) "
         "feature map during the forward pass"
     )
-    with relu_inplace_disabled(model), parameters_frozen(model):
+    with relu_inplace_disabled(model, x), parameters_frozen(model):
         # frozen parameters: only activation gradients are computed, so the input must carry the graph
         try:
             with cam_class(model=model, target_layers=[target_layer]) as cam:

@@ -27,10 +27,47 @@ PAPER_BASELINE = "D.3"
 EXTRA_BASELINE = "D.3 (extra baseline, not in the paper's list)"
 
 
+def inplace_relied_upon(model: nn.Module, probe: torch.Tensor | None = None) -> set[nn.Module]:
+    """The modules with ``inplace=True`` whose in-place write the model's output depends on: a call whose result is
+    not assigned (``self.relu(y)`` and then a use of ``y``). Switching those off would change the function.
+
+    Found on the ``torch.fx`` trace (:func:`~hidden_monotonicity.decomposition.inplace.inplace_writes`). A model that
+    cannot be traced is checked on ``probe`` (its first image) instead: if its output changes when the flags are
+    switched off, every in-place module is reported (none can be told apart); without a probe none is."""
+    from ..decomposition.inplace import inplace_writes
+
+    try:
+        traced = torch.fx.symbolic_trace(model)
+    except Exception:  # noqa: BLE001 - data-dependent control flow: compare outputs instead
+        return _inplace_changes_output(model, probe)
+    modules = dict(traced.named_modules())  # the user's own module objects
+    return {modules[write.node.target] for write in inplace_writes(traced) if write.node.op == "call_module"}
+
+
+def _inplace_changes_output(model: nn.Module, probe: torch.Tensor | None) -> set[nn.Module]:
+    inplace = [module for module in model.modules() if getattr(module, "inplace", None) is True]
+    if probe is None or not inplace:
+        return set()
+    with torch.no_grad():
+        reference = model(probe[:1].clone())
+        for module in inplace:
+            module.inplace = False
+        try:
+            changed = not torch.equal(model(probe[:1].clone()), reference)
+        finally:
+            for module in inplace:
+                module.inplace = True
+    return set(inplace) if changed else set()
+
+
 @contextmanager
-def relu_inplace_disabled(model: nn.Module) -> Iterator[nn.Module]:
-    """Temporarily set ``inplace=False`` on every sub-module whose ``inplace`` flag is True."""
-    flipped = [module for module in model.modules() if getattr(module, "inplace", None) is True]
+def relu_inplace_disabled(model: nn.Module, probe: torch.Tensor | None = None) -> Iterator[nn.Module]:
+    """Temporarily set ``inplace=False`` on every sub-module whose ``inplace`` flag is True, except on those whose
+    in-place write the model relies on (:func:`inplace_relied_upon`; ``probe``: the input, used for models that
+    cannot be traced): they stay in place, so the explained function is the model's own."""
+    candidates = [module for module in model.modules() if getattr(module, "inplace", None) is True]
+    kept = inplace_relied_upon(model, probe) if candidates else set()
+    flipped = [module for module in candidates if module not in kept]
     for module in flipped:
         module.inplace = False
     try:

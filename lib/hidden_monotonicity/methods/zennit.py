@@ -51,7 +51,7 @@ def target_logit_output(targets: torch.Tensor):  # noqa: ANN201 - returns a clos
 def _zennit_relevance(model: nn.Module, x: torch.Tensor, targets: torch.Tensor, composite: Any) -> torch.Tensor:
     from zennit.attribution import Gradient
 
-    with relu_inplace_disabled(model):
+    with relu_inplace_disabled(model, x):
         with Gradient(model=model, composite=composite) as attributor:
             _, relevance = attributor(x.detach(), target_logit_output(targets))
     return sum_over_channels(relevance)
