@@ -231,6 +231,13 @@ def check_model(model: Any) -> None:
 
 def trace(model: nn.Module) -> fx.GraphModule:
     """Symbolically trace ``model`` (standard torch.nn modules stay leaves)."""
+    patched = [name or "the model" for name, module in model.named_modules()
+               if "forward" in vars(module) and (not name or type(module).__module__.startswith("torch.nn"))]
+    if patched:
+        raise UnsupportedModelError(
+            f"forward was replaced on the instance ({', '.join(patched)}); torch.fx traces the class's forward, so the "
+            "split would ignore the replacement: define the new forward in an nn.Module subclass instead"
+        )
     try:
         return fx.symbolic_trace(model)
     except Exception as error:  # fx raises TraceError, TypeError, ... for data-dependent control flow

@@ -18,9 +18,11 @@ Layers
     ``"layer4.1"`` of a ResNet18). ``layer=None`` (the default) means :func:`default_layer`.
 
 Statelessness
-    Nothing is cached per model: Quantus' randomisation metrics (MPRT, eMPRT) hand the explain
-    function deep copies of the model with re-initialised layers, so every call explains exactly
-    the model object it is given.
+    Every call explains exactly the model object it is given, as it is at that moment (Quantus' randomisation
+    metrics, MPRT and eMPRT, hand the explain function deep copies with re-initialised layers). The one cache, the
+    split network of the split methods (``methods.split.split_of``), is keyed on everything that defines the
+    model's function - traced graph, module types and attributes, parameter identity and content - and on the
+    decomposition options, so an edited model is decomposed anew.
 """
 
 from __future__ import annotations
