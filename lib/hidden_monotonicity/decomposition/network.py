@@ -25,6 +25,7 @@ import torch.nn as nn
 from .graph import PlannedNode, check_model, closest_names, plan
 from .rules import SplitRule
 from .stabilize import Stabilizer
+from .validation import as_target_tensor, check_alpha, check_targets_in_range, real_number
 from .split_values import Relevance, Sensitivities, Streams
 
 INPUT_SPLITS = ("center", "positive")
@@ -238,16 +239,11 @@ class SplitNetwork:
 
     # ------------------------------------------------------------------------------------------------
     def _targets(self, targets, output: torch.Tensor) -> torch.Tensor:
-        n, classes = output.shape
-        targets = torch.as_tensor(targets, device=output.device).long().reshape(-1)
-        if targets.numel() == 1 and n > 1:
-            targets = targets.expand(n)
-        if targets.numel() != n:
-            raise ValueError(f"got {targets.numel()} targets for a batch of {n} inputs; give one target per sample")
-        if (targets < 0).any() or (targets >= classes).any():
-            bad = targets[(targets < 0) | (targets >= classes)].tolist()
-            raise ValueError(f"target(s) {bad} out of range: the model has {classes} classes (valid 0..{classes - 1})")
-        return targets
+        """One validation for every entry point (``hm.explain`` too): integer class indices, one per sample or one
+        for all, within the model's classes."""
+        target_tensor = as_target_tensor(targets, output.shape[0], device=output.device)
+        check_targets_in_range(target_tensor, output.shape[1])
+        return target_tensor
 
     def sensitivities(
         self,
@@ -259,6 +255,7 @@ class SplitNetwork:
         alpha_mode: str = "iterative",
         shift_output: bool = True,
         seed: str = "unit",
+        allow_large_alpha: bool = False,
     ) -> SensitivityResult:
         """The four local sensitivities and stream activations at ``layers`` for one target logit per sample
         (paper B.3).
@@ -270,14 +267,14 @@ class SplitNetwork:
         ``alpha_mode="closed_form"``: the exact (α = 0) sensitivities are propagated and the shift ``α·(δ⁺ + δ⁻)`` is
         applied once, at the read-out layer. ``shift_output=False``: no shift after the output layer (as the
         authors' code). ``seed``: "unit" (``δ^{+,g} = δ^{−,h} = 1`` on the target logit) or "half" (½ on both, so
-        that the total invariant equals ∂f/∂a exactly).
+        that the total invariant equals ∂f/∂a exactly). α outside the paper's [0, 0.5] is refused unless
+        ``allow_large_alpha=True`` (then up to 1).
         """
         if alpha_mode not in ALPHA_MODES:
             raise ValueError(f"unknown alpha_mode {alpha_mode!r}; choose one of {', '.join(ALPHA_MODES)}")
         if seed not in SEEDS:
             raise ValueError(f"unknown seed {seed!r}; choose one of {', '.join(SEEDS)}")
-        if not 0.0 <= float(alpha) <= 1.0:
-            raise ValueError(f"alpha must lie in [0, 1] (the paper uses 0 <= alpha <= 0.5), got {alpha}")
+        alpha = check_alpha(alpha, allow_large_alpha)
         layers = self.check_layers(layers)
         x = self._check_input(x)
         self._prepare(x)
@@ -351,8 +348,7 @@ class SplitNetwork:
         share absorbed by the biases ``b^±`` and by ε: ``Σ(R⁺ + R⁻)`` at the input equals ``g`` for a bias-free
         network as ε → 0.
         """
-        if epsilon <= 0:
-            raise ValueError(f"epsilon must be positive, got {epsilon}")
+        epsilon = real_number("epsilon", epsilon, low=0.0, low_open=True)
         layers = self.check_layers(layers)
         x = self._check_input(x)
         self._prepare(x)

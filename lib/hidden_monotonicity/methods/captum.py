@@ -27,6 +27,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from ..decomposition.validation import real_number
 from .model_guards import EXTRA_BASELINE, PAPER_BASELINE, input_requiring_grad, relu_inplace_disabled
 from .postprocess import sum_over_channels
 from .registry import register_method
@@ -211,7 +212,7 @@ def integrated_gradients(
     with relu_inplace_disabled(model, x), _captum_notices_silenced():
         attributions = IntegratedGradients(model).attribute(
             input_requiring_grad(x),
-            baselines=float(baseline),
+            baselines=real_number("baseline", baseline),
             target=targets,
             n_steps=n_steps,
             method=integration,
@@ -234,7 +235,7 @@ def deeplift(model: nn.Module, x: torch.Tensor, targets: torch.Tensor, *, baseli
     with relu_inplace_disabled(model, x), _captum_notices_silenced():
         explained = single_use_modules(model)
         attributions = DeepLift(explained).attribute(
-            input_requiring_grad(x), target=targets, baselines=float(baseline)
+            input_requiring_grad(x), target=targets, baselines=real_number("baseline", baseline)
         )
     return sum_over_channels(attributions)
 
@@ -264,6 +265,8 @@ def gradient_shap(
     from captum.attr import GradientShap
 
     _positive_int("n_samples", n_samples)
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
     if isinstance(n_random_baselines, bool) or not isinstance(n_random_baselines, int) or n_random_baselines < 0:
         raise ValueError(f"n_random_baselines must be a non-negative integer, got {n_random_baselines!r}")
     # drawn on the CPU, so that the baselines are the same on every device
@@ -280,7 +283,7 @@ def gradient_shap(
                         input_requiring_grad(x[index : index + 1]),
                         baselines=baselines,
                         n_samples=n_samples,
-                        stdevs=float(stdevs),
+                        stdevs=real_number("stdevs", stdevs, low=0.0),
                         target=targets[index : index + 1],
                     )
                 )
@@ -320,7 +323,7 @@ def occlusion(
             x.detach(),
             sliding_window_shapes=(channels, side, side),
             strides=(channels, step, step),
-            baselines=float(baseline),
+            baselines=real_number("baseline", baseline),
             target=targets,
             perturbations_per_eval=perturbations_per_eval,
         )
@@ -363,7 +366,7 @@ def feature_ablation(
     with relu_inplace_disabled(model, x), torch.no_grad():
         attributions = FeatureAblation(model).attribute(
             x.detach(),
-            baselines=float(baseline),
+            baselines=real_number("baseline", baseline),
             target=targets,
             feature_mask=mask,
             perturbations_per_eval=perturbations_per_eval,

@@ -36,6 +36,7 @@ import torch
 from torch import nn
 
 from ..decomposition.graph import check_model
+from ..decomposition.validation import as_target_tensor, check_targets_in_range  # noqa: F401 (re-exported)
 from .layers import conv_block_output, default_layer, layer_names, resolve_layer  # noqa: F401 (re-exported)
 from .postprocess import finalize_maps
 
@@ -216,53 +217,6 @@ def _parameters_and_buffers(model: nn.Module) -> Iterator[torch.Tensor]:
     yield from model.buffers()
 
 
-def as_target_tensor(targets: Any, batch_size: int, device: torch.device | str = "cpu") -> torch.Tensor:
-    """Targets as a long tensor of length ``batch_size``: an int is broadcast, a sequence must match.
-
-    Accepts a Python/numpy integer, a 0-d integer tensor, or a 1-D list/tuple/np.ndarray/tensor of
-    integers. Unlike pytorch-grad-cam (which silently blanks the maps of the samples beyond a too
-    short target list), a length mismatch raises.
-    """
-    if isinstance(targets, (bool, np.bool_)):
-        raise TypeError(f"targets must be integer class indices, got the bool {targets!r}")
-    if isinstance(targets, (int, np.integer)):
-        return torch.full((batch_size,), int(targets), dtype=torch.long, device=device)
-    if isinstance(targets, torch.Tensor):
-        values = targets.detach()
-    elif isinstance(targets, (list, tuple, np.ndarray)):
-        array = np.asarray(targets)
-        if array.dtype == object or not (np.issubdtype(array.dtype, np.integer) or array.size == 0):
-            raise TypeError(f"targets must be integer class indices, got {targets!r} (dtype {array.dtype})")
-        values = torch.as_tensor(array.astype(np.int64))
-    else:
-        raise TypeError(
-            "targets must be an int, a list, a numpy array or a tensor of class indices, "
-            f"got {type(targets).__name__}"
-        )
-    if values.is_floating_point() or values.is_complex() or values.dtype == torch.bool:
-        raise TypeError(f"targets must be integer class indices, got a tensor of dtype {values.dtype}")
-    if values.ndim == 0:
-        return torch.full((batch_size,), int(values), dtype=torch.long, device=device)
-    if values.ndim != 1:
-        raise ValueError(f"targets must be 1-D (one class index per image), got shape {tuple(values.shape)}")
-    if values.shape[0] != batch_size:
-        raise ValueError(
-            f"got {values.shape[0]} targets for a batch of {batch_size} images; pass one target per image "
-            "(or a single int for all of them)"
-        )
-    return values.to(device=device, dtype=torch.long)
-
-
-def _check_targets_in_range(targets: torch.Tensor, num_classes: int) -> None:
-    outside = ((targets < 0) | (targets >= num_classes)).nonzero().flatten().tolist()
-    if outside:
-        index = outside[0]
-        raise ValueError(
-            f"target {int(targets[index])} (image {index}) is out of range: the model has {num_classes} outputs, "
-            f"so targets must lie in [0, {num_classes})"
-        )
-
-
 def _number_of_classes(model: nn.Module, x: torch.Tensor) -> int:
     """The model's number of outputs, from a forward pass of the first two images only (the model is in eval mode,
     so an image's output does not depend on the others; a whole-batch pass would cost a full extra forward). Two, not
@@ -315,7 +269,7 @@ def explain(
     _check_input(x)
     _check_device_and_dtype(model, x)
     target_tensor = as_target_tensor(targets, x.shape[0], device=x.device)
-    _check_targets_in_range(target_tensor, _number_of_classes(model, x))
+    check_targets_in_range(target_tensor, _number_of_classes(model, x))
 
     call_params = {**spec.defaults, **params}
     take_abs = bool(call_params.pop("abs", False))

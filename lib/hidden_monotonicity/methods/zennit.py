@@ -11,6 +11,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..decomposition.validation import real_number
 from .model_guards import EXTRA_BASELINE, PAPER_BASELINE, relu_inplace_disabled
 from .postprocess import sum_over_channels
 from .registry import register_method
@@ -79,7 +80,7 @@ def lrp_epsilon(
     from zennit.rules import Epsilon
     from zennit.types import Linear as AnyLinear
 
-    rule = Epsilon(epsilon=float(epsilon), zero_params=_zero_params(zero_bias))
+    rule = Epsilon(epsilon=real_number("epsilon", epsilon, low=0.0, low_open=True), zero_params=_zero_params(zero_bias))
     composite = LayerMapComposite(
         layer_map=layer_map_base() + [(AnyLinear, rule)],
         canonizers=canonizers_for(model),
@@ -113,11 +114,13 @@ def lrp_gamma(
 
     low_bound = x.detach().amin(dim=(2, 3), keepdim=True) if low is None else torch.as_tensor(low).to(x)
     high_bound = x.detach().amax(dim=(2, 3), keepdim=True) if high is None else torch.as_tensor(high).to(x)
+    if not (torch.isfinite(low_bound).all() and torch.isfinite(high_bound).all() and (low_bound <= high_bound).all()):
+        raise ValueError(f"low and high must be finite with low <= high, got low={low!r}, high={high!r}")
     composite = EpsilonGammaBox(
         low=low_bound,
         high=high_bound,
-        epsilon=float(epsilon),
-        gamma=float(gamma),
+        epsilon=real_number("epsilon", epsilon, low=0.0, low_open=True),
+        gamma=real_number("gamma", gamma, low=0.0),
         zero_params=_zero_params(zero_bias),
         canonizers=canonizers_for(model),
     )
@@ -141,6 +144,6 @@ def lrp_epsilon_plus_flat(
     from zennit.composites import EpsilonPlusFlat
 
     composite = EpsilonPlusFlat(
-        epsilon=float(epsilon), zero_params=_zero_params(zero_bias), canonizers=canonizers_for(model)
+        epsilon=real_number("epsilon", epsilon, low=0.0, low_open=True), zero_params=_zero_params(zero_bias), canonizers=canonizers_for(model)
     )
     return _zennit_relevance(model, x, targets, composite)
