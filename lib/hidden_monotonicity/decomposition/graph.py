@@ -202,6 +202,14 @@ def _method_rule(node: fx.Node, is_split) -> R.SplitRule | str:
     return f"tensor method .{method}()"
 
 
+def output_rule(returned: str) -> str:
+    """The one rule for what a model may return (``hm.decompose`` and ``hm.explain`` both say it)."""
+    return (
+        f"the model must return one tensor of logits (N, num_classes), but it returns a {returned}; wrap it in a "
+        "module that returns the logits alone, e.g. forward(x) = model(x)['out'] or model(x)[0]"
+    )
+
+
 def check_model(model: Any) -> None:
     """The checks every entry point (``hm.decompose``, ``hm.explain``) makes on the model, each with what to do:
     an ``nn.Module``, not a ``torch.compile`` or ``DataParallel`` wrapper (unwrap it), with real (not meta-device)
@@ -327,6 +335,8 @@ def plan(model: nn.Module, maxpool: str = "wta") -> tuple[fx.GraphModule, list[P
             "have no exact difference-of-convex split of this kind."
         )
     output = planned[-1]
-    if output.role != "output" or len(output.inputs) != 1:
-        raise UnsupportedModelError("the model must return a single tensor (the logits)")
+    returned = output.node.args[0] if output.node.args else None
+    if output.role != "output" or len(output.inputs) != 1 or not isinstance(returned, fx.Node):
+        kind = next((base.__name__ for base in (dict, tuple, list) if isinstance(returned, base)), type(returned).__name__)
+        raise UnsupportedModelError(output_rule(kind))
     return graph_module, planned

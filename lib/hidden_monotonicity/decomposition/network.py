@@ -140,6 +140,11 @@ class SplitNetwork:
             raise TypeError(f"expected a torch.Tensor input, got {type(x).__name__}")
         if not torch.is_floating_point(x):
             raise TypeError(f"expected a floating-point input tensor, got dtype {x.dtype}")
+        if x.ndim < 2:
+            raise ValueError(
+                f"expected a batch of inputs (N, ...), got shape {tuple(x.shape)}; for a single input add the batch "
+                "dimension: x[None] or x.unsqueeze(0)"
+            )
         if not torch.isfinite(x).all():
             bad = (~torch.isfinite(x)).sum().item()
             raise ValueError(f"the input contains {bad} NaN/Inf values; the decomposition needs finite inputs")

@@ -138,6 +138,14 @@ class ConvRule(AffineRule):
         super().__init__(weight, bias)
         self.stride, self.padding, self.dilation, self.groups = stride, padding, dilation, groups
 
+    def forward(self, ctx, inputs, args, kwargs, stabilizer=None):
+        if inputs[0].d.ndim != 4:
+            raise ValueError(
+                f"a Conv2d layer received shape {tuple(inputs[0].d.shape)}; the split needs a batch (N, C, H, W): for a "
+                "single image add the batch dimension, x[None] or x.unsqueeze(0)"
+            )
+        return super().forward(ctx, inputs, args, kwargs, stabilizer)
+
     def apply(self, x, absolute):
         return F.conv2d(x, *self.parameters(absolute), self.stride, self.padding, self.dilation, self.groups)
 

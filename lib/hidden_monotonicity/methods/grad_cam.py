@@ -17,6 +17,7 @@ def _grad_cam(
     cam_class_name: str, model: nn.Module, x: torch.Tensor, targets: torch.Tensor, layer: str
 ) -> torch.Tensor:
     """Run a pytorch-grad-cam class on one layer; returns its (N, 1, H, W) maps unchanged (min-max scaled)."""
+    import cv2
     import pytorch_grad_cam
     from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget
 
@@ -33,7 +34,7 @@ def _grad_cam(
         try:
             with cam_class(model=model, target_layers=[target_layer]) as cam:
                 maps = cam(input_tensor=input_requiring_grad(x), targets=per_sample_targets)
-        except (AttributeError, ValueError) as error:  # e.g. a layer never called, or a 2-D output
+        except (AttributeError, ValueError, cv2.error) as error:  # e.g. a layer never called, or a 2-D output
             raise ValueError(f"{failure} ({type(error).__name__}: {error})") from error
     if maps is None:  # BaseCAM.__exit__ swallows IndexError (it only prints it)
         raise ValueError(failure)

@@ -35,7 +35,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..decomposition.graph import check_model
+from ..decomposition.graph import check_model, output_rule
 from ..decomposition.validation import as_target_tensor, check_targets_in_range  # noqa: F401 (re-exported)
 from .layers import conv_block_output, default_layer, layer_names, resolve_layer  # noqa: F401 (re-exported)
 from .postprocess import finalize_maps
@@ -224,8 +224,10 @@ def _number_of_classes(model: nn.Module, x: torch.Tensor) -> int:
     probe = x[:2]
     with torch.no_grad():
         output = model(probe)
-    if not isinstance(output, torch.Tensor) or output.ndim != 2 or output.shape[0] != probe.shape[0]:
-        shape = tuple(output.shape) if isinstance(output, torch.Tensor) else type(output).__name__
+    if not isinstance(output, torch.Tensor):
+        raise ValueError(output_rule(type(output).__name__))
+    if output.ndim != 2 or output.shape[0] != probe.shape[0]:
+        shape = tuple(output.shape)
         raise ValueError(
             f"the model must return logits of shape (N, num_classes); for {probe.shape[0]} input image(s) it "
             f"returned {shape}"
@@ -288,6 +290,8 @@ def explain(
 def quantus_explain_func(model: nn.Module, inputs: Any, targets: Any, **kwargs: Any) -> np.ndarray:
     """:func:`explain` in Quantus' ``explain_func`` convention; returns ``(N, 1, H, W)`` float32 numpy.
 
+    The inputs are converted to the model's floating dtype (Quantus hands float32 or float64 arrays), never cast down.
+
     Use as ``metric(model=model, x_batch=x, y_batch=y, explain_func=hm.quantus_explain_func,
     explain_func_kwargs={"method": "gradcam", "layer": "features.29"}, device=device)``.
     ``kwargs`` holds ``method`` and that method's parameters; the ``device`` Quantus injects is
@@ -307,7 +311,9 @@ def quantus_explain_func(model: nn.Module, inputs: Any, targets: Any, **kwargs: 
         tensors = list(_parameters_and_buffers(model)) if isinstance(model, nn.Module) else []
         device = tensors[0].device if tensors else torch.device("cpu")
     x = torch.as_tensor(inputs.detach().cpu().numpy() if isinstance(inputs, torch.Tensor) else np.asarray(inputs))
-    x = x.to(device=torch.device(device), dtype=torch.float32)
+    floating = [p.dtype for p in model.parameters() if p.is_floating_point()] if isinstance(model, nn.Module) else []
+    dtype = floating[0] if floating else (x.dtype if x.is_floating_point() else torch.float32)
+    x = x.to(device=torch.device(device), dtype=dtype)  # the model's precision (float64 models stay float64)
     if isinstance(targets, torch.Tensor):
         targets = targets.detach().cpu()
     elif not isinstance(targets, (int, np.integer)):
