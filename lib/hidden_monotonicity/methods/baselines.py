@@ -12,6 +12,6 @@ This module only gathers the three (importing it registers them) and keeps the n
 from __future__ import annotations
 
 from .captum import seeded_random_state, single_use_modules, square_patch_mask  # noqa: F401
-from .grad_cam import gradcam, gradcam_pp, layercam, xgradcam  # noqa: F401
+from . import grad_cam  # noqa: F401
 from .model_guards import parameters_frozen, relu_inplace_disabled  # noqa: F401
 from .zennit import canonizers_for, target_logit_output  # noqa: F401

@@ -119,68 +119,36 @@ def _default_patch(x: torch.Tensor, value: int | None, name: str) -> int:
     return size
 
 
-@register_method(
-    "saliency",
-    label="Saliency",
-    family="captum",
-    defaults={},
-    description="signed input gradient d logit_t / d x (captum Saliency, abs=False), summed over colour channels",
-    paper_section=EXTRA_BASELINE,
+def _gradient_method(captum_class_name: str, **attribute_options: Any):  # noqa: ANN202 - returns the method
+    def gradient_attribution(model: nn.Module, x: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        import captum.attr
+
+        with relu_inplace_disabled(model, x), _captum_notices_silenced():
+            explainer = getattr(captum.attr, captum_class_name)(model)
+            attributions = explainer.attribute(input_requiring_grad(x), target=targets, **attribute_options)
+        return sum_over_channels(attributions)
+
+    gradient_attribution.__name__ = gradient_attribution.__qualname__ = f"{captum_class_name}_attribution"
+    return gradient_attribution
+
+
+#: the one-pass gradient methods: name, captum class, its attribute() options, label, description, paper section
+_GRADIENT_METHODS = (
+    ("saliency", "Saliency", {"abs": False}, "Saliency",
+     "signed input gradient d logit_t / d x (captum Saliency, abs=False), summed over colour channels", EXTRA_BASELINE),
+    ("saliency_abs", "Saliency", {"abs": True}, "|Saliency|",
+     "absolute input gradient |d logit_t / d x| (captum Saliency default), summed over colour channels",
+     EXTRA_BASELINE),
+    ("input_x_gradient", "InputXGradient", {}, "Input × Gradient",
+     "input times gradient (captum InputXGradient), summed over colour channels", EXTRA_BASELINE),
+    ("guided_backprop", "GuidedBackprop", {}, "Guided Backprop",
+     "Guided Backpropagation (captum GuidedBackprop, nn.ReLU backward clamped), summed over colour channels",
+     PAPER_BASELINE),
 )
-def saliency(model: nn.Module, x: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
-    from captum.attr import Saliency
 
-    with relu_inplace_disabled(model, x), _captum_notices_silenced():
-        attributions = Saliency(model).attribute(input_requiring_grad(x), target=targets, abs=False)
-    return sum_over_channels(attributions)
-
-
-@register_method(
-    "saliency_abs",
-    label="|Saliency|",
-    family="captum",
-    defaults={},
-    description="absolute input gradient |d logit_t / d x| (captum Saliency default), summed over colour channels",
-    paper_section=EXTRA_BASELINE,
-)
-def saliency_abs(model: nn.Module, x: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
-    from captum.attr import Saliency
-
-    with relu_inplace_disabled(model, x), _captum_notices_silenced():
-        attributions = Saliency(model).attribute(input_requiring_grad(x), target=targets, abs=True)
-    return sum_over_channels(attributions)
-
-
-@register_method(
-    "input_x_gradient",
-    label="Input × Gradient",
-    family="captum",
-    defaults={},
-    description="input times gradient (captum InputXGradient), summed over colour channels",
-    paper_section=EXTRA_BASELINE,
-)
-def input_x_gradient(model: nn.Module, x: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
-    from captum.attr import InputXGradient
-
-    with relu_inplace_disabled(model, x), _captum_notices_silenced():
-        attributions = InputXGradient(model).attribute(input_requiring_grad(x), target=targets)
-    return sum_over_channels(attributions)
-
-
-@register_method(
-    "guided_backprop",
-    label="Guided Backprop",
-    family="captum",
-    defaults={},
-    description="Guided Backpropagation (captum GuidedBackprop, nn.ReLU backward clamped), summed over colour channels",
-    paper_section=PAPER_BASELINE,
-)
-def guided_backprop(model: nn.Module, x: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
-    from captum.attr import GuidedBackprop
-
-    with relu_inplace_disabled(model, x), _captum_notices_silenced():
-        attributions = GuidedBackprop(model).attribute(input_requiring_grad(x), target=targets)
-    return sum_over_channels(attributions)
+for _name, _captum_class, _options, _label, _description, _section in _GRADIENT_METHODS:
+    register_method(_name, label=_label, family="captum", defaults={}, description=_description,
+                    paper_section=_section)(_gradient_method(_captum_class, **_options))
 
 
 @register_method(

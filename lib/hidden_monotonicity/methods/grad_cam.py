@@ -41,53 +41,26 @@ def _grad_cam(
     return torch.from_numpy(maps).to(x.device).unsqueeze(1)
 
 
-@register_method(
-    "gradcam",
-    label="Grad-CAM",
-    family="grad-cam",
-    defaults={},
-    description="Grad-CAM (pytorch-grad-cam GradCAM): ReLU(sum_c mean(grad_c) A_c), min-max scaled, resized",
-    paper_section=EXTRA_BASELINE,
-    needs_layer=True,
+def _cam_method(cam_class_name: str):  # noqa: ANN202 - returns the method function
+    def cam_at_layer(model: nn.Module, x: torch.Tensor, targets: torch.Tensor, *, layer: str) -> torch.Tensor:
+        return _grad_cam(cam_class_name, model, x, targets, layer)
+
+    cam_at_layer.__name__ = cam_at_layer.__qualname__ = f"{cam_class_name}_at_layer"
+    return cam_at_layer
+
+
+#: name, pytorch-grad-cam class, label, description, paper section
+_CAM_METHODS = (
+    ("gradcam", "GradCAM", "Grad-CAM",
+     "Grad-CAM (pytorch-grad-cam GradCAM): ReLU(sum_c mean(grad_c) A_c), min-max scaled, resized", EXTRA_BASELINE),
+    ("gradcam_pp", "GradCAMPlusPlus", "Grad-CAM++",
+     "Grad-CAM++ (pytorch-grad-cam GradCAMPlusPlus), min-max scaled, resized", PAPER_BASELINE),
+    ("layercam", "LayerCAM", "LayerCAM",
+     "LayerCAM (pytorch-grad-cam LayerCAM): ReLU(sum_c ReLU(grad_c) * A_c), min-max scaled, resized", PAPER_BASELINE),
+    ("xgradcam", "XGradCAM", "XGrad-CAM", "XGrad-CAM (pytorch-grad-cam XGradCAM), min-max scaled, resized",
+     EXTRA_BASELINE),
 )
-def gradcam(model: nn.Module, x: torch.Tensor, targets: torch.Tensor, *, layer: str) -> torch.Tensor:
-    return _grad_cam("GradCAM", model, x, targets, layer)
 
-
-@register_method(
-    "gradcam_pp",
-    label="Grad-CAM++",
-    family="grad-cam",
-    defaults={},
-    description="Grad-CAM++ (pytorch-grad-cam GradCAMPlusPlus), min-max scaled, resized",
-    paper_section=PAPER_BASELINE,
-    needs_layer=True,
-)
-def gradcam_pp(model: nn.Module, x: torch.Tensor, targets: torch.Tensor, *, layer: str) -> torch.Tensor:
-    return _grad_cam("GradCAMPlusPlus", model, x, targets, layer)
-
-
-@register_method(
-    "layercam",
-    label="LayerCAM",
-    family="grad-cam",
-    defaults={},
-    description="LayerCAM (pytorch-grad-cam LayerCAM): ReLU(sum_c ReLU(grad_c) * A_c), min-max scaled, resized",
-    paper_section=PAPER_BASELINE,
-    needs_layer=True,
-)
-def layercam(model: nn.Module, x: torch.Tensor, targets: torch.Tensor, *, layer: str) -> torch.Tensor:
-    return _grad_cam("LayerCAM", model, x, targets, layer)
-
-
-@register_method(
-    "xgradcam",
-    label="XGrad-CAM",
-    family="grad-cam",
-    defaults={},
-    description="XGrad-CAM (pytorch-grad-cam XGradCAM), min-max scaled, resized",
-    paper_section=EXTRA_BASELINE,
-    needs_layer=True,
-)
-def xgradcam(model: nn.Module, x: torch.Tensor, targets: torch.Tensor, *, layer: str) -> torch.Tensor:
-    return _grad_cam("XGradCAM", model, x, targets, layer)
+for _name, _cam_class, _label, _description, _section in _CAM_METHODS:
+    register_method(_name, label=_label, family="grad-cam", defaults={}, description=_description,
+                    paper_section=_section, needs_layer=True)(_cam_method(_cam_class))

@@ -15,7 +15,9 @@ the generic ``abs`` parameter, float32). :func:`quantus_explain_func` adapts :fu
 Layers
     Methods registered with ``needs_layer=True`` take a ``layer`` parameter: a module name as
     listed by ``model.named_modules()`` (e.g. ``"features.28"`` of a torchvision VGG16,
-    ``"layer4.1"`` of a ResNet18). ``layer=None`` (the default) means :func:`default_layer`.
+    ``"layer4.1"`` of a ResNet18), a container included (``"layer3"``, ``"features"``: its output; split methods
+    read the last split node traced inside it, see :func:`~.layers.resolve_split_layer`). ``layer=None`` (the
+    default) means :func:`default_layer`. An unknown name's error suggests the closest names.
 
 Statelessness
     Every call explains exactly the model object it is given, as it is at that moment (Quantus' randomisation
