@@ -97,7 +97,7 @@ def test_targets_are_checked():
     x = torch.randn(3, 6, dtype=torch.float64)
     with pytest.raises(ValueError, match="out of range"):
         split.sensitivities(x, [0, 1, 5])
-    with pytest.raises(ValueError, match="one target per sample"):
+    with pytest.raises(ValueError, match="2 targets for a batch of 3 images; pass one target per image"):
         split.sensitivities(x, [0, 1])
 
 
