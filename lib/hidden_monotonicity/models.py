@@ -324,7 +324,13 @@ def _existing_file(weights: str | os.PathLike[str], name: str) -> Path:
 
 
 def _read_state_dict(path: Path, map_location: str | torch.device) -> Mapping[str, torch.Tensor]:
-    state = torch.load(path, map_location=map_location, weights_only=True)
+    try:
+        state = torch.load(path, map_location=map_location, weights_only=True)
+    except Exception as error:  # noqa: BLE001 - a damaged file fails in many ways (IndexError, EOFError, UnpicklingError, ...)
+        raise ValueError(
+            f"cannot read {path} as a PyTorch state_dict ({type(error).__name__}: {str(error)[:200]}); the file is "
+            "damaged or was not written by torch.save: delete it and train or download the weights again"
+        ) from error
     if isinstance(state, Mapping) and "state_dict" in state and isinstance(state["state_dict"], Mapping):
         state = state["state_dict"]  # also accept {"state_dict": ..., <metadata>} checkpoints
     if not isinstance(state, Mapping):

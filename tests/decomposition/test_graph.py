@@ -97,7 +97,7 @@ def test_targets_are_checked():
     x = torch.randn(3, 6, dtype=torch.float64)
     with pytest.raises(ValueError, match="out of range"):
         split.sensitivities(x, [0, 1, 5])
-    with pytest.raises(ValueError, match="one target per sample"):
+    with pytest.raises(ValueError, match="2 targets for a batch of 3 images; pass one target per image"):
         split.sensitivities(x, [0, 1])
 
 
@@ -130,3 +130,16 @@ def test_scalar_arithmetic_and_complement_inputs():
     x = torch.rand(5, 4, dtype=torch.float64)
     out = hm.decompose(model, stabilize="none")(x)
     torch.testing.assert_close(out.g - out.h, model(x), rtol=1e-12, atol=1e-12)
+
+
+def test_decompose_options_have_one_home():
+    """``decompose``'s keyword defaults are read from ``SplitNetwork`` (not restated); unknown options are refused."""
+    import inspect
+
+    from hidden_monotonicity.decomposition import DECOMPOSITION_OPTIONS, SplitNetwork
+
+    init = {n: p.default for n, p in inspect.signature(SplitNetwork.__init__).parameters.items() if p.kind is p.KEYWORD_ONLY}
+    shown = {n: p.default for n, p in inspect.signature(hm.decompose).parameters.items() if p.kind is p.KEYWORD_ONLY}
+    assert DECOMPOSITION_OPTIONS == init == shown
+    with pytest.raises(TypeError, match="unknown option.*stabilise"):
+        hm.decompose(mlp(), stabilise="none")

@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from torch import nn
 
 from hidden_monotonicity.methods import explain, methods
-from hidden_monotonicity.methods.baselines import (
+from hidden_monotonicity.methods.baselines import (  # the names the library modules export, gathered
     canonizers_for,
     relu_inplace_disabled,
     single_use_modules,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+
 import numpy as np
 import pytest
 import quantus
@@ -141,3 +143,61 @@ def test_quantus_metrics_run_with_the_split_methods(method, vgg, inputs_for, tar
     correlations = mprt(model=vgg, x_batch=x, y_batch=y, explain_func=hm.quantus_explain_func,
                         explain_func_kwargs=kwargs, device="cpu")
     assert len(correlations) == len(y)
+
+
+def _edit_leaky(model):
+    model.features[2] = nn.LeakyReLU(0.5).eval()
+
+
+def _edit_pool(model):
+    model.features[3] = nn.AvgPool2d(2).eval()
+
+
+def _edit_eps(model):
+    model.features[1].eps = 0.5
+
+
+def _edit_stride(model):
+    model.features[0].stride = (2, 2)
+
+
+def _edit_channels(model):
+    weight = model.features[4].weight
+    weight.data = weight.data[:, [1, 0, *range(2, weight.shape[1])]].clone()
+
+
+def _edit_channels_in_place(model):
+    weight = model.features[4].weight
+    weight.data.copy_(weight.data[:, [1, 0, *range(2, weight.shape[1])]].clone())
+
+
+@pytest.mark.parametrize(
+    "edit", [_edit_leaky, _edit_pool, _edit_eps, _edit_stride, _edit_channels, _edit_channels_in_place]
+)
+@pytest.mark.parametrize("method", SPLIT_METHODS)
+def test_an_edited_model_is_explained_as_it_is_now(method, edit, vgg_bn, inputs_for, targets):
+    """Issue 15 item 1: after explaining, edit the model (module swapped, attribute changed, weights permuted
+    through .data, forward patched); the next call must equal a fresh model's, never the stale split's."""
+    x = inputs_for("vgg_bn")
+    hm.explain(vgg_bn, x, targets, method)
+    edit(vgg_bn)
+    after = hm.explain(vgg_bn, x, targets, method)
+    fresh = copy.deepcopy(vgg_bn)
+    expected = hm.explain(fresh, x, targets, method)
+    torch.testing.assert_close(after, expected, rtol=0, atol=0)
+
+
+def test_the_split_is_reused_for_an_unchanged_model(vgg, inputs_for, targets):
+    from hidden_monotonicity.methods.split import split_of, _DECOMPOSITION_DEFAULTS
+
+    first = split_of(vgg, **_DECOMPOSITION_DEFAULTS)
+    assert split_of(vgg, **_DECOMPOSITION_DEFAULTS) is first
+    assert split_of(copy.deepcopy(vgg), **_DECOMPOSITION_DEFAULTS) is not first
+
+
+def test_a_forward_replaced_on_the_instance_is_refused_not_ignored(vgg, inputs_for, targets):
+    """torch.fx traces the class's forward: a replacement on the instance would be silently ignored by the split."""
+    original = vgg.forward
+    vgg.forward = lambda x: original(2.0 * x)
+    with pytest.raises(hm.UnsupportedModelError, match="forward was replaced on the instance"):
+        hm.explain(vgg, inputs_for("vgg"), targets, "splitcam")

@@ -6,6 +6,7 @@
 
 from .graph import SUPPORTED_OPERATIONS, UnsupportedModelError
 from .network import (
+    DECOMPOSITION_OPTIONS,
     LayerRecord,
     RelevanceResult,
     SensitivityResult,
@@ -14,9 +15,10 @@ from .network import (
     decompose,
 )
 from .stabilize import STRATEGIES, Stabilizer
-from .streams import Relevance, Sensitivities, Streams
+from .split_values import Relevance, Sensitivities, Streams
 
 __all__ = [
+    "DECOMPOSITION_OPTIONS",
     "SUPPORTED_OPERATIONS",
     "STRATEGIES",
     "LayerRecord",

@@ -8,6 +8,7 @@ once and before any computation, by :class:`UnsupportedModelError`.
 
 from __future__ import annotations
 
+import difflib
 import operator
 from dataclasses import dataclass, field
 from typing import Any
@@ -18,6 +19,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from . import rules as R
+from .inplace import functionalize
 
 SUPPORTED_OPERATIONS = (
     "Linear, Conv2d (any stride/padding/dilation/groups, zero padding), BatchNorm1d/2d (eval, running stats), "
@@ -41,6 +43,25 @@ class PlannedNode:
     name: str
     rule: R.SplitRule | None = None
     inputs: list[str] = field(default_factory=list)  # fx names of split-valued inputs, in rule order
+    scope: tuple[str, ...] = ()  # names of the modules this node was traced inside, outermost first (itself included)
+
+
+def node_scope(node: fx.Node) -> tuple[str, ...]:
+    """Module names enclosing ``node`` in the traced ``forward`` (from fx's ``nn_module_stack``), outermost first;
+    a module call is inside its own module too. ``("layer3", "layer3.1")`` for the residual add of ResNet's
+    ``layer3.1``."""
+    stack = node.meta.get("nn_module_stack") or {}
+    names = [value[0] if isinstance(value, tuple) else key for key, value in stack.items()]
+    if node.op == "call_module":
+        names.append(node.target)
+    return tuple(dict.fromkeys(name for name in names if name))
+
+
+def closest_names(name: Any, candidates: list[str] | tuple[str, ...], count: int = 5) -> list[str]:
+    """The ``count`` names of ``candidates`` closest to ``name`` (difflib), for "did you mean" hints."""
+    if not isinstance(name, str):
+        return []
+    return difflib.get_close_matches(name, list(candidates), n=count, cutoff=0.5)
 
 
 _MAXPOOL_MODES = ("wta", "dc")
@@ -181,8 +202,50 @@ def _method_rule(node: fx.Node, is_split) -> R.SplitRule | str:
     return f"tensor method .{method}()"
 
 
+def output_rule(returned: str) -> str:
+    """The one rule for what a model may return (``hm.decompose`` and ``hm.explain`` both say it)."""
+    return (
+        f"the model must return one tensor of logits (N, num_classes), but it returns a {returned}; wrap it in a "
+        "module that returns the logits alone, e.g. forward(x) = model(x)['out'] or model(x)[0]"
+    )
+
+
+def check_model(model: Any) -> None:
+    """The checks every entry point (``hm.decompose``, ``hm.explain``) makes on the model, each with what to do:
+    an ``nn.Module``, not a ``torch.compile`` or ``DataParallel`` wrapper (unwrap it), with real (not meta-device)
+    parameters, in eval mode."""
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"expected a torch.nn.Module, got {type(model).__name__}")
+    if isinstance(model, (nn.DataParallel, nn.parallel.DistributedDataParallel)):
+        raise TypeError(
+            f"the model is wrapped in {type(model).__name__}; explain the wrapped network itself: pass model.module"
+        )
+    if hasattr(model, "_orig_mod") and type(model).__name__ == "OptimizedModule":
+        raise TypeError("the model is a torch.compile wrapper; pass the original module: model._orig_mod")
+    meta = [name for name, tensor in [*model.named_parameters(), *model.named_buffers()] if tensor.is_meta]
+    if meta:
+        raise ValueError(
+            f"the model's parameters are on the meta device (no values), e.g. {meta[0]!r}; materialise them first: "
+            "model.to_empty(device='cpu') and then load_state_dict(...) (or build the model without device='meta')"
+        )
+    training = [name or type(model).__name__ for name, module in model.named_modules() if module.training]
+    if training:
+        shown = ", ".join(training[:5]) + (", ..." if len(training) > 5 else "")
+        raise ValueError(
+            f"the model is in training mode ({shown}); call model.eval() first: dropout and batch norm are used "
+            "with their inference behaviour (frozen running statistics)"
+        )
+
+
 def trace(model: nn.Module) -> fx.GraphModule:
     """Symbolically trace ``model`` (standard torch.nn modules stay leaves)."""
+    patched = [name or "the model" for name, module in model.named_modules()
+               if "forward" in vars(module) and (not name or type(module).__module__.startswith("torch.nn"))]
+    if patched:
+        raise UnsupportedModelError(
+            f"forward was replaced on the instance ({', '.join(patched)}); torch.fx traces the class's forward, so the "
+            "split would ignore the replacement: define the new forward in an nn.Module subclass instead"
+        )
     try:
         return fx.symbolic_trace(model)
     except Exception as error:  # fx raises TraceError, TypeError, ... for data-dependent control flow
@@ -201,10 +264,10 @@ def plan(model: nn.Module, maxpool: str = "wta") -> tuple[fx.GraphModule, list[P
     if maxpool not in _MAXPOOL_MODES:
         raise ValueError(f"unknown maxpool mode {maxpool!r}; choose one of {', '.join(_MAXPOOL_MODES)}")
     graph_module = trace(model)
+    problems: list[str] = functionalize(graph_module)  # in-place writes read afterwards: what eager mode computes
     modules = dict(graph_module.named_modules())
     split_nodes: set[str] = set()
     planned: list[PlannedNode] = []
-    problems: list[str] = []
     used_names: dict[str, int] = {}
 
     def is_split(value: Any) -> bool:
@@ -262,7 +325,7 @@ def plan(model: nn.Module, maxpool: str = "wta") -> tuple[fx.GraphModule, list[P
             split_nodes.add(node.name)  # its users are tensor-valued too: check them as well
             continue
         split_nodes.add(node.name)
-        planned.append(PlannedNode(node, "split", name, rule, [n.name for n in inputs]))
+        planned.append(PlannedNode(node, "split", name, rule, [n.name for n in inputs], node_scope(node)))
 
     if problems:
         listing = "\n  - ".join(problems)
@@ -272,6 +335,8 @@ def plan(model: nn.Module, maxpool: str = "wta") -> tuple[fx.GraphModule, list[P
             "have no exact difference-of-convex split of this kind."
         )
     output = planned[-1]
-    if output.role != "output" or len(output.inputs) != 1:
-        raise UnsupportedModelError("the model must return a single tensor (the logits)")
+    returned = output.node.args[0] if output.node.args else None
+    if output.role != "output" or len(output.inputs) != 1 or not isinstance(returned, fx.Node):
+        kind = next((base.__name__ for base in (dict, tuple, list) if isinstance(returned, base)), type(returned).__name__)
+        raise UnsupportedModelError(output_rule(kind))
     return graph_module, planned

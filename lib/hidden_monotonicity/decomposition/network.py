@@ -14,6 +14,7 @@ changing the model (``hm.explain`` always does).
 
 from __future__ import annotations
 
+import inspect
 from dataclasses import dataclass
 from typing import Iterable, Sequence
 
@@ -21,10 +22,11 @@ import torch
 import torch.fx as fx
 import torch.nn as nn
 
-from .graph import PlannedNode, plan
+from .graph import PlannedNode, check_model, closest_names, plan
 from .rules import SplitRule
 from .stabilize import Stabilizer
-from .streams import Relevance, Sensitivities, Streams
+from .validation import as_target_tensor, check_alpha, check_targets_in_range, real_number
+from .split_values import Relevance, Sensitivities, Streams
 
 INPUT_SPLITS = ("center", "positive")
 ALPHA_MODES = ("iterative", "closed_form")
@@ -103,14 +105,7 @@ class SplitNetwork:
         maxpool: str = "wta",
         input_split: str = "center",
     ):
-        if not isinstance(model, nn.Module):
-            raise TypeError(f"decompose expects a torch.nn.Module, got {type(model).__name__}")
-        training = [name or type(model).__name__ for name, m in model.named_modules() if m.training]
-        if training:
-            raise ValueError(
-                f"the model is in training mode ({', '.join(training[:5])}{' ...' if len(training) > 5 else ''}); "
-                "call model.eval() first: BatchNorm and Dropout are decomposed with their inference behaviour"
-            )
+        check_model(model)
         if dtype not in (torch.float32, torch.float64):
             raise ValueError(f"dtype must be torch.float32 or torch.float64, got {dtype}")
         if input_split not in INPUT_SPLITS:
@@ -145,6 +140,11 @@ class SplitNetwork:
             raise TypeError(f"expected a torch.Tensor input, got {type(x).__name__}")
         if not torch.is_floating_point(x):
             raise TypeError(f"expected a floating-point input tensor, got dtype {x.dtype}")
+        if x.ndim < 2:
+            raise ValueError(
+                f"expected a batch of inputs (N, ...), got shape {tuple(x.shape)}; for a single input add the batch "
+                "dimension: x[None] or x.unsqueeze(0)"
+            )
         if not torch.isfinite(x).all():
             bad = (~torch.isfinite(x)).sum().item()
             raise ValueError(f"the input contains {bad} NaN/Inf values; the decomposition needs finite inputs")
@@ -160,10 +160,20 @@ class SplitNetwork:
         layers = [layers] if isinstance(layers, str) else list(layers)
         unknown = [name for name in layers if name not in self._by_layer]
         if unknown:
+            hints = {name: closest_names(name, self.layer_names) for name in unknown}
+            shown = "; ".join(f"{name!r}: did you mean {', '.join(map(repr, close))}?" if close else f"{name!r}: no similar name"
+                              for name, close in hints.items())
             raise KeyError(
-                f"unknown layer(s) {unknown}; valid layer names (see split.layer_names) are: {', '.join(self.layer_names)}"
+                f"unknown layer(s) {unknown} ({shown}); valid layer names are listed in split.layer_names "
+                f"({len(self.layer_names)} names), and split.layers_inside(module) lists those inside a module"
             )
         return layers
+
+    def layers_inside(self, module: str) -> list[str]:
+        """The split layers traced inside the module named ``module`` (a container such as ResNet's ``"layer3"``
+        or VGG's ``"features"``, a block, or a leaf module), in network order; the last one is the output of the
+        module's split. Empty if no split node lies inside it."""
+        return [p.name for p in self.nodes if p.role == "split" and module in p.scope]
 
     # ------------------------------------------------------------------------------------------------
     def _forward(self, streams: Streams, *, keep: set[str] | None = None, relevance_contexts: bool = False):
@@ -234,16 +244,11 @@ class SplitNetwork:
 
     # ------------------------------------------------------------------------------------------------
     def _targets(self, targets, output: torch.Tensor) -> torch.Tensor:
-        n, classes = output.shape
-        targets = torch.as_tensor(targets, device=output.device).long().reshape(-1)
-        if targets.numel() == 1 and n > 1:
-            targets = targets.expand(n)
-        if targets.numel() != n:
-            raise ValueError(f"got {targets.numel()} targets for a batch of {n} inputs; give one target per sample")
-        if (targets < 0).any() or (targets >= classes).any():
-            bad = targets[(targets < 0) | (targets >= classes)].tolist()
-            raise ValueError(f"target(s) {bad} out of range: the model has {classes} classes (valid 0..{classes - 1})")
-        return targets
+        """One validation for every entry point (``hm.explain`` too): integer class indices, one per sample or one
+        for all, within the model's classes."""
+        target_tensor = as_target_tensor(targets, output.shape[0], device=output.device)
+        check_targets_in_range(target_tensor, output.shape[1])
+        return target_tensor
 
     def sensitivities(
         self,
@@ -255,6 +260,7 @@ class SplitNetwork:
         alpha_mode: str = "iterative",
         shift_output: bool = True,
         seed: str = "unit",
+        allow_large_alpha: bool = False,
     ) -> SensitivityResult:
         """The four local sensitivities and stream activations at ``layers`` for one target logit per sample
         (paper B.3).
@@ -266,14 +272,14 @@ class SplitNetwork:
         ``alpha_mode="closed_form"``: the exact (α = 0) sensitivities are propagated and the shift ``α·(δ⁺ + δ⁻)`` is
         applied once, at the read-out layer. ``shift_output=False``: no shift after the output layer (as the
         authors' code). ``seed``: "unit" (``δ^{+,g} = δ^{−,h} = 1`` on the target logit) or "half" (½ on both, so
-        that the total invariant equals ∂f/∂a exactly).
+        that the total invariant equals ∂f/∂a exactly). α outside the paper's [0, 0.5] is refused unless
+        ``allow_large_alpha=True`` (then up to 1).
         """
         if alpha_mode not in ALPHA_MODES:
             raise ValueError(f"unknown alpha_mode {alpha_mode!r}; choose one of {', '.join(ALPHA_MODES)}")
         if seed not in SEEDS:
             raise ValueError(f"unknown seed {seed!r}; choose one of {', '.join(SEEDS)}")
-        if not 0.0 <= float(alpha) <= 1.0:
-            raise ValueError(f"alpha must lie in [0, 1] (the paper uses 0 <= alpha <= 0.5), got {alpha}")
+        alpha = check_alpha(alpha, allow_large_alpha)
         layers = self.check_layers(layers)
         x = self._check_input(x)
         self._prepare(x)
@@ -347,8 +353,7 @@ class SplitNetwork:
         share absorbed by the biases ``b^±`` and by ε: ``Σ(R⁺ + R⁻)`` at the input equals ``g`` for a bias-free
         network as ε → 0.
         """
-        if epsilon <= 0:
-            raise ValueError(f"epsilon must be positive, got {epsilon}")
+        epsilon = real_number("epsilon", epsilon, low=0.0, low_open=True)
         layers = self.check_layers(layers)
         x = self._check_input(x)
         self._prepare(x)
@@ -382,28 +387,32 @@ def _evaluate_meta(node: fx.Node, args, kwargs, graph_module: fx.GraphModule):
     raise RuntimeError(f"cannot evaluate node {node.name}")
 
 
-def decompose(
-    model: nn.Module,
-    *,
-    dtype: torch.dtype = torch.float64,
-    stabilize: str = "scale",
-    theta: float = 0.1,
-    threshold: float = 10.0,
-    maxpool: str = "wta",
-    input_split: str = "center",
-) -> SplitNetwork:
+def decompose(model: nn.Module, **options) -> SplitNetwork:
     """Decompose a trained ReLU network into ``f = g − h`` with g, h monotone and convex (paper A, B).
 
-    Parameters
-    ----------
-    model : an ``nn.Module`` in eval mode made of supported operations (see ``graph.SUPPORTED_OPERATIONS``).
-    dtype : precision of the split passes (the paper uses float64, B.2).
-    stabilize : forward stabilisation "none" | "shift" | "scale" | "threshold" (B.2; see ``stabilize.py``).
-    theta : fraction of the common mode kept by "scale"/"threshold" (paper: 0.1).
-    threshold : Θ of "threshold" (paper: 10).
-    maxpool : "wta" (winner from the original activation, as in the paper) or "dc" (exact DC form).
-    input_split : "center" (``x⁺ = ReLU(x)``, ``x⁻ = ReLU(−x)``) or "positive" (``(x, 0)``).
+    ``model``: an ``nn.Module`` in eval mode made of supported operations (see ``graph.SUPPORTED_OPERATIONS``).
+    ``options`` (keyword only, defaults in one place: :class:`SplitNetwork`; see :data:`DECOMPOSITION_OPTIONS`):
+
+    * ``dtype``: precision of the split passes (default float64, as the paper, B.2);
+    * ``stabilize``: forward stabilisation "none" | "shift" | "scale" | "threshold" (B.2; see ``stabilize.py``);
+    * ``theta``: fraction of the common mode kept by "scale"/"threshold" (paper: 0.1);
+    * ``threshold``: Θ of "threshold" (paper: 10);
+    * ``maxpool``: "wta" (winner from the original activation, as in the paper) or "dc" (exact DC form);
+    * ``input_split``: "center" (``x⁺ = ReLU(x)``, ``x⁻ = ReLU(−x)``) or "positive" (``(x, 0)``).
     """
-    return SplitNetwork(
-        model, dtype=dtype, stabilize=stabilize, theta=theta, threshold=threshold, maxpool=maxpool, input_split=input_split
-    )
+    unknown = sorted(set(options) - set(DECOMPOSITION_OPTIONS))
+    if unknown:
+        raise TypeError(f"decompose() got unknown option(s) {unknown}; the options are {', '.join(DECOMPOSITION_OPTIONS)}")
+    return SplitNetwork(model, **options)
+
+
+#: The keyword options of :func:`decompose` and their defaults (read from :class:`SplitNetwork`, where they live).
+DECOMPOSITION_OPTIONS: dict[str, object] = {
+    name: parameter.default
+    for name, parameter in inspect.signature(SplitNetwork.__init__).parameters.items()
+    if parameter.kind is inspect.Parameter.KEYWORD_ONLY
+}
+decompose.__signature__ = inspect.Signature(  # type: ignore[attr-defined]
+    [inspect.Parameter("model", inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=nn.Module)]
+    + [inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=value) for name, value in DECOMPOSITION_OPTIONS.items()]
+)

@@ -1,6 +1,6 @@
 """The split rule of each supported operation (paper A.2, A.3, B.3, C.3).
 
-Every rule implements three passes on the representation of ``streams.py``:
+Every rule implements three passes on the representation of ``split_values.py``:
 
 ``forward(ctx, inputs, args, kwargs) -> Streams``
     the split forward (paper A.2/A.3), storing in ``ctx`` what the backward passes need;
@@ -22,7 +22,7 @@ import torch
 import torch.nn.functional as F
 from torch.nn.grad import conv2d_input
 
-from .streams import Relevance, Sensitivities, Streams
+from .split_values import Relevance, Sensitivities, Streams
 
 Tensor = torch.Tensor
 
@@ -138,6 +138,14 @@ class ConvRule(AffineRule):
         super().__init__(weight, bias)
         self.stride, self.padding, self.dilation, self.groups = stride, padding, dilation, groups
 
+    def forward(self, ctx, inputs, args, kwargs, stabilizer=None):
+        if inputs[0].d.ndim != 4:
+            raise ValueError(
+                f"a Conv2d layer received shape {tuple(inputs[0].d.shape)}; the split needs a batch (N, C, H, W): for a "
+                "single image add the batch dimension, x[None] or x.unsqueeze(0)"
+            )
+        return super().forward(ctx, inputs, args, kwargs, stabilizer)
+
     def apply(self, x, absolute):
         return F.conv2d(x, *self.parameters(absolute), self.stride, self.padding, self.dilation, self.groups)
 
@@ -238,11 +246,42 @@ class PiecewiseLinearRule(SplitRule):
         return [Sensitivities.from_parts(grad, diff_g, common_out)]
 
     def relevance(self, ctx, rel, epsilon):
-        if not self.is_relu:
-            raise NotImplementedError(f"SplitLRP supports the ReLU Maxout only, not {self.kind}")
-        # a⁺ = max(z⁺, z⁻) goes to the winner, a⁻ = z⁻ to z⁻ (winner-takes-all through the max, C.3)
-        (mask,) = ctx["masks"]
-        return [Relevance(torch.where(mask, rel.pos, 0.0), rel.neg + torch.where(mask, 0.0, rel.pos))]
+        """SplitLRP through the DC form, term by term (paper C.3, generalised from the ReLU Maxout).
+
+        Each output stream is a sum of non-negative terms: ``|λ| a^±`` (the linear term; streams swapped for
+        λ < 0), the constant ``|κ|`` and, per piece, ``|c_k|`` times the Maxout streams ``(max(u⁺, u⁻), u⁻)`` of
+        ``u^± = a^± + t_k^∓`` (swapped for c_k < 0). The input-dependent part of the Maxout's + output is its
+        winner's stream (``a⁺`` where ``u ≥ 0``, else ``a⁻``), of its − output ``a⁻``. Relevance ``R^±`` at the
+        output is shared among the input-dependent parts of each stream in proportion to their values
+        (``r^± = R^± / (Σ parts + ε)``); the activation's constants (``κ``, the thresholds ``t_k``: the 6 of ReLU6,
+        the bounds of Hardtanh) keep **no** share, so relevance is conserved through the activation (up to ε) as
+        through the ReLU Maxout, and only the biases of affine layers absorb relevance. With a single piece at 0
+        and no constant this is the ReLU rule (winner takes all) up to ε."""
+        masks = ctx["masks"]
+        if self.is_relu:
+            # a⁺ = max(z⁺, z⁻) goes to the winner, a⁻ = z⁻ to z⁻ (winner-takes-all through the max, C.3)
+            (mask,) = masks
+            return [Relevance(torch.where(mask, rel.pos, 0.0), rel.neg + torch.where(mask, 0.0, rel.pos))]
+        x: Streams = ctx["input"]
+        a_pos, a_neg = x.pos, x.neg
+        slope = abs(self.slope)
+        # input-dependent parts of the output streams, as (weight on a⁺, weight on a⁻) per stream
+        weights = {"pos": [0.0 * a_pos, 0.0 * a_neg], "neg": [0.0 * a_pos, 0.0 * a_neg]}
+        linear_pos, linear_neg = ("pos", "neg") if self.slope >= 0 else ("neg", "pos")
+        weights[linear_pos][0] = weights[linear_pos][0] + slope
+        weights[linear_neg][1] = weights[linear_neg][1] + slope
+        for (coefficient, _), mask in zip(self.pieces, masks):
+            of_max, of_min = ("pos", "neg") if coefficient >= 0 else ("neg", "pos")
+            c = abs(coefficient)
+            weights[of_max][0] = weights[of_max][0] + c * mask  # max(u⁺, u⁻): the winner's stream
+            weights[of_max][1] = weights[of_max][1] + c * ~mask
+            weights[of_min][1] = weights[of_min][1] + c  # u⁻
+        total_pos, total_neg = 0.0, 0.0
+        for stream, relevance in (("pos", rel.pos), ("neg", rel.neg)):
+            on_pos, on_neg = weights[stream][0] * a_pos, weights[stream][1] * a_neg
+            ratio = relevance / (on_pos + on_neg + epsilon)
+            total_pos, total_neg = total_pos + on_pos * ratio, total_neg + on_neg * ratio
+        return [Relevance(total_pos, total_neg)]
 
 
 def _pool_geometry(kernel_size, stride, padding, dilation) -> tuple:

@@ -32,6 +32,8 @@ from dataclasses import dataclass
 
 import torch
 
+from .validation import real_number
+
 STRATEGIES = ("none", "shift", "scale", "threshold")
 
 
@@ -48,10 +50,8 @@ class Stabilizer:
             raise ValueError(
                 f"unknown stabilisation strategy {self.strategy!r}; choose one of {', '.join(STRATEGIES)}"
             )
-        if not 0.0 <= self.theta <= 1.0:
-            raise ValueError(f"theta must lie in [0, 1] (fraction of the common mode kept), got {self.theta}")
-        if self.threshold < 0:
-            raise ValueError(f"threshold must be non-negative, got {self.threshold}")
+        real_number("theta (the fraction of the common mode kept)", self.theta, low=0.0, high=1.0)
+        real_number("threshold", self.threshold, low=0.0)
 
     def __call__(self, d: torch.Tensor, s: torch.Tensor) -> torch.Tensor:
         """Return the stabilised common-mode stream ``s`` for difference ``d`` (``d`` is never changed)."""

@@ -9,8 +9,9 @@
 
 Modules: :mod:`.registry` (MethodSpec, register_method, explain, quantus_explain_func,
 default_layer), :mod:`.postprocess` (the table of what every method's output went through),
-:mod:`.baselines` (captum, pytorch-grad-cam and zennit wrappers), :mod:`.split` (SplitCAM,
-SplitGrad, SplitLRP). Importing this package registers all of them.
+:mod:`.captum`, :mod:`.grad_cam`, :mod:`.zennit` (the baselines, one module per library; :mod:`.model_guards`
+what they share), :mod:`.split` (SplitCAM, SplitGrad, SplitLRP), :mod:`.layers` (layer names and defaults).
+Importing this package registers all of them.
 """
 
 from __future__ import annotations
@@ -59,10 +60,16 @@ __all__ = [
 class _CallableMethodsModule(types.ModuleType):
     """Makes ``hm.methods()`` work whichever way this package was imported.
 
-    ``hidden_monotonicity.methods`` is both this package and the function :func:`methods`. Once
-    the package has been imported directly (``from hidden_monotonicity.methods import explain``),
-    Python binds the attribute ``hidden_monotonicity.methods`` to the package, bypassing the lazy
-    lookup that would return the function; calling the package forwards to the function.
+    ``hidden_monotonicity.methods`` is both this package and the function :func:`methods` (both are public API).
+    Once the package has been imported directly (``from hidden_monotonicity.methods import explain``), Python's
+    import system binds the attribute ``hidden_monotonicity.methods`` to the package, overwriting the function the
+    parent's lazy ``__getattr__`` had returned; calling the package then forwards to the function.
+
+    Why a module class and nothing plainer (alternatives tried): the parent cannot keep the function, because every
+    later import of the sub-package rebinds the name to the module; a property on the parent would need the same
+    class swap on the parent; renaming the sub-package or the function would break the public API. Assigning
+    ``__class__`` of a module to a ``ModuleType`` subclass is the documented way to make a module callable
+    (Python reference, "Customizing module attribute access").
     """
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
@@ -71,6 +78,6 @@ class _CallableMethodsModule(types.ModuleType):
 
 sys.modules[__name__].__class__ = _CallableMethodsModule
 
-# registrations (baselines first, then the paper's split methods)
-from . import baselines  # noqa: E402,F401
+# registrations (baselines by library, then the paper's split methods)
+from . import captum, grad_cam, zennit  # noqa: E402,F401
 from . import split  # noqa: E402,F401

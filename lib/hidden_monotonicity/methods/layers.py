@@ -16,6 +16,8 @@ from typing import Any, Sequence
 import torch
 from torch import nn
 
+from ..decomposition.graph import closest_names
+
 
 def layer_names(model: nn.Module) -> list[str]:
     """Names of every sub-module of ``model`` (``model.named_modules()`` without the root)."""
@@ -23,14 +25,20 @@ def layer_names(model: nn.Module) -> list[str]:
 
 
 def resolve_layer(model: nn.Module, layer: str) -> nn.Module:
-    """The sub-module named ``layer``; the error for an unknown name lists the valid names."""
+    """The sub-module named ``layer`` (any module, a container such as ResNet's ``"layer3"`` or VGG's ``"features"``
+    included: its output is the activation explained). The error for an unknown name suggests the closest names."""
     modules = dict(model.named_modules())
     if not isinstance(layer, str) or not layer or layer not in modules:
-        raise ValueError(
-            f"unknown layer {layer!r} for {type(model).__name__}; valid layer names "
-            f"(as in model.named_modules()) are: {', '.join(layer_names(model))}"
-        )
+        raise ValueError(unknown_layer_message(layer, layer_names(model), f"{type(model).__name__}", "model.named_modules()"))
     return modules[layer]
+
+
+def unknown_layer_message(layer: Any, valid: Sequence[str], owner: str, listing: str) -> str:
+    """``unknown layer 'x' for <owner>; did you mean 'a', 'b'? (all N names: <listing>)`` - the closest few names
+    (difflib), never the whole list."""
+    suggestions = closest_names(layer, valid)
+    hint = f"did you mean {', '.join(map(repr, suggestions))}?" if suggestions else "no similar name exists;"
+    return f"unknown layer {layer!r} for {owner}; {hint} (all {len(valid)} valid layer names: {listing})"
 
 
 _CONTAINERS = (nn.Sequential, nn.ModuleList, nn.ModuleDict)
@@ -202,23 +210,36 @@ def resolve_layer_rule(rule: str, candidates: Sequence[str]) -> list[str]:
 SPLIT_DEFAULT_LAYER: dict[str, str] = {"splitcam": "@cam", "splitgrad": "input", "splitlrp": "input"}
 
 
-def resolve_split_layer(split_layer_names: Sequence[str], model: nn.Module, layer: str | None, default: str) -> str:
-    """The split-network layer a split method reads: ``layer`` if given (validated against ``split_layer_names``),
-    else ``default`` (``"@cam"``: the last split node inside :func:`default_layer`'s block)."""
+def resolve_split_layer(split: Any, model: nn.Module, layer: str | None, default: str) -> str:
+    """The split-network layer a split method reads (``split`` is the model's :class:`SplitNetwork`).
+
+    * ``layer`` a split layer name (``split.layer_names``: ``"input"``, a module called once, ``"layer2.0.relu#2"``
+      for a module's second call, a traced function such as ``"add_3"``): that layer;
+    * ``layer`` the name of any other module of ``model`` - a container or a block (``"layer3"`` of a ResNet,
+      ``"features"`` of a VGG, ``"layer4.1"``): the **last split node traced inside that module**
+      (``split.layers_inside(layer)[-1]``), i.e. the module's output - ``"layer3"`` → ``"layer3.1.relu#2"`` (the
+      block's ReLU after the residual add), ``"features"`` of VGG16 → ``"features.30"`` (its last max-pool), as
+      pytorch-grad-cam reads a container's output;
+    * ``layer=None``: ``default`` (``"@cam"``: the same rule applied to :func:`default_layer`, the last convolutional
+      block, as LayerCAM).
+
+    An unknown name raises ``ValueError`` suggesting the closest split-layer and module names."""
     if layer is None:
         if default != "@cam":
             return default
-        block = default_layer(model)
-        candidates = [name for name in split_layer_names if name == block or name.startswith(block + ".")]
-        if not candidates:
-            raise ValueError(f"no split layer found for the default CAM layer {block!r}; pass layer=<name>")
-        return candidates[-1]
-    if layer not in split_layer_names:
-        raise ValueError(
-            f"unknown layer {layer!r} for the split network of {type(model).__name__}; valid layer names "
-            f"(split.layer_names) are: {', '.join(split_layer_names)}"
-        )
-    return layer
+        layer = default_layer(model)
+    if layer in split.layer_names:
+        return layer
+    modules = dict(model.named_modules())
+    if isinstance(layer, str) and layer in modules and layer:
+        inside = split.layers_inside(layer)
+        if not inside:
+            raise ValueError(f"module {layer!r} of {type(model).__name__} holds no split node (it is never called in "
+                             "forward, or only on shapes); choose another layer")
+        return inside[-1]
+    valid = list(dict.fromkeys([*split.layer_names, *layer_names(model)]))
+    raise ValueError(unknown_layer_message(layer, valid, f"the split network of {type(model).__name__}",
+                                           "split.layer_names and model.named_modules()"))
 
 
 def method_default_layer(model: nn.Module, method: str) -> str | None:
@@ -232,5 +253,5 @@ def method_default_layer(model: nn.Module, method: str) -> str | None:
     if spec.family == "split":
         from ..decomposition import decompose
 
-        return resolve_split_layer(decompose(model).layer_names, model, None, SPLIT_DEFAULT_LAYER.get(method, "input"))
+        return resolve_split_layer(decompose(model), model, None, SPLIT_DEFAULT_LAYER.get(method, "input"))
     return default_layer(model)

@@ -48,7 +48,7 @@ Per method (library versions: captum 0.9, pytorch-grad-cam 1.5.7, zennit 0.5.1):
     the target layers (one here) and **min-max again**.
 [3] ``attr_output = one_hot(target) * logits``, so the relevance sums to the target logit up to
     the rules' epsilon and the relevance the biases absorb (``zero_bias=True`` stops that); the
-    canonizers are chosen by ``baselines.canonizers_for``.
+    canonizers are chosen by ``zennit.canonizers_for`` (``methods/zennit.py``).
 
 Consequences worth knowing: pytorch-grad-cam maps are non-negative and lie in [0, 1] per image
 (so ``abs`` is a no-op for them and their scale carries no information); every other method

@@ -15,12 +15,16 @@ the generic ``abs`` parameter, float32). :func:`quantus_explain_func` adapts :fu
 Layers
     Methods registered with ``needs_layer=True`` take a ``layer`` parameter: a module name as
     listed by ``model.named_modules()`` (e.g. ``"features.28"`` of a torchvision VGG16,
-    ``"layer4.1"`` of a ResNet18). ``layer=None`` (the default) means :func:`default_layer`.
+    ``"layer4.1"`` of a ResNet18), a container included (``"layer3"``, ``"features"``: its output; split methods
+    read the last split node traced inside it, see :func:`~.layers.resolve_split_layer`). ``layer=None`` (the
+    default) means :func:`default_layer`. An unknown name's error suggests the closest names.
 
 Statelessness
-    Nothing is cached per model: Quantus' randomisation metrics (MPRT, eMPRT) hand the explain
-    function deep copies of the model with re-initialised layers, so every call explains exactly
-    the model object it is given.
+    Every call explains exactly the model object it is given, as it is at that moment (Quantus' randomisation
+    metrics, MPRT and eMPRT, hand the explain function deep copies with re-initialised layers). The one cache, the
+    split network of the split methods (``methods.split.split_of``), is keyed on everything that defines the
+    model's function - traced graph, module types and attributes, parameter identity and content - and on the
+    decomposition options, so an edited model is decomposed anew.
 """
 
 from __future__ import annotations
@@ -33,6 +37,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from ..decomposition.graph import check_model, output_rule
+from ..decomposition.validation import as_target_tensor, check_targets_in_range  # noqa: F401 (re-exported)
 from .layers import conv_block_output, default_layer, layer_names, resolve_layer  # noqa: F401 (re-exported)
 from .postprocess import finalize_maps
 
@@ -51,6 +57,7 @@ class MethodSpec:
 
     Attributes
         name: the registry key, e.g. ``"gradcam"``.
+        label: how figures and tables name the method, e.g. ``"Grad-CAM"`` (the name itself when none was given).
         family: one of :data:`FAMILIES` - ``"split"`` (this paper), ``"captum"``, ``"grad-cam"``
             (pytorch-grad-cam) or ``"zennit"``.
         function: ``function(model, x, targets, **params) -> (N, 1, h, w)`` raw map.
@@ -70,6 +77,11 @@ class MethodSpec:
     paper_section: str = ""
     needs_layer: bool = False
     own_layers: bool = False
+    label: str = ""
+
+    def __post_init__(self) -> None:
+        if not self.label:
+            object.__setattr__(self, "label", self.name)
 
     @property
     def parameters(self) -> dict[str, Any]:
@@ -97,6 +109,7 @@ def register_method(
     paper_section: str = "",
     needs_layer: bool = False,
     own_layers: bool = False,
+    label: str = "",
 ) -> Callable[[ExplainFunction], ExplainFunction]:
     """Decorator registering ``function(model, x, targets, **params)`` under ``name``.
 
@@ -105,6 +118,7 @@ def register_method(
     with ``needs_layer=True`` gets ``layer=None`` added when ``defaults`` has no ``layer``.
     ``own_layers=True``: the method resolves and validates ``layer`` itself (the split methods name the
     layers of the traced split network, ``"input"`` included, not only modules); ``layer=None`` is passed on.
+    ``label``: the method's name in figures and tables (``"SplitCAM"``, ``"Grad-CAM++"``; default: ``name``).
     Raises ``ValueError`` on a duplicate name, an unknown family or a malformed ``defaults``.
     """
     if not isinstance(name, str) or not name or name != name.strip():
@@ -141,6 +155,7 @@ def register_method(
             paper_section=paper_section,
             needs_layer=needs_layer,
             own_layers=own_layers,
+            label=label,
         )
         return function
 
@@ -167,18 +182,6 @@ def get_method(name: str) -> MethodSpec:
 
 
 # ------------------------------------------------------------------------------------ validation
-
-
-def _check_model(model: nn.Module) -> None:
-    if not isinstance(model, nn.Module):
-        raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
-    training = [name or type(model).__name__ for name, module in model.named_modules() if module.training]
-    if training:
-        shown = ", ".join(training[:5]) + (", ..." if len(training) > 5 else "")
-        raise ValueError(
-            f"the model is in training mode ({shown}); call model.eval() before explaining "
-            "(dropout and batch-norm statistics must be frozen)"
-        )
 
 
 def _check_input(x: Any) -> None:
@@ -216,53 +219,6 @@ def _parameters_and_buffers(model: nn.Module) -> Iterator[torch.Tensor]:
     yield from model.buffers()
 
 
-def as_target_tensor(targets: Any, batch_size: int, device: torch.device | str = "cpu") -> torch.Tensor:
-    """Targets as a long tensor of length ``batch_size``: an int is broadcast, a sequence must match.
-
-    Accepts a Python/numpy integer, a 0-d integer tensor, or a 1-D list/tuple/np.ndarray/tensor of
-    integers. Unlike pytorch-grad-cam (which silently blanks the maps of the samples beyond a too
-    short target list), a length mismatch raises.
-    """
-    if isinstance(targets, (bool, np.bool_)):
-        raise TypeError(f"targets must be integer class indices, got the bool {targets!r}")
-    if isinstance(targets, (int, np.integer)):
-        return torch.full((batch_size,), int(targets), dtype=torch.long, device=device)
-    if isinstance(targets, torch.Tensor):
-        values = targets.detach()
-    elif isinstance(targets, (list, tuple, np.ndarray)):
-        array = np.asarray(targets)
-        if array.dtype == object or not (np.issubdtype(array.dtype, np.integer) or array.size == 0):
-            raise TypeError(f"targets must be integer class indices, got {targets!r} (dtype {array.dtype})")
-        values = torch.as_tensor(array.astype(np.int64))
-    else:
-        raise TypeError(
-            "targets must be an int, a list, a numpy array or a tensor of class indices, "
-            f"got {type(targets).__name__}"
-        )
-    if values.is_floating_point() or values.is_complex() or values.dtype == torch.bool:
-        raise TypeError(f"targets must be integer class indices, got a tensor of dtype {values.dtype}")
-    if values.ndim == 0:
-        return torch.full((batch_size,), int(values), dtype=torch.long, device=device)
-    if values.ndim != 1:
-        raise ValueError(f"targets must be 1-D (one class index per image), got shape {tuple(values.shape)}")
-    if values.shape[0] != batch_size:
-        raise ValueError(
-            f"got {values.shape[0]} targets for a batch of {batch_size} images; pass one target per image "
-            "(or a single int for all of them)"
-        )
-    return values.to(device=device, dtype=torch.long)
-
-
-def _check_targets_in_range(targets: torch.Tensor, num_classes: int) -> None:
-    outside = ((targets < 0) | (targets >= num_classes)).nonzero().flatten().tolist()
-    if outside:
-        index = outside[0]
-        raise ValueError(
-            f"target {int(targets[index])} (image {index}) is out of range: the model has {num_classes} outputs, "
-            f"so targets must lie in [0, {num_classes})"
-        )
-
-
 def _number_of_classes(model: nn.Module, x: torch.Tensor) -> int:
     """The model's number of outputs, from a forward pass of the first two images only (the model is in eval mode,
     so an image's output does not depend on the others; a whole-batch pass would cost a full extra forward). Two, not
@@ -270,8 +226,10 @@ def _number_of_classes(model: nn.Module, x: torch.Tensor) -> int:
     probe = x[:2]
     with torch.no_grad():
         output = model(probe)
-    if not isinstance(output, torch.Tensor) or output.ndim != 2 or output.shape[0] != probe.shape[0]:
-        shape = tuple(output.shape) if isinstance(output, torch.Tensor) else type(output).__name__
+    if not isinstance(output, torch.Tensor):
+        raise ValueError(output_rule(type(output).__name__))
+    if output.ndim != 2 or output.shape[0] != probe.shape[0]:
+        shape = tuple(output.shape)
         raise ValueError(
             f"the model must return logits of shape (N, num_classes); for {probe.shape[0]} input image(s) it "
             f"returned {shape}"
@@ -311,11 +269,11 @@ def explain(
     """
     spec = get_method(method)
     _check_parameters(spec, params)
-    _check_model(model)
+    check_model(model)
     _check_input(x)
     _check_device_and_dtype(model, x)
     target_tensor = as_target_tensor(targets, x.shape[0], device=x.device)
-    _check_targets_in_range(target_tensor, _number_of_classes(model, x))
+    check_targets_in_range(target_tensor, _number_of_classes(model, x))
 
     call_params = {**spec.defaults, **params}
     take_abs = bool(call_params.pop("abs", False))
@@ -333,6 +291,8 @@ def explain(
 
 def quantus_explain_func(model: nn.Module, inputs: Any, targets: Any, **kwargs: Any) -> np.ndarray:
     """:func:`explain` in Quantus' ``explain_func`` convention; returns ``(N, 1, H, W)`` float32 numpy.
+
+    The inputs are converted to the model's floating dtype (Quantus hands float32 or float64 arrays), never cast down.
 
     Use as ``metric(model=model, x_batch=x, y_batch=y, explain_func=hm.quantus_explain_func,
     explain_func_kwargs={"method": "gradcam", "layer": "features.29"}, device=device)``.
@@ -353,7 +313,9 @@ def quantus_explain_func(model: nn.Module, inputs: Any, targets: Any, **kwargs: 
         tensors = list(_parameters_and_buffers(model)) if isinstance(model, nn.Module) else []
         device = tensors[0].device if tensors else torch.device("cpu")
     x = torch.as_tensor(inputs.detach().cpu().numpy() if isinstance(inputs, torch.Tensor) else np.asarray(inputs))
-    x = x.to(device=torch.device(device), dtype=torch.float32)
+    floating = [p.dtype for p in model.parameters() if p.is_floating_point()] if isinstance(model, nn.Module) else []
+    dtype = floating[0] if floating else (x.dtype if x.is_floating_point() else torch.float32)
+    x = x.to(device=torch.device(device), dtype=dtype)  # the model's precision (float64 models stay float64)
     if isinstance(targets, torch.Tensor):
         targets = targets.detach().cpu()
     elif not isinstance(targets, (int, np.integer)):

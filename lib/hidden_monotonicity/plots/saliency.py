@@ -82,8 +82,11 @@ def alpha_sweep(model: nn.Module, x: torch.Tensor, targets, alphas: Sequence[flo
 
 def layer_sweep(model: nn.Module, x: torch.Tensor, targets, layers: Sequence[str], *, method: str = "splitcam",
                 label: str | None = None, **params: Any) -> dict[str, np.ndarray]:
-    """Maps of one method at each of ``layers`` (the Fig. 4 analogue: shallow to deep)."""
-    name = label or method
+    """Maps of one method at each of ``layers`` (the Fig. 4 analogue: shallow to deep), titled with ``label``
+    (default: the method's registered label, e.g. "SplitCAM")."""
+    from ..methods import get_method
+
+    name = label or get_method(method).label
     return compute_maps(model, x, targets, [(f"{name} @ {layer}", method, {**params, "layer": layer}) for layer in layers])
 
 
@@ -91,12 +94,15 @@ def stream_maps(model: nn.Module, x: torch.Tensor, targets, *, layer: str | None
                 lrp_layer: str = "input", **params: Any) -> dict[str, np.ndarray]:
     """SplitCAM for the four (stream, output) pairs (paper C.1 superscripts (l, ±, g/h)) and the SplitLRP
     relevance of the + stream, the − stream and their difference (C.3)."""
+    from ..methods import get_method
+
+    cam, lrp = get_method("splitcam").label, get_method("splitlrp").label
     rows: list[MapRow] = []
     for stream, sign in (("pos", "+"), ("neg", "−")):
         for output in ("g", "h"):
-            rows.append((f"SplitCAM ({sign},{output})", "splitcam", {**params, "layer": layer, "alpha": alpha, "stream": stream, "output": output}))
+            rows.append((f"{cam} ({sign},{output})", "splitcam", {**params, "layer": layer, "alpha": alpha, "stream": stream, "output": output}))
     for relevance, label in (("pos", "R⁺"), ("neg", "R⁻"), ("pos-neg", "R⁺ − R⁻")):
-        rows.append((f"SplitLRP {label}", "splitlrp", {"layer": lrp_layer, "relevance": relevance}))
+        rows.append((f"{lrp} {label}", "splitlrp", {"layer": lrp_layer, "relevance": relevance}))
     return compute_maps(model, x, targets, rows)
 
 

@@ -1,4 +1,5 @@
-"""The two value types that flow through a split network.
+"""The values that flow through a split network (named so as not to be confused with ``monotone/streams.py``, the
+stream networks of paper section F): forward stream pairs, backward sensitivities, SplitLRP relevance.
 
 Forward: each activation of the split network is a pair of non-negative streams ``(a⁺, a⁻)`` with
 ``a⁺ − a⁻ = a`` (paper A.2). The engine carries the equivalent pair

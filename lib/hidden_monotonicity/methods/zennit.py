@@ -1,0 +1,149 @@
+"""The zennit LRP baselines (paper section D.3): ``lrp_epsilon``, ``lrp_gamma`` (gamma = 0.25 as in the paper's VGG16
+table), ``lrp_epsilon_plus_flat``, thin wrappers over zennit 0.5.1 with the canonizers that fit the model
+(:func:`canonizers_for`); relevance starts at the target logit (:func:`target_logit_output`).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ..decomposition.validation import real_number
+from .model_guards import EXTRA_BASELINE, PAPER_BASELINE, relu_inplace_disabled
+from .postprocess import sum_over_channels
+from .registry import register_method
+
+
+def canonizers_for(model: nn.Module) -> list[Any]:
+    """The zennit canonizers that fit ``model`` (fresh instances; canonizers hold per-model state).
+
+    * any torchvision ``BasicBlock``/``Bottleneck`` -> ``[ResNetCanonizer()]`` (merges each
+      batch norm into the preceding conv and routes the residual ``+`` through a ``Sum`` module,
+      which gets zennit's Norm rule);
+    * otherwise any batch norm -> ``[SequentialMergeBatchNorm()]`` (VGG-BN style: a batch norm
+      right after a conv/linear in registration order is folded into it);
+    * otherwise none (plain VGG). A batch norm that cannot be merged is skipped by the rules
+      (zennit maps it to ``Pass``).
+    """
+    from torchvision.models.resnet import BasicBlock, Bottleneck
+    from zennit.canonizers import SequentialMergeBatchNorm
+    from zennit.torchvision import ResNetCanonizer
+
+    modules = list(model.modules())
+    if any(isinstance(module, (BasicBlock, Bottleneck)) for module in modules):
+        return [ResNetCanonizer()]
+    if any(isinstance(module, nn.modules.batchnorm._BatchNorm) for module in modules):
+        return [SequentialMergeBatchNorm()]
+    return []
+
+
+def target_logit_output(targets: torch.Tensor):  # noqa: ANN201 - returns a closure
+    """zennit ``attr_output``: the one-hot of each target times the logits, so relevance sums to the logit."""
+
+    def attr_output(output: torch.Tensor) -> torch.Tensor:
+        return output * F.one_hot(targets.to(output.device), output.shape[1]).to(output.dtype)
+
+    return attr_output
+
+
+def _zennit_relevance(model: nn.Module, x: torch.Tensor, targets: torch.Tensor, composite: Any) -> torch.Tensor:
+    from zennit.attribution import Gradient
+
+    with relu_inplace_disabled(model, x):
+        with Gradient(model=model, composite=composite) as attributor:
+            _, relevance = attributor(x.detach(), target_logit_output(targets))
+    return sum_over_channels(relevance)
+
+
+def _zero_params(zero_bias: bool) -> list[str] | None:
+    return ["bias"] if zero_bias else None
+
+
+@register_method(
+    "lrp_epsilon",
+    label="LRP-ε",
+    family="zennit",
+    defaults={"epsilon": 1e-6, "zero_bias": False},
+    description=(
+        "LRP-epsilon on every conv and linear layer (zennit; Norm rule on sums and average pools, activations "
+        "and merged batch norms pass), relevance starts at the target logit; summed over colour channels"
+    ),
+    paper_section=EXTRA_BASELINE,
+)
+def lrp_epsilon(
+    model: nn.Module, x: torch.Tensor, targets: torch.Tensor, *, epsilon: float, zero_bias: bool
+) -> torch.Tensor:
+    from zennit.composites import LayerMapComposite, layer_map_base
+    from zennit.rules import Epsilon
+    from zennit.types import Linear as AnyLinear
+
+    rule = Epsilon(epsilon=real_number("epsilon", epsilon, low=0.0, low_open=True), zero_params=_zero_params(zero_bias))
+    composite = LayerMapComposite(
+        layer_map=layer_map_base() + [(AnyLinear, rule)],
+        canonizers=canonizers_for(model),
+    )
+    return _zennit_relevance(model, x, targets, composite)
+
+
+@register_method(
+    "lrp_gamma",
+    label="LRP-γ",
+    family="zennit",
+    defaults={"gamma": 0.25, "epsilon": 1e-6, "low": None, "high": None, "zero_bias": False},
+    description=(
+        "LRP-gamma (zennit EpsilonGammaBox: ZBox on the first conv, gamma rule on the other convs, epsilon on "
+        "linear layers); low/high None = per-image, per-channel min/max of x; relevance starts at the target logit"
+    ),
+    paper_section=PAPER_BASELINE,
+)
+def lrp_gamma(
+    model: nn.Module,
+    x: torch.Tensor,
+    targets: torch.Tensor,
+    *,
+    gamma: float,
+    epsilon: float,
+    low: float | torch.Tensor | None,
+    high: float | torch.Tensor | None,
+    zero_bias: bool,
+) -> torch.Tensor:
+    from zennit.composites import EpsilonGammaBox
+
+    low_bound = x.detach().amin(dim=(2, 3), keepdim=True) if low is None else torch.as_tensor(low).to(x)
+    high_bound = x.detach().amax(dim=(2, 3), keepdim=True) if high is None else torch.as_tensor(high).to(x)
+    if not (torch.isfinite(low_bound).all() and torch.isfinite(high_bound).all() and (low_bound <= high_bound).all()):
+        raise ValueError(f"low and high must be finite with low <= high, got low={low!r}, high={high!r}")
+    composite = EpsilonGammaBox(
+        low=low_bound,
+        high=high_bound,
+        epsilon=real_number("epsilon", epsilon, low=0.0, low_open=True),
+        gamma=real_number("gamma", gamma, low=0.0),
+        zero_params=_zero_params(zero_bias),
+        canonizers=canonizers_for(model),
+    )
+    return _zennit_relevance(model, x, targets, composite)
+
+
+@register_method(
+    "lrp_epsilon_plus_flat",
+    label="LRP-ε+♭",
+    family="zennit",
+    defaults={"epsilon": 1e-6, "zero_bias": False},
+    description=(
+        "LRP with zennit's EpsilonPlusFlat composite (Flat on the first layer, ZPlus on convs, epsilon on linear "
+        "layers); relevance starts at the target logit; summed over colour channels"
+    ),
+    paper_section=EXTRA_BASELINE,
+)
+def lrp_epsilon_plus_flat(
+    model: nn.Module, x: torch.Tensor, targets: torch.Tensor, *, epsilon: float, zero_bias: bool
+) -> torch.Tensor:
+    from zennit.composites import EpsilonPlusFlat
+
+    composite = EpsilonPlusFlat(
+        epsilon=real_number("epsilon", epsilon, low=0.0, low_open=True), zero_params=_zero_params(zero_bias), canonizers=canonizers_for(model)
+    )
+    return _zennit_relevance(model, x, targets, composite)
