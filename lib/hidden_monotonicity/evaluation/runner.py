@@ -59,7 +59,7 @@ from ..environment import seed_everything
 from . import tables as tables_module
 from .metrics import MetricEvaluator, MetricOutput, ModelContext, build_metric, metric_outputs, resolve_params
 from ..methods.layers import conv_block_outputs, layer_candidates, resolve_layer_rule, spatial_modules, split_layer_candidates  # noqa: F401
-from .profiles import EvaluationProfile, MethodGrid, expand_grid, get_profile
+from .profiles import SPLIT_METHODS, EvaluationProfile, MethodGrid, expand_grid, get_profile
 
 SCORE_COLUMNS = ["model", "split", "method", "config", "metric", "category", "sample", "target", "score", "status", "seed"]
 _TEXT_COLUMNS = {c: str for c in ("model", "split", "method", "config", "metric", "category", "status")}
@@ -784,7 +784,6 @@ def finalize(out_dir: str | Path, profile: EvaluationProfile, metadata: dict[str
     if not selection.empty and not test.empty:
         chosen = selection[selection["chosen"].astype(bool)][["model", "method", "config"]]
         test = test.merge(chosen, on=["model", "method", "config"], how="inner")
-    summary = tables_module.summarize(test, directions)
     status = _status_summary(scores)
     notes = []
     for key, value in status["dropped_samples"].items():
@@ -797,14 +796,17 @@ def finalize(out_dir: str | Path, profile: EvaluationProfile, metadata: dict[str
         notes.insert(0, "Notes:\n")
     label_order = [g.name for g in profile.methods]
     paths = tables_module.write_tables(
-        summary,
+        test,
         store.root,
         models=list(profile.models),
         metric_order=list(outputs),
         method_order=label_order,
         directions=directions,
-        title=f"Evaluation ({profile.name} profile): mean \u00b1 std over test images",
+        split_methods=[g.name for g in profile.methods if g.method in SPLIT_METHODS],
+        selection=selection,
+        title=f"Evaluation ({profile.name} profile): mean [95 % CI] over test images",
         notes=notes,
+        seed=profile.seed,
     )
     metadata.update(status)
     store.write_metadata(metadata)

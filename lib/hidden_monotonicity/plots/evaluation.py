@@ -1,7 +1,8 @@
 """Figures of the Quantus evaluation (paper section E): score distributions and a rank heatmap.
 
 * :func:`plot_metric_distributions` - one panel per metric, the per-image test scores of every
-  method (violin, box or strip plot, seaborn), titled with the metric's direction arrow;
+  method (violin, box or strip plot, seaborn), titled with the metric's direction arrow; a 0/1
+  metric (PointingGame) is drawn as its mean with the 95 % bootstrap interval (dots);
 * :func:`plot_rank_heatmap` - methods x metrics, the rank of each method's mean score per metric
   (1 = best), plus the mean rank; one heatmap per model;
 * :func:`write_evaluation_figures` - both, as PNG files in a folder.
@@ -20,7 +21,7 @@ import pandas as pd
 import seaborn as sns
 
 from ..evaluation.metrics import ARROWS
-from ..evaluation.tables import MEAN_RANK, rank_by_direction
+from ..evaluation.tables import rank_table, summarize
 
 __all__ = ["directions_from_metadata", "plot_metric_distributions", "plot_rank_heatmap", "write_evaluation_figures"]
 
@@ -61,6 +62,13 @@ def plot_metric_distributions(
     palette = dict(zip(methods, sns.color_palette("tab20", len(methods))))
     for ax, metric in zip(axes.flat, metric_list):
         data = part[part["metric"] == metric]
+        if _is_binary(data["score"]):
+            _plot_binary(ax, data, metric, directions[metric], methods, palette)
+            ax.set_title(f"{metric} {ARROWS[directions[metric]]}")
+            ax.tick_params(axis="x", labelrotation=60, labelsize=7)
+            for label in ax.get_xticklabels():
+                label.set_horizontalalignment("right")
+            continue
         common = dict(data=data, x="method", y="score", hue="method", order=methods, hue_order=methods,
                       palette=palette, ax=ax, legend=False)
         if kind == "violin":
@@ -81,14 +89,36 @@ def plot_metric_distributions(
 
 
 def rank_matrix(scores: pd.DataFrame, directions: Mapping[str, str], model: str | None = None) -> pd.DataFrame:
-    """Methods x metrics matrix of ranks of the mean test score (1 = best), with a mean-rank column."""
+    """Methods x metrics matrix of ranks of the mean test score (1 = best), with a mean-rank column.
+
+    The ranks are those of the tables (:func:`hidden_monotonicity.evaluation.tables.rank_table`).
+    """
     part = _test_scores(scores, directions, model)
     means = part.pivot_table(index="method", columns="metric", values="score", aggfunc="mean", sort=False)
     metric_list = [m for m in directions if m in means.columns]
-    means = means[metric_list]
-    ranks = pd.DataFrame({m: rank_by_direction(means[m], directions[m]) for m in metric_list}, index=means.index)
-    ranks[MEAN_RANK] = ranks.mean(axis=1)
-    return ranks
+    if means.empty or not metric_list:
+        return pd.DataFrame()
+    return rank_table(means[metric_list], directions)
+
+
+def _is_binary(values: pd.Series) -> bool:
+    return bool(len(values)) and bool(values.isin([0.0, 1.0]).all())
+
+
+def _plot_binary(ax: plt.Axes, data: pd.DataFrame, metric: str, direction: str, methods: Sequence[str],
+                 palette: Mapping[str, Any]) -> None:
+    """A 0/1 metric: the mean (hit rate) per method with its 95 % bootstrap interval, as dots."""
+    summary = summarize(data, {metric: direction}).set_index("method").reindex(methods)
+    for position, method in enumerate(methods):
+        row = summary.loc[method]
+        if pd.isna(row["mean"]):
+            continue
+        low = row["mean"] - (row["ci_low"] if pd.notna(row["ci_low"]) else row["mean"])
+        high = (row["ci_high"] if pd.notna(row["ci_high"]) else row["mean"]) - row["mean"]
+        ax.errorbar([position], [row["mean"]], yerr=[[low], [high]], fmt="o", color=palette[method], capsize=3)
+    ax.set_xticks(range(len(methods)), methods)
+    ax.set_ylim(-0.05, 1.05)
+    ax.set_ylabel("mean (95 % CI)")
 
 
 def plot_rank_heatmap(scores: pd.DataFrame, directions: Mapping[str, str], *, model: str | None = None) -> plt.Figure:
