@@ -241,16 +241,65 @@ CAM_BASELINES: tuple[str, ...] = ("gradcam", "gradcam_pp", "layercam", "xgradcam
 SPLIT_METHODS: tuple[str, ...] = ("splitcam", "splitgrad", "splitlrp")
 
 
-def _baseline_grids(
-    abs_values: tuple[bool, ...],
-    cam_layers: tuple[str, ...],
+#: The main documented hyper-parameter(s) of every method, selected beside ``abs`` on the validation split
+#: (issue 13.1). Values are candidate tuples; methods not listed select ``abs`` only. Occlusion's stride is
+#: the method's default, half the window.
+MAIN_PARAMETERS: dict[str, dict[str, tuple[Any, ...]]] = {
+    "integrated_gradients": {"baseline": (0.0, 0.5)},  # black and mid-grey reference image
+    "deeplift": {"baseline": (0.0, 0.5)},
+    "occlusion": {"window": (16, 32)},  # 7 x 7 and 3 x 3 windows at 64 px (stride = window / 2)
+    "feature_ablation": {"patch_size": (8, 16)},  # 8 x 8 and 4 x 4 patches at 64 px
+    "lrp_epsilon": {"epsilon": (1e-6, 0.25)},
+    "lrp_epsilon_plus_flat": {"epsilon": (1e-6, 0.25)},
+    "lrp_gamma": {"gamma": (0.1, 0.25)},
+    "splitcam": {"alpha": (0.3, 0.4), "stabilize": ("scale", "shift")},
+    "splitgrad": {"alpha": (0.4, 0.5), "stabilize": ("scale", "shift")},
+    "splitlrp": {"epsilon": (1e-6, 0.25)},
+}
+#: Methods whose sign carries no meaning (maps >= 0 already, or abs is the method): ``abs`` is not selected.
+NO_ABS: frozenset[str] = frozenset({"saliency_abs", "gradcam", "gradcam_pp", "layercam", "xgradcam"})
+#: Layer methods that select their layer with the profile's layer rule (the four CAMs and SplitCAM).
+LAYER_METHODS: tuple[str, ...] = CAM_BASELINES + ("splitcam",)
+#: SplitGrad and SplitLRP are pixel attributions: they explain at the input, like the pixel baselines.
+INPUT_LAYER_METHODS: tuple[str, ...] = ("splitgrad", "splitlrp")
+
+
+def method_grids(
+    layer_rule: str,
+    *,
+    parameters: Mapping[str, Mapping[str, tuple[Any, ...]]] = MAIN_PARAMETERS,
     fixed: Mapping[str, Mapping[str, Any]] | None = None,
+    methods: Sequence[str] = PIXEL_BASELINES + CAM_BASELINES + SPLIT_METHODS,
 ) -> tuple[MethodGrid, ...]:
-    """Rows of every baseline: pixel methods select ``abs``, CAMs select the layer; ``fixed`` per method."""
+    """One row per method under the same selection protocol (issue 13.1).
+
+    Every layer method (:data:`LAYER_METHODS`) selects its layer from ``layer_rule``; every method
+    selects ``abs`` (except :data:`NO_ABS`) and its main hyper-parameters (``parameters``);
+    ``fixed`` holds per-method cost settings. The split methods keep the paper's max-pool rule (wta).
+    """
     fixed = fixed or {}
-    pixel = tuple(MethodGrid(name, grid={"abs": abs_values}, fixed=dict(fixed.get(name, {}))) for name in PIXEL_BASELINES)
-    cams = tuple(MethodGrid(name, grid={"layer": cam_layers}, fixed=dict(fixed.get(name, {}))) for name in CAM_BASELINES)
-    return pixel + cams
+    rows = []
+    for name in methods:
+        grid: dict[str, tuple[Any, ...]] = {k: tuple(v) for k, v in parameters.get(name, {}).items()}
+        if name not in NO_ABS:
+            grid["abs"] = (False, True)
+        if name in LAYER_METHODS:
+            grid["layer"] = (layer_rule,)
+        constant = dict(fixed.get(name, {}))
+        if name in INPUT_LAYER_METHODS:
+            constant["layer"] = "input"
+        if name in SPLIT_METHODS:
+            constant.setdefault("maxpool", "wta")
+        rows.append(MethodGrid(name, grid=grid, fixed=constant))
+    return tuple(rows)
+
+
+def candidate_count(grid: MethodGrid, n_layers: int = 1) -> int:
+    """Candidates of a row when its layer rule resolves to ``n_layers`` layers."""
+    count = 1
+    for name, values in grid.grid.items():
+        count *= n_layers if name == "layer" else len(values)
+    return count
 
 
 #: Cost settings of the perturbation / path baselines on the 64 px CPU benchmark (each explanation is
@@ -258,8 +307,6 @@ def _baseline_grids(
 CPU_BASELINE_SETTINGS: dict[str, dict[str, Any]] = {
     "integrated_gradients": {"n_steps": 16},
     "gradient_shap": {"n_samples": 8},
-    "occlusion": {"window": 16, "stride": 8},  # 7 x 7 windows at 64 px
-    "feature_ablation": {"patch_size": 16},  # 4 x 4 patches at 64 px
 }
 
 
@@ -279,7 +326,8 @@ SMOKE = EvaluationProfile(
     methods=(
         MethodGrid("saliency", grid={"abs": (False,)}),
         MethodGrid("input_x_gradient", grid={"abs": (False,)}),
-        MethodGrid("gradcam", grid={"layer": ("@last",)}),
+        # the same layer rule for the CAM baseline and SplitCAM (issue 13.1)
+        MethodGrid("gradcam", grid={"layer": ("@evenly:2",)}),
         MethodGrid(
             "splitcam",
             grid={"layer": ("@evenly:2",), "alpha": (0.4,)},
@@ -310,27 +358,10 @@ DEFAULT = EvaluationProfile(
     ),
     dataset="digits",
     dataset_kwargs={"size": 64, "seed": 0, "mask": "stroke"},
-    n_val=8,
-    n_test=32,
+    n_val=16,
+    n_test=96,
     models=("benchmark_vgg", "benchmark_resnet"),
-    methods=_baseline_grids(abs_values=(False, True), cam_layers=("@last",), fixed=CPU_BASELINE_SETTINGS)
-    + (
-        MethodGrid(
-            "splitcam",
-            grid={"layer": ("@evenly:2",), "alpha": (0.3, 0.4)},
-            fixed={"stabilize": "scale", "maxpool": "wta"},
-        ),
-        MethodGrid(
-            "splitgrad",
-            grid={"layer": ("@first",), "alpha": (0.4, 0.5)},
-            fixed={"stabilize": "scale", "maxpool": "wta"},
-        ),
-        MethodGrid(
-            "splitlrp",
-            grid={"layer": ("@first",), "abs": (False, True)},
-            fixed={"stabilize": "scale", "maxpool": "wta"},
-        ),
-    ),
+    methods=method_grids("@evenly:2", fixed=CPU_BASELINE_SETTINGS),
     metrics=EVERY_CATEGORY_METRICS,
     metric_params={
         # 64x64: 3*4096/256 = 48 steps, so AUC@5 integrates 2 curve points and AUC@20 9
@@ -357,24 +388,7 @@ PAPER = EvaluationProfile(
     n_val=None,
     n_test=None,
     models=("vgg16", "resnet18"),
-    methods=_baseline_grids(abs_values=(False, True), cam_layers=("@evenly:4",))
-    + (
-        MethodGrid(
-            "splitcam",
-            grid={"layer": ("@evenly:5",), "alpha": (0.3, 0.4), "abs": (False, True), "stabilize": ("scale", "shift")},
-            fixed={"maxpool": "wta"},
-        ),
-        MethodGrid(
-            "splitgrad",
-            grid={"layer": ("input", "@evenly:2"), "alpha": (0.3, 0.4, 0.5), "abs": (False, True)},
-            fixed={"stabilize": "scale", "maxpool": "wta"},
-        ),
-        MethodGrid(
-            "splitlrp",
-            grid={"layer": ("input", "@evenly:2"), "abs": (False, True), "stabilize": ("scale", "shift")},
-            fixed={"maxpool": "wta"},
-        ),
-    ),
+    methods=method_grids("@evenly:4"),
     metrics=EVERY_CATEGORY_METRICS,
     metric_params={
         # 224x224: 3*224*224/224 = 672 steps (the Quantus ImageNet tutorial's step); AUC@5 = 34 points
