@@ -5,7 +5,9 @@
   metric (PointingGame) is drawn as its mean with the 95 % bootstrap interval (dots);
 * :func:`plot_rank_heatmap` - methods x metrics, the rank of each method's mean score per metric
   (1 = best), plus the mean rank; one heatmap per model;
-* :func:`write_evaluation_figures` - both, as PNG files in a folder.
+* :func:`plot_class_sensitivity` - per method, the rank correlation of the maps for two classes and
+  RandomLogit, with intervals;
+* :func:`write_evaluation_figures` - distributions and ranks, as PNG files in a folder.
 
 Input is the tidy ``scores.csv`` of :func:`hidden_monotonicity.evaluation.evaluate`.
 """
@@ -17,13 +19,15 @@ from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 import matplotlib.pyplot as plt
+import numpy as np
 import pandas as pd
 import seaborn as sns
 
 from ..evaluation.metrics import ARROWS
 from ..evaluation.tables import rank_table, summarize
 
-__all__ = ["directions_from_metadata", "plot_metric_distributions", "plot_rank_heatmap", "write_evaluation_figures"]
+__all__ = ["directions_from_metadata", "plot_class_sensitivity", "plot_metric_distributions", "plot_rank_heatmap",
+           "write_evaluation_figures"]
 
 _KINDS = ("violin", "box", "strip")
 
@@ -136,6 +140,43 @@ def plot_rank_heatmap(scores: pd.DataFrame, directions: Mapping[str, str], *, mo
     for label in ax.get_xticklabels():
         label.set_horizontalalignment("right")
     ax.set_title(f"Rank of the mean test score per metric{f' - {model}' if model else ''}")
+    return figure
+
+
+def plot_class_sensitivity(summary: pd.DataFrame, table: pd.DataFrame | None = None, *,
+                           model: str | None = None) -> plt.Figure:
+    """Class sensitivity per method: rank correlation of the maps for the label and for another class
+    (:func:`~hidden_monotonicity.evaluation.class_sensitivity.summarize_class_sensitivity`), and - when the
+    evaluation ``table`` is given - Quantus RandomLogit (SSIM to a random other class's map); dots = means,
+    bars = 95 % bootstrap intervals; near 1 = the same map whatever class is explained.
+    """
+    methods = list(summary["method"])
+    panels = [("spearman", "Spearman correlation of the maps\nfor y and (y + 3) mod C")]
+    random_logit = None
+    if table is not None:
+        part = table[(table["metric"] == "RandomLogit")]
+        if model is not None:
+            part = part[part["model"] == model]
+        if not part.empty:
+            random_logit = part.set_index("method").reindex(methods)
+            panels.append(("RandomLogit", "RandomLogit (SSIM to a random\nother class's map) \u2193"))
+    figure, axes = plt.subplots(1, len(panels), figsize=(4.2 * len(panels), 0.9 + 0.3 * len(methods)),
+                                squeeze=False, sharey=True, layout="constrained")
+    positions = list(range(len(methods)))
+    for ax, (key, title) in zip(axes[0], panels):
+        if key == "spearman":
+            mean, low, high = summary["spearman"], summary["spearman_ci_low"], summary["spearman_ci_high"]
+        else:
+            mean, low, high = random_logit["mean"], random_logit["ci_low"], random_logit["ci_high"]
+        mean, low, high = (pd.Series(v).to_numpy(dtype=float) for v in (mean, low, high))
+        low, high = np.where(np.isnan(low), mean, low), np.where(np.isnan(high), mean, high)
+        ax.errorbar(mean, positions, xerr=[mean - low, high - mean], fmt="o", color="C0", capsize=3)
+        ax.axvline(1.0, color="0.6", lw=0.8, ls="--")
+        ax.axvline(0.0, color="0.8", lw=0.8)
+        ax.set_title(title, fontsize=9)
+    axes[0, 0].set_yticks(positions, methods)
+    axes[0, 0].invert_yaxis()
+    figure.suptitle(f"Class sensitivity{f' - {model}' if model else ''}", fontsize=10)
     return figure
 
 
