@@ -11,14 +11,12 @@ The tables report means over a few dozen test images; this module says how sure 
 * :func:`bootstrap_ranks` - resample the images (the same resample for every method and metric),
   re-rank, and return the percentile interval of every method's mean rank.
 
-Every resample is seeded: :func:`stable_seed` derives a 32-bit seed from the run's seed and a
+Every resample is seeded: ``stable_seed`` (:func:`.store.derive_seed`) derives a 32-bit seed from the run's seed and a
 cell's identity, so an interval does not depend on the order in which cells are computed.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
 import warnings
 from dataclasses import dataclass
 from typing import Any, Callable, Sequence
@@ -26,15 +24,11 @@ from typing import Any, Callable, Sequence
 import numpy as np
 import scipy.stats
 
+from .store import derive_seed as stable_seed  # one seed derivation for units and intervals
+
 CONFIDENCE = 0.95
 N_RESAMPLES = 2000
 ALPHA = 0.05
-
-
-def stable_seed(root: int, *parts: Any) -> int:
-    """A 32-bit seed from ``root`` and any JSON-describable identity (stable across runs and machines)."""
-    digest = hashlib.sha256(json.dumps([root, *parts], sort_keys=True, default=str).encode()).digest()
-    return int.from_bytes(digest[:4], "little")
 
 
 def _finite(values: Sequence[float]) -> np.ndarray:
