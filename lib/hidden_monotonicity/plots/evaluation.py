@@ -37,10 +37,22 @@ def directions_from_metadata(metadata: Mapping[str, Any]) -> dict[str, str]:
     return {o["name"]: o["direction"] for m in metadata["metrics"].values() for o in m["outputs"]}
 
 
-def _test_scores(scores: pd.DataFrame, directions: Mapping[str, str], model: str | None) -> pd.DataFrame:
+def _test_scores(scores: pd.DataFrame, directions: Mapping[str, str], model: str | None,
+                 selection: pd.DataFrame | None = None) -> pd.DataFrame:
+    """The ``ok`` test scores of the chosen configurations (``selection.csv``'s ``chosen`` rows).
+
+    Without ``selection`` every test configuration is kept, which is only unambiguous when the run evaluated
+    one configuration per method on the test split (no table at registered defaults).
+    """
     part = scores[(scores["status"] == "ok") & (scores["split"] == "test") & scores["metric"].isin(list(directions))]
     if model is not None:
         part = part[part["model"] == model]
+    if selection is not None and not selection.empty:
+        chosen = selection[selection["chosen"].astype(bool)][["model", "method", "config"]].astype(str)
+        part = part.merge(chosen, on=["model", "method", "config"], how="inner")
+    elif part.groupby(["model", "method"])["config"].nunique().gt(1).any():
+        raise ValueError("the test split holds several configurations per method (the chosen one and the registered "
+                         "defaults): pass selection=result.selection to plot the chosen ones")
     return part
 
 
@@ -52,11 +64,12 @@ def plot_metric_distributions(
     kind: str = "violin",
     metrics: Sequence[str] | None = None,
     columns: int = 3,
+    selection: pd.DataFrame | None = None,
 ) -> plt.Figure:
     """Per-metric distribution of the per-image test scores, one panel per metric, methods on the x-axis."""
     if kind not in _KINDS:
         raise ValueError(f"kind must be one of {_KINDS}, got {kind!r}")
-    part = _test_scores(scores, directions, model)
+    part = _test_scores(scores, directions, model, selection)
     if part.empty:
         raise ValueError("no test scores with status 'ok' to plot")
     metric_list = [m for m in (metrics or directions) if m in set(part["metric"])]
@@ -92,12 +105,13 @@ def plot_metric_distributions(
     return figure
 
 
-def rank_matrix(scores: pd.DataFrame, directions: Mapping[str, str], model: str | None = None) -> pd.DataFrame:
+def rank_matrix(scores: pd.DataFrame, directions: Mapping[str, str], model: str | None = None,
+                selection: pd.DataFrame | None = None) -> pd.DataFrame:
     """Methods x metrics matrix of ranks of the mean test score (1 = best), with a mean-rank column.
 
     The ranks are those of the tables (:func:`hidden_monotonicity.evaluation.tables.rank_table`).
     """
-    part = _test_scores(scores, directions, model)
+    part = _test_scores(scores, directions, model, selection)
     means = part.pivot_table(index="method", columns="metric", values="score", aggfunc="mean", sort=False)
     metric_list = [m for m in directions if m in means.columns]
     if means.empty or not metric_list:
@@ -125,9 +139,10 @@ def _plot_binary(ax: plt.Axes, data: pd.DataFrame, metric: str, direction: str, 
     ax.set_ylabel("mean (95 % CI)")
 
 
-def plot_rank_heatmap(scores: pd.DataFrame, directions: Mapping[str, str], *, model: str | None = None) -> plt.Figure:
+def plot_rank_heatmap(scores: pd.DataFrame, directions: Mapping[str, str], *, model: str | None = None,
+                      selection: pd.DataFrame | None = None) -> plt.Figure:
     """Heatmap of :func:`rank_matrix` (darker = better)."""
-    ranks = rank_matrix(scores, directions, model)
+    ranks = rank_matrix(scores, directions, model, selection)
     if ranks.empty:
         raise ValueError("no test scores with status 'ok' to rank")
     labels = [f"{c} {ARROWS[directions[c]]}" if c in directions else f"{c} {ARROWS['lower']}" for c in ranks.columns]
@@ -188,6 +203,7 @@ def write_evaluation_figures(
     directions: Mapping[str, str] | None = None,
     kind: str = "violin",
     dpi: int = 120,
+    selection: pd.DataFrame | None = None,
 ) -> list[Path]:
     """Write ``distributions-<model>.png`` and ``ranks-<model>.png`` for every model; return the paths."""
     if directions is None:
@@ -198,12 +214,13 @@ def write_evaluation_figures(
     out.mkdir(parents=True, exist_ok=True)
     paths: list[Path] = []
     for model in dict.fromkeys(scores["model"]):
-        if _test_scores(scores, directions, model).empty:
+        if _test_scores(scores, directions, model, selection).empty:
             continue
         safe = "".join(ch if ch.isalnum() or ch in "._-" else "_" for ch in str(model))
         for name, figure in (
-            (f"distributions-{safe}.png", plot_metric_distributions(scores, directions, model=model, kind=kind)),
-            (f"ranks-{safe}.png", plot_rank_heatmap(scores, directions, model=model)),
+            (f"distributions-{safe}.png", plot_metric_distributions(scores, directions, model=model, kind=kind,
+                                                                    selection=selection)),
+            (f"ranks-{safe}.png", plot_rank_heatmap(scores, directions, model=model, selection=selection)),
         ):
             path = out / name
             figure.savefig(path, dpi=dpi)
