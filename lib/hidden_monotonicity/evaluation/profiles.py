@@ -11,9 +11,10 @@ their hyper-parameters, the selection criterion and the work-unit size. Three pr
     selection (:func:`method_grids`, 73 candidates per model) and every metric category: 16 validation /
     96 test images at 64 px, PixelFlipping steps of 256 features (stopping at 20 %), Selectivity patches
     of 16 px, MaxSensitivity with 3 samples (2 on the validation split), the table at registered defaults
-    on PixelFlipping and the localisation metrics. Measured on 2 validation / 8 test images: 184 s of CPU
-    with Selectivity patches of 8 px and 5 MaxSensitivity samples; see the note of issue 13 for the
-    projection at these settings.
+    on PixelFlipping and the localisation metrics. Measured CPU time of the work units (one thread, shared
+    2-core machine): validation 64 s (benchmark VGG, 16 images; ResNet about 1.3x), test + defaults 49 s for
+    8 images of both models, so about 12.5 min for the whole profile (the earlier settings - Selectivity 8 px,
+    5 MaxSensitivity samples, full pixel-flipping curves, defaults on every paper metric - cost twice that).
 ``paper``
     ImageNet-S-50 with VGG16 and ResNet18, 50 validation / remaining test images (``test_filter``:
     702 with "all"; the paper's 566 come from an unstated filter), the paper's metric settings
