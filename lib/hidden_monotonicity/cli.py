@@ -77,7 +77,8 @@ def _merge_parser() -> argparse.ArgumentParser:
 def _write_figures(result: EvaluationResult) -> list[Path]:
     from .plots.evaluation import write_evaluation_figures
 
-    return write_evaluation_figures(result.scores, result.out_dir / "figures", metadata=result.metadata)
+    return write_evaluation_figures(result.scores, result.out_dir / "figures", metadata=result.metadata,
+                                    selection=result.selection)
 
 
 def _run_evaluate(rest: Sequence[str]) -> tuple[EvaluationResult, bool]:

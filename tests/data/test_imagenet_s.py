@@ -228,3 +228,19 @@ def test_class_mapping_is_consistent_with_imagenet() -> None:
     assert IMAGENET_S50_TO_IMAGENET["n01443537"] == 1 and IMAGENET_S50_TO_IMAGENET["n12998815"] == 992
     ids = mask_class_ids()
     assert ids[IMAGENET_S50_WNIDS[0]] == 1 and ids[IMAGENET_S50_WNIDS[-1]] == 50
+
+
+def test_single_class_filter_keeps_test_images_without_another_class(fixture_root, capsys) -> None:
+    root, id_maps = fixture_root
+    assert len(imagenet_s(root, "test", n_val=3, image_size=IMAGE_SIZE, test_filter="single_class")) == 0
+    test_files = list(imagenet_s(root, "test", n_val=3, image_size=IMAGE_SIZE).sample_info["file"])
+    assert len(test_files) == 6 and "6 images (test_filter='all'" in capsys.readouterr().out
+    keep = test_files[2]
+    ids = id_maps[keep].copy()
+    ids[ids == mask_class_ids()[CLASSES[(CLASSES.index(keep.split("/")[0]) + 1) % 3]]] = 0  # drop the other class
+    Image.fromarray(_encode(ids)).save(root / "ImageNetS50" / "validation-segmentation" / f"{keep}.png")
+    filtered = imagenet_s(root, "test", n_val=3, image_size=IMAGE_SIZE, test_filter="single_class")
+    assert list(filtered.sample_info["file"]) == [keep] and filtered.meta["n_test_before_filter"] == 6
+    assert "1 images (test_filter='single_class'; 6 before filtering" in capsys.readouterr().out
+    with pytest.raises(ValueError, match="test_filter"):
+        imagenet_s(root, "test", n_val=3, image_size=IMAGE_SIZE, test_filter="correct")

@@ -41,3 +41,18 @@ def test_write_figures(tmp_path):
     assert all(p.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and p.stat().st_size > 5000 for p in paths)
     with pytest.raises(ValueError, match="kind"):
         plots.plot_metric_distributions(_scores(), DIRECTIONS, kind="bar")
+
+
+def test_figures_use_the_chosen_configuration_and_draw_binary_metrics_as_dots():
+    scores = _scores()
+    scores.loc[scores["metric"] == "PointingGame", "score"] = (scores["sample"] % 2).astype(float)
+    defaults = scores[scores["split"] == "test"].assign(config="defaults", score=-5.0)
+    both = pd.concat([scores, defaults], ignore_index=True)
+    with pytest.raises(ValueError, match="selection"):
+        plots.rank_matrix(both, DIRECTIONS, "m")
+    selection = pd.DataFrame({"model": "m", "method": ["a", "b", "c"], "config": "x", "chosen": True})
+    ranks = plots.rank_matrix(both, DIRECTIONS, "m", selection=selection)
+    assert ranks.loc["b", "MaxSensitivity"] == 1 and ranks.loc["c", "MaxSensitivity"] == 3
+    figure = plots.plot_metric_distributions(both, DIRECTIONS, model="m", selection=selection, kind="box")
+    pointing = next(ax for ax in figure.axes if ax.get_title().startswith("PointingGame"))
+    assert pointing.get_ylabel() == "mean (95 % CI)" and len(pointing.lines) >= 3

@@ -90,3 +90,25 @@ def test_selection_metric_params_apply_to_the_validation_split_only():
     assert metric_params_for(paper, "Sparseness", "val") == {}
     with pytest.raises(ValueError, match="not in the profile"):
         P.get_profile("smoke", selection_metric_params={"NonSensitivity": {"eps": 1.0}})
+
+
+@pytest.mark.parametrize("name", ["smoke", "default", "paper"])
+def test_every_layer_method_selects_from_the_same_layer_rule(name):
+    profile = P.get_profile(name)
+    rules = {row.name: row.grid.get("layer") for row in profile.methods
+             if row.method in P.CAM_BASELINES or row.method == "splitcam"}
+    assert rules and len(set(rules.values())) == 1, rules
+    assert None not in rules.values()
+
+
+@pytest.mark.parametrize("name", ["default", "paper"])
+def test_every_method_selects_its_main_hyper_parameters_beside_abs(name):
+    rows = {row.method: row for row in P.get_profile(name).methods}
+    expected = {"lrp_gamma": {"gamma", "abs"}, "lrp_epsilon": {"epsilon", "abs"}, "splitlrp": {"epsilon", "abs"},
+                "integrated_gradients": {"baseline", "abs"}, "occlusion": {"window", "abs"},
+                "feature_ablation": {"patch_size", "abs"}, "splitcam": {"alpha", "stabilize", "abs", "layer"},
+                "splitgrad": {"alpha", "stabilize", "abs"}, "saliency": {"abs"}}
+    for method, parameters in expected.items():
+        assert set(rows[method].grid) == parameters, method
+        assert all(len(rows[method].grid[p]) >= 2 for p in parameters if p != "layer"), method
+    assert P.candidate_count(rows["splitcam"], n_layers=2) == 16 and P.candidate_count(rows["gradcam"], n_layers=2) == 2

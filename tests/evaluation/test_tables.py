@@ -1,4 +1,5 @@
-"""Paper-format tables: arrows, mean ± std, bold best per direction, mean rank; ranking helpers."""
+"""Paper-format tables: arrows, mean [95 % CI], bold best per direction, mean rank with interval; headline and other
+tables; paired comparisons; ranking helpers."""
 
 from __future__ import annotations
 
@@ -39,6 +40,21 @@ def test_summary_uses_only_ok_rows_and_population_std():
     assert cell["n"] == 4
     assert cell["mean"] == pytest.approx(0.75)
     assert cell["std"] == pytest.approx(np.std([1, 1, 0, 1]))
+    # a bootstrap interval of a mean of 0/1 values lies within the values' range and around the mean
+    assert 0.0 <= cell["ci_low"] < 0.75 < cell["ci_high"] <= 1.0
+
+
+def test_summary_intervals_are_seeded_and_order_independent():
+    scores = _scores()
+    first = T.summarize(scores, DIRECTIONS, seed=3)
+    shuffled = T.summarize(scores.sample(frac=1.0, random_state=1), DIRECTIONS, seed=3)
+    key = ["method", "metric"]
+    pd.testing.assert_frame_equal(first.sort_values(key).reset_index(drop=True),
+                                  shuffled.sort_values(key).reset_index(drop=True)[first.columns])
+    continuous = pd.DataFrame({"model": "m", "method": "a", "config": "c", "metric": "MaxSensitivity", "category": "x",
+                               "sample": range(30), "score": np.random.default_rng(0).normal(size=30), "status": "ok"})
+    seeded = [T.summarize(continuous, DIRECTIONS, seed=s)["ci_low"].iloc[0] for s in (3, 3, 4)]
+    assert seeded[0] == seeded[1] != seeded[2]
 
 
 def test_table_marks_the_best_per_direction_and_formats_mean_pm_std():
@@ -48,7 +64,9 @@ def test_table_marks_the_best_per_direction_and_formats_mean_pm_std():
     assert best["PointingGame"] == "splitcam"  # highest mean (0.75)
     assert best["MaxSensitivity"] == "layercam"  # lowest mean (0.2)
     cell = table[(table["method"] == "saliency") & (table["metric"] == "MaxSensitivity")].iloc[0]
-    assert cell["display"] == f"1.000 \u00b1 {np.std([0.9, 1.1, 1.0, 1.0]):.3f}"
+    assert cell["display"] == f"1.000 [{cell['ci_low']:.3f}, {cell['ci_high']:.3f}]"
+    assert 0.9 <= cell["ci_low"] < 1.0 < cell["ci_high"] <= 1.1
+    assert cell["std"] == pytest.approx(np.std([0.9, 1.1, 1.0, 1.0]))
     ranks = table[table["metric"] == T.MEAN_RANK].set_index("method")["mean"]
     # PointingGame ranks: splitcam 1, layercam 2, saliency 3; MaxSensitivity: layercam 1, splitcam 2, saliency 3
     assert ranks.to_dict() == {"splitcam": 1.5, "layercam": 1.5, "saliency": 3.0}
@@ -61,12 +79,14 @@ def test_markdown_has_arrows_bold_and_config_footnotes():
     text = T.to_markdown([table], title="t")
     lines = text.splitlines()
     header = next(line for line in lines if line.startswith("| Method"))
-    assert header == "| Method | PointingGame \u2191 | MaxSensitivity \u2193 | Mean rank \u2193 |"
+    assert header == "| Method | Mean rank \u2193 | PointingGame \u2191 | MaxSensitivity \u2193 |"
+    cells = {(r["method"], r["metric"]): r["display"] for _, r in table.iterrows()}
     splitcam = next(line for line in lines if line.startswith("| splitcam"))
-    assert "**0.750 \u00b1 0.433**" in splitcam
-    assert "| 0.450 \u00b1 0.112 |" in splitcam  # MaxSensitivity not best -> not bold
+    assert f"**{cells['splitcam', 'PointingGame']}**" in splitcam and cells["splitcam", "PointingGame"].startswith("0.750 [")
+    assert f"| {cells['splitcam', 'MaxSensitivity']} |" in splitcam  # MaxSensitivity not best -> not bold
+    assert cells["splitcam", "MaxSensitivity"].startswith("0.450 [")
     layercam = next(line for line in lines if line.startswith("| layercam"))
-    assert "**0.200 \u00b1 0.071**" in layercam
+    assert f"**{cells['layercam', 'MaxSensitivity']}**" in layercam and cells["layercam", "MaxSensitivity"].startswith("0.200 [")
     assert "- splitcam: `cfg-splitcam`" in text
     assert "(test split, n = 4 images per cell)" in text
 
@@ -75,7 +95,7 @@ def test_latex_escapes_and_bolds():
     summary = T.summarize(_scores().replace({"splitcam": "split_cam"}), DIRECTIONS)
     table = T.build_table(summary, "vgg", ["PointingGame", "MaxSensitivity"], ["split_cam", "layercam", "saliency"], DIRECTIONS)
     tex = T.to_latex([table], caption="VGG")
-    assert r"split\_cam & \textbf{0.750 $\pm$ 0.433}" in tex
+    assert r"split\_cam & \textbf{1.50} & \textbf{0.750} {\scriptsize [" in tex
     assert r"PointingGame $\uparrow$" in tex and r"MaxSensitivity $\downarrow$" in tex
     assert tex.count(r"\begin{tabular}{lccc}") == 1 and r"\toprule" in tex and r"\bottomrule" in tex
 
@@ -89,13 +109,78 @@ def test_ties_at_display_precision_are_all_bold():
     assert bold == ["a", "b"]
 
 
-def test_write_tables_creates_all_three_formats(tmp_path):
-    summary = T.summarize(_scores(), DIRECTIONS)
-    paths = T.write_tables(summary, tmp_path, models=["vgg"], metric_order=["PointingGame", "MaxSensitivity"],
+def test_write_tables_creates_all_formats(tmp_path):
+    paths = T.write_tables(_scores(), tmp_path, models=["vgg"], metric_order=["PointingGame", "MaxSensitivity"],
                            method_order=["splitcam", "layercam", "saliency"], directions=DIRECTIONS)
-    assert {p.name for p in paths.values()} == {"table.csv", "table.md", "table.tex"}
+    assert {p.name for p in paths.values()} == {"table.csv", "table.md", "table.tex", "comparisons.csv"}
     written = pd.read_csv(paths["csv"])
-    assert {"model", "method", "config", "metric", "direction", "arrow", "mean", "std", "n", "rank", "is_best"} <= set(written)
+    assert {"model", "table", "method", "config", "metric", "direction", "arrow", "mean", "std", "ci_low", "ci_high",
+            "n", "rank", "is_best"} <= set(written)
+    cells = written[written["metric"] != T.MEAN_RANK]
+    assert (cells["ci_low"] <= cells["mean"]).all() and (cells["mean"] <= cells["ci_high"]).all()
+    ranks = written[written["metric"] == T.MEAN_RANK]
+    assert (ranks["ci_low"] <= ranks["ci_high"]).all() and ranks["ci_low"].ge(1).all() and ranks["ci_high"].le(3).all()
+    comparisons = pd.read_csv(paths["comparisons"])
+    assert list(comparisons.columns[:9]) == ["model", "method", "baseline", "metric", "direction", "mean_difference",
+                                             "ci_low", "ci_high", "p_value"]
+    # splitcam against the two baselines on both metrics
+    assert len(comparisons) == 4 and set(comparisons["baseline"]) == {"layercam", "saliency"}
+    assert comparisons["p_value"].between(0, 1).all() and (comparisons["p_holm"] >= comparisons["p_value"]).all()
+
+
+def test_headline_and_other_tables_have_their_own_ranks():
+    directions = {**DIRECTIONS, "Sparseness": "higher"}
+    scores = _scores()
+    extra = scores[scores["metric"] == "PointingGame"].assign(metric="Sparseness")
+    extra["score"] = extra["method"].map({"splitcam": 0.1, "layercam": 0.5, "saliency": 0.9}) + 0.01 * extra["sample"]
+    scores = pd.concat([scores, extra], ignore_index=True)
+    table = T.build_tables(scores, "vgg", ["PointingGame", "MaxSensitivity", "Sparseness"],
+                           ["splitcam", "layercam", "saliency"], directions,
+                           headline_metrics=("PointingGame", "MaxSensitivity"))
+    ranks = table[table["metric"] == T.MEAN_RANK].set_index(["table", "method"])["mean"]
+    assert ranks[T.HEADLINE].to_dict() == {"splitcam": 1.5, "layercam": 1.5, "saliency": 3.0}
+    assert ranks[T.OTHER].to_dict() == {"splitcam": 3.0, "layercam": 2.0, "saliency": 1.0}
+    assert set(table[table["table"] == T.OTHER]["metric"]) == {"Sparseness", T.MEAN_RANK}
+
+
+def test_constant_columns_are_shown_but_not_ranked_and_completeness_is_not_tabulated():
+    directions = {**DIRECTIONS, "Completeness": "higher", "CompletenessError": "lower"}
+    scores = _scores()
+    constant = scores[scores["metric"] == "PointingGame"].assign(metric="CompletenessError", score=0.5)
+    passed = scores[scores["metric"] == "PointingGame"].assign(metric="Completeness", score=0.0)
+    scores = pd.concat([scores, constant, passed], ignore_index=True)
+    table = T.build_tables(scores, "vgg", ["PointingGame", "MaxSensitivity", "Completeness", "CompletenessError"],
+                           ["splitcam", "layercam", "saliency"], directions,
+                           headline_metrics=("PointingGame", "MaxSensitivity"))
+    assert "Completeness" not in set(table["metric"])
+    error = table[table["metric"] == "CompletenessError"]
+    assert len(error) == 3 and error["rank"].isna().all() and not error["is_best"].any()
+    assert table[(table["table"] == T.OTHER) & (table["metric"] == T.MEAN_RANK)].empty
+    text = T.to_markdown([table])
+    assert "Not in the mean rank (the same mean for every method): CompletenessError." in text
+
+
+def test_comparisons_take_the_direction_into_account_and_mark_what_holds():
+    rng = np.random.default_rng(0)
+    rows = []
+    for sample in range(40):
+        noise = rng.normal(0, 0.05)
+        for method, shift in (("splitx", -0.3), ("base", 0.0), ("same", 0.0)):
+            for metric, direction in (("MaxSensitivity", "lower"), ("PointingGame", "higher")):
+                rows.append({"model": "m", "method": method, "config": "c", "metric": metric, "category": "c",
+                             "sample": sample, "score": 1.0 + shift + noise + rng.normal(0, 0.01), "status": "ok"})
+    scores = pd.DataFrame(rows)
+    result = T.compare_methods(scores, "m", ["splitx"], ["base", "same"], ["MaxSensitivity", "PointingGame"], DIRECTIONS)
+    by = result.set_index(["baseline", "metric"])
+    # splitx is 0.3 lower: better for MaxSensitivity (lower), worse for PointingGame (higher)
+    assert by.loc[("base", "MaxSensitivity"), "favours"] == "method"
+    assert by.loc[("base", "PointingGame"), "favours"] == "baseline"
+    assert result["holds"].all() and (result["n"] == 40).all()
+    cell = by.loc[("base", "MaxSensitivity")]
+    assert cell["ci_low"] < cell["mean_difference"] < cell["ci_high"] and abs(cell["mean_difference"] + 0.3) < 0.01
+    assert cell["ci_high"] - cell["ci_low"] < 0.02  # per-image noise sd 0.014, n = 40: interval about +-0.0045
+    text = "\n".join(T.comparisons_markdown(result))
+    assert "4 hold at family-wise 5 %" in text and "| splitx | base | MaxSensitivity \u2193 | method |" in text
 
 
 def test_rank_by_direction():

@@ -27,9 +27,13 @@ Loading: the constructor pairs the files and checks every image and mask with PI
 header's size: unreadable files are skipped and counted in a warning, size mismatches are errors); pixels
 are decoded item by item, on access (``.images`` / ``.masks`` decode everything once).
 
-Split (digest D.1: "50 validation, 566 test"): ``n_val`` images, one per class in turn (random per class
-with ``seed``), form the selection split ``"val"``; the rest is ``"test"``. The file lists are recorded in
-``meta`` and can be written to / read from a JSON ``split_file`` to freeze them.
+Split: ``n_val`` images, one per class in turn (random per class with ``seed``), form the selection split
+``"val"``; the rest is ``"test"`` - 702 of the 752 images with ``n_val=50``. The paper (digest D.1) reports
+"50 validation, 566 test" without saying which filter removes the other 136; ``test_filter`` makes the guess a
+parameter: ``"all"`` (702, the default: no filter is documented), ``"single_class"`` (only images whose mask
+holds no other ImageNet-S class than their own). A third guess, images the model classifies correctly, depends
+on the model and is not implemented here. The count is printed. The file lists are recorded in ``meta`` and can
+be written to / read from a JSON ``split_file`` to freeze them.
 """
 
 from __future__ import annotations
@@ -240,6 +244,7 @@ def imagenet_s(
     image_size: int = 224,
     split_file: str | Path | None = None,
     class_index: Mapping[str, int] | None = None,
+    test_filter: Literal["all", "single_class"] = "all",
 ) -> LocalisationDataset:
     """ImageNet-S-50 validation images as a lazily read :class:`LocalisationDataset`.
 
@@ -252,6 +257,8 @@ def imagenet_s(
         split_file: JSON file with ``{"val": [...], "test": [...]}`` names ``"<wnid>/<stem>"``; read when it
             exists (``n_val`` and ``seed`` are then ignored), written otherwise.
         class_index: wnid -> ImageNet-1k index; default :data:`IMAGENET_S50_TO_IMAGENET`.
+        test_filter: ``"all"`` or ``"single_class"`` (test images whose mask shows no other ImageNet-S class);
+            see the module docstring.
 
     Returns:
         Items ``(image (3, S, S) ImageNet-normalised, ImageNet class index, mask (1, S, S) in {0, 1})``;
@@ -296,8 +303,17 @@ def imagenet_s(
         if split_path is not None:
             split_path.parent.mkdir(parents=True, exist_ok=True)
             split_path.write_text(json.dumps({"n_val": n_val, "seed": seed, "val": val_names, "test": test_names}, indent=1) + "\n")
-    names = {"val": val_names, "test": test_names, "all": sorted(available)}[split]
     mask_ids = mask_class_ids(tuple(sorted(index)))
+    if test_filter not in ("all", "single_class"):
+        raise ValueError(f"test_filter must be 'all' or 'single_class', got {test_filter!r}")
+    n_unfiltered = len(test_names)
+    if test_filter == "single_class":
+        test_names = [n for n in test_names if _single_class(folder / "validation-segmentation" / f"{n}.png",
+                                                             mask_ids[n.split("/")[0]])]
+    if split == "test":
+        print(f"ImageNet-S-50 test split: {len(test_names)} images (test_filter={test_filter!r}; "
+              f"{n_unfiltered} before filtering, {len(val_names)} validation images)")
+    names = {"val": val_names, "test": test_names, "all": sorted(available)}[split]
     wnids = [name.split("/")[0] for name in names]
     resize_to = int(round(image_size * 256 / 224))
 
@@ -315,6 +331,8 @@ def imagenet_s(
         "seed": seed,
         "n_val": len(val_names),
         "split_origin": split_origin,
+        "test_filter": test_filter,
+        "n_test_before_filter": n_unfiltered,
         "val_files": val_names,
         "test_files": test_names,
         "skipped": skipped,
@@ -363,3 +381,13 @@ def _load_pair(image_path: Path, mask_path: Path, class_id: int, resize_to: int,
     tensor = TF.normalize(TF.to_tensor(image), IMAGENET_MEAN, IMAGENET_STD)
     mask = torch.from_numpy((np.asarray(binary) > 127).astype(np.float32))[None]
     return tensor, mask
+
+
+def _single_class(mask_path: Path, class_id: int) -> bool:
+    """True when the mask's pixel ids (``R + 256 G``) hold no ImageNet-S class other than ``class_id``."""
+    from PIL import Image
+
+    with Image.open(mask_path) as opened:
+        rgb = np.asarray(opened.convert("RGB"), dtype=np.int64)
+    ids = set(np.unique(rgb[..., 0] + 256 * rgb[..., 1]).tolist()) - {0, IGNORE_ID}
+    return ids <= {class_id}

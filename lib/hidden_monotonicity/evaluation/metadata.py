@@ -161,3 +161,35 @@ def check_shards(stores: Sequence[ResultStore], metadatas: Sequence[dict[str, An
         raise OutputFolderError(f"merge needs the folders of shards {expected} exactly once each, got shards {shards}"
                                 + (f" (shard(s) {missing} missing)" if missing else "") + f": pass every shard folder, {hint}")
     return shards == expected
+
+
+class Timings:
+    """CPU and wall seconds of the work units, per key (``"model/row"`` with the part ``val``, ``test`` or
+    ``defaults``; ``"metric/<split>/<metric>"``); recorded in metadata.json as ``seconds`` (issue 13.5)."""
+
+    def __init__(self) -> None:
+        self.seconds: dict[str, dict[str, float]] = {}
+
+    def add(self, key: str, part: str, cpu: float, wall: float) -> None:
+        entry = self.seconds.setdefault(key, {})
+        entry[f"{part}_cpu_s"] = entry.get(f"{part}_cpu_s", 0.0) + cpu
+        entry[f"{part}_wall_s"] = entry.get(f"{part}_wall_s", 0.0) + wall
+
+    def added_to(self, before: Mapping[str, Mapping[str, float]]) -> dict[str, dict[str, float]]:
+        """These seconds added to those of earlier (resumed) calls, rounded to ms, keys sorted."""
+        total = {key: dict(value) for key, value in before.items()}
+        for key, parts in self.seconds.items():
+            entry = total.setdefault(key, {})
+            for part, seconds in parts.items():
+                entry[part] = round(entry.get(part, 0.0) + seconds, 3)
+        return dict(sorted(total.items()))
+
+
+def status_notes(status: Mapping[str, Any]) -> list[str]:
+    """The notes under the tables: dropped images, skipped metrics, failed scores (from :func:`status_summary`)."""
+    notes = [f"- {key}: {value} image(s) with an empty mask dropped from the localisation metrics."
+             for key, value in status["dropped_samples"].items()]
+    notes += [f"- {key}: {value}" for key, value in status["skipped"].items()]
+    if status["failed_rows"]:
+        notes.append(f"- {status['failed_rows']} score(s) failed; see the status column of scores.csv.")
+    return ["Notes:\n", *notes] if notes else []

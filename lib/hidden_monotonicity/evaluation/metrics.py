@@ -26,12 +26,15 @@ Quantus pitfalls handled here (ecosystem-notes section 1):
 
 from __future__ import annotations
 
+import math
 import warnings
 from dataclasses import dataclass
 from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 import torch
+
+from .pixel_flipping import auc_output_name, pixel_flipping_auc, stopping_pixel_flipping  # noqa: F401
 
 HIGHER = "higher"
 LOWER = "lower"
@@ -208,38 +211,6 @@ class QuantusMetric(MetricEvaluator):
         return {self.output_name: np.asarray(scores, dtype=np.float64).reshape(-1)}
 
 
-def pixel_flipping_auc(curves: np.ndarray, fraction: float, n_features: int, features_in_step: int) -> np.ndarray:
-    """Area under the pixel-flipping curve over the first ``fraction`` of flipped features.
-
-    ``curves[:, k-1]`` is the target-class output after flipping ``k * features_in_step`` features
-    (Quantus ``PixelFlipping`` with ``return_auc_per_sample=False``; most relevant first). The
-    x-axis is the *fraction* of flipped features, ``x_k = k * features_in_step / n_features``, and
-    the integral (trapezoidal rule) runs over all points with ``x_k <= fraction``. The result is
-    therefore at most ``fraction`` for probabilities; dividing by ``fraction`` gives the mean
-    probability over that range. Lower is better (the output drops fast). Paper: "AUC@5 / AUC@20"
-    (digest D.4 / H.10 [I]).
-    """
-    curves = np.asarray(curves, dtype=np.float64)
-    if curves.ndim != 2:
-        raise ValueError(f"expected curves of shape (N, steps), got {curves.shape}")
-    if not 0 < fraction <= 1:
-        raise ValueError(f"fraction must be in (0, 1], got {fraction}")
-    x_axis = np.minimum(np.arange(1, curves.shape[1] + 1) * features_in_step, n_features) / n_features
-    keep = x_axis <= fraction + 1e-12
-    if keep.sum() < 2:
-        raise ValueError(
-            f"AUC@{fraction * 100:g} needs at least 2 curve points within the first {fraction:.0%} of features, "
-            f"but with features_in_step={features_in_step} and {n_features} features there are {int(keep.sum())}; "
-            "lower PixelFlipping features_in_step"
-        )
-    return np.trapezoid(curves[:, keep], x_axis[keep], axis=1)
-
-
-def auc_output_name(fraction: float) -> str:
-    """``0.05 -> "AUC@5"``."""
-    return f"AUC@{round(fraction * 100, 6):g}"
-
-
 class PixelFlippingAUC(QuantusMetric):
     """Quantus PixelFlipping curves, integrated over the first 5 % / 20 % of features (AUC@5, AUC@20)."""
 
@@ -265,10 +236,13 @@ class PixelFlippingAUC(QuantusMetric):
         )
 
     def compute(self, **batch: Any) -> dict[str, np.ndarray]:
-        curves = np.asarray(self.call_quantus(**batch), dtype=np.float64)
         x = batch["x"]
         n_features = int(np.prod(x.shape[1:]))
         step = int(self.params["features_in_step"])
+        # the AUCs read the curve up to the largest fraction only: stop flipping there (issue 13.5)
+        needed = math.floor((max(self.fractions) + 1e-12) * n_features / step)
+        self.quantus_class = stopping_pixel_flipping(max(1, min(needed, math.ceil(n_features / step))))
+        curves = np.asarray(self.call_quantus(**batch), dtype=np.float64)
         return {auc_output_name(f): pixel_flipping_auc(curves, f, n_features, step) for f in self.fractions}
 
 

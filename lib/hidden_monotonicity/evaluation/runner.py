@@ -6,19 +6,18 @@ every method row of the profile (:class:`~.profiles.MethodGrid`):
 1. **selection** (digest D.5): every candidate configuration of the method's grid is evaluated on
    the validation split with the metrics of the selection criterion; the criterion (default: mean
    rank over AUC@5, AUC@20, Selectivity, AttributionLocalisation, PointingGame, MaxSensitivity) picks
-   one configuration, ties going to the earlier candidate. Every candidate, its validation scores
-   and the choice are written to ``selection.csv``. A method with a single candidate is not
-   evaluated on the validation split.
-2. **test**: the chosen configuration is evaluated on the test split with every metric of the profile.
+   one configuration, ties going to the earlier candidate (all written to ``selection.csv``; a single
+   candidate is not evaluated on the validation split).
+2. **test**: the chosen configuration is evaluated on the test split with every metric of the profile,
+   and the row's registered defaults with ``profile.defaults_metrics`` (the table without selection).
 
 The rooms of the evaluation: :mod:`.backend` (models, data and methods of a profile),
 :mod:`.selection` (the selection protocol), :mod:`.store` (the files of an output folder),
 :mod:`.metadata` (what ``metadata.json`` records), :mod:`.metrics` (the metric catalogue), :mod:`.tables`;
 this module holds the loop, :func:`evaluate`, :func:`finalize` and :func:`merge`.
 
-Quantus metric classes are called directly (never ``quantus.evaluate``); see
-:mod:`.metrics` for the workarounds of its pitfalls. Precomputed maps go only to metrics that do not
-re-explain; re-explaining metrics get ``hm.quantus_explain_func`` with the configuration's parameters.
+Quantus metric classes are called directly (:mod:`.metrics`); re-explaining metrics get
+``hm.quantus_explain_func`` with the configuration's parameters, the others precomputed maps.
 
 Work units and files
     A work unit is (model, split, method, configuration, metric, chunk of ``chunk_size`` images).
@@ -35,9 +34,9 @@ Shards
     shard, so shards never wait for each other; :func:`merge` combines shard folders.
 Outputs
     ``scores.csv`` (tidy: model, split, method, config, metric, category, sample, target, score,
-    status, seed), ``selection.csv``, ``metadata.json`` and ``table.md/.tex/.csv``
-    (:mod:`.tables`). ``status`` is ``ok``, ``dropped: empty mask`` (localisation metrics),
-    ``skipped: <reason>``, ``failed: <error>`` or ``non-finite``; only ``ok`` rows enter the tables.
+    status, seed), ``selection.csv``, ``metadata.json`` (with CPU / wall ``seconds`` per model x row),
+    ``table.md/.tex/.csv``, ``comparisons.csv`` (:mod:`.tables`). ``status`` is ``ok``, ``dropped: empty
+    mask``, ``skipped: <reason>``, ``failed: <error>`` or ``non-finite``; only ``ok`` rows enter the tables.
 """
 
 from __future__ import annotations
@@ -46,7 +45,7 @@ import json
 import shutil
 import time
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
@@ -59,11 +58,14 @@ from torch import nn
 from ..environment import seed_everything, select_device
 from ..methods.layers import conv_block_outputs, resolve_layer_rule, split_layer_candidates  # noqa: F401 (re-exported)
 from ..progress import report_progress
-from . import tables as tables_module
+from . import tables as tables_module  # noqa: F401
 from .backend import EvaluationBackend, Samples, check_data_dir, default_backend
-from .metadata import check_shards, describe_difference, merged_metadata, new_metadata, package_versions, status_summary  # noqa: F401
+from .metadata import (  # noqa: F401
+    Timings, check_shards, describe_difference, merged_metadata, new_metadata, package_versions, status_notes, status_summary,
+)
 from .metrics import MetricEvaluator, ModelContext, build_metric
-from .profiles import EvaluationProfile, MethodGrid, get_profile
+from .profiles import SPLIT_METHODS, EvaluationProfile, MethodGrid, expand_grid, get_profile  # noqa: F401
+from .results import EvaluationResult, finalize  # noqa: F401 (re-exported)
 from .selection import (  # noqa: F401 (re-exported for callers of the pre-split runner)
     _selection_metric_names,
     candidate_configurations,
@@ -110,20 +112,6 @@ def _failure_status(error: BaseException, stage: str = "") -> str:
     return (prefix + f"{type(error).__name__}: {error}".replace("\n", " "))[:300]
 
 
-@dataclass
-class EvaluationResult:
-    """What :func:`evaluate` and :func:`merge` return (everything is also on disk in ``out_dir``)."""
-
-    out_dir: Path
-    complete: bool
-    scores: pd.DataFrame
-    selection: pd.DataFrame
-    table: pd.DataFrame
-    metadata: dict[str, Any]
-    units_computed: int = 0
-    paths: dict[str, Path] = field(default_factory=dict)
-
-
 class _Run:
     def __init__(self, profile: EvaluationProfile, store: ResultStore, backend: EvaluationBackend, device: str,
                  data_dir: str | None, max_units: int | None, progress: bool, on_error: str) -> None:
@@ -141,6 +129,7 @@ class _Run:
         self.directions = {name: o.direction for name, o in self.outputs.items()}
         self._samples: dict[str, Samples] = {}
         self.models_info: dict[str, dict[str, Any]] = {}
+        self.seconds = Timings()  # CPU and wall seconds per "model/row" and split, and per metric
 
     # ---------------------------------------------------------------- data and models
     def samples(self, split: str) -> Samples:
@@ -203,13 +192,17 @@ class _Run:
             )
         params = candidates[keys.index(chosen["config"].iloc[0])]
         self.run_units(model_name, model, context, "test", grid, params, self.profile.metrics)
+        if self.profile.defaults_metrics:  # the table "at registered defaults, no selection"
+            defaults = grid.default_parameters()
+            self.run_units(model_name, model, context, "test", grid, defaults, self.profile.defaults_metrics,
+                           timing_key="defaults")
 
     # ---------------------------------------------------------------- units
     def evaluator(self, metric: str, context: ModelContext, split: str) -> MetricEvaluator:
         return build_metric(metric, metric_params_for(self.profile, metric, split), context)
 
     def run_units(self, model_name: str, model: nn.Module, context: ModelContext, split: str, grid: MethodGrid,
-                  params: dict[str, Any], metric_names: Sequence[str]) -> None:
+                  params: dict[str, Any], metric_names: Sequence[str], timing_key: str | None = None) -> None:
         samples = self.samples(split)
         config = config_key(params)
         evaluators = [self.evaluator(m, context, split) for m in metric_names]
@@ -222,7 +215,8 @@ class _Run:
         from tqdm.auto import tqdm
 
         desc = f"{model_name} | {split} | {grid.name} [{config}]"
-        with tqdm(total=len(units), initial=len(units) - len(pending), desc=desc, disable=not self.progress, leave=False) as bar:
+        done = len(units) - len(pending)
+        with tqdm(total=len(units), initial=done, desc=desc, disable=not self.progress, leave=False) as bar:
             maps_by_chunk: dict[int, np.ndarray | _ExplainFailure] = {}
             for ci, ev, unit in units:
                 if unit not in pending:
@@ -233,10 +227,14 @@ class _Run:
                 # precomputed maps (or their failure) only go to metrics that use them; re-explaining metrics
                 # call the explain function themselves, so their status never depends on the unit order
                 needs_maps = not ev.needs_explain_func and ev.skip_reason(model) is None
+                cpu, wall = time.process_time(), time.perf_counter()
                 if needs_maps and ci not in maps_by_chunk:
                     maps_by_chunk[ci] = self.explain_chunk(model, samples, chunks[ci], grid, params, unit)
                 maps = maps_by_chunk[ci] if needs_maps else None
                 rows = self.compute_unit(unit, ev, model, samples, chunks[ci], maps, grid, params)
+                cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
+                self.seconds.add(f"{model_name}/{grid.name}", timing_key or split, cpu, wall)
+                self.seconds.add(f"metric/{split}/{ev.name}", "unit", cpu, wall)
                 self.store.write_unit(unit, rows)
                 self.units_computed += 1
                 bar.update(1)
@@ -342,52 +340,6 @@ class _Run:
 # --------------------------------------------------------------------------------------------
 # metadata, finalisation, public entry points
 # --------------------------------------------------------------------------------------------
-
-
-def finalize(out_dir: str | Path, profile: EvaluationProfile, metadata: dict[str, Any]) -> EvaluationResult:
-    """Assemble ``scores.csv``, ``selection.csv``, the tables and ``metadata.json`` from the unit files."""
-    store = ResultStore(out_dir)
-    outputs = profile_outputs(profile)
-    directions = {name: o.direction for name, o in outputs.items()}
-    scores = sort_scores(store.read_units())
-    scores.to_csv(store.root / "scores.csv", index=False)
-    selection = store.read_all_selections()
-    if not selection.empty:
-        selection = selection.sort_values(["model", "method", "candidate"], kind="mergesort").reset_index(drop=True)
-    selection.to_csv(store.root / "selection.csv", index=False)
-
-    test = scores[scores["split"] == "test"]
-    if not selection.empty and not test.empty:
-        chosen = selection[selection["chosen"].astype(bool)][["model", "method", "config"]]
-        test = test.merge(chosen, on=["model", "method", "config"], how="inner")
-    summary = tables_module.summarize(test, directions)
-    status = status_summary(scores)
-    notes = []
-    for key, value in status["dropped_samples"].items():
-        notes.append(f"- {key}: {value} image(s) with an empty mask dropped from the localisation metrics.")
-    for key, value in status["skipped"].items():
-        notes.append(f"- {key}: {value}")
-    if status["failed_rows"]:
-        notes.append(f"- {status['failed_rows']} score(s) failed; see the status column of scores.csv.")
-    if notes:
-        notes.insert(0, "Notes:\n")
-    label_order = [g.name for g in profile.methods]
-    paths = tables_module.write_tables(
-        summary,
-        store.root,
-        models=list(profile.models),
-        metric_order=list(outputs),
-        method_order=label_order,
-        directions=directions,
-        title=f"Evaluation ({profile.name} profile): mean \u00b1 std over test images",
-        notes=notes,
-    )
-    metadata.update(status)
-    store.write_metadata(metadata)
-    table = pd.read_csv(paths["csv"])
-    paths.update({"scores": store.root / "scores.csv", "selection": store.root / "selection.csv", "metadata": store.metadata_path})
-    return EvaluationResult(out_dir=store.root, complete=bool(metadata.get("complete")), scores=scores,
-                            selection=selection, table=table, metadata=metadata, paths=paths)
 
 
 def check_arguments(shard: int, num_shards: int, max_units: int | None, on_error: str) -> None:
@@ -509,6 +461,7 @@ def _execute(run: _Run, store: ResultStore, metadata: dict[str, Any], shard: int
         run_record.update({"wall_time_s": round(time.perf_counter() - started, 3), "units_computed": run.units_computed,
                            "finished": complete})
         metadata["models"] = {**metadata.get("models", {}), **run.models_info}
+        metadata["seconds"] = run.seconds.added_to(metadata.get("seconds", {}))
         metadata["wall_time_s"] = round(sum(r.get("wall_time_s", 0.0) for r in metadata["runs"]), 3)
         metadata["complete"] = complete
         store.write_metadata(metadata)

@@ -1,10 +1,13 @@
 """Figures of the Quantus evaluation (paper section E): score distributions and a rank heatmap.
 
 * :func:`plot_metric_distributions` - one panel per metric, the per-image test scores of every
-  method (violin, box or strip plot, seaborn), titled with the metric's direction arrow;
+  method (violin, box or strip plot, seaborn), titled with the metric's direction arrow; a 0/1
+  metric (PointingGame) is drawn as its mean with the 95 % bootstrap interval (dots);
 * :func:`plot_rank_heatmap` - methods x metrics, the rank of each method's mean score per metric
   (1 = best), plus the mean rank; one heatmap per model;
-* :func:`write_evaluation_figures` - both, as PNG files in a folder.
+* :func:`plot_class_sensitivity` - per method, the rank correlation of the maps for two classes and
+  RandomLogit, with intervals;
+* :func:`write_evaluation_figures` - distributions and ranks, as PNG files in a folder.
 
 Input is the tidy ``scores.csv`` of :func:`hidden_monotonicity.evaluation.evaluate`.
 """
@@ -16,13 +19,15 @@ from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 import matplotlib.pyplot as plt
+import numpy as np
 import pandas as pd
 import seaborn as sns
 
 from ..evaluation.metrics import ARROWS
-from ..evaluation.tables import MEAN_RANK, rank_by_direction
+from ..evaluation.tables import rank_table, summarize
 
-__all__ = ["directions_from_metadata", "plot_metric_distributions", "plot_rank_heatmap", "write_evaluation_figures"]
+__all__ = ["directions_from_metadata", "plot_class_sensitivity", "plot_metric_distributions", "plot_rank_heatmap",
+           "write_evaluation_figures"]
 
 _KINDS = ("violin", "box", "strip")
 
@@ -32,10 +37,22 @@ def directions_from_metadata(metadata: Mapping[str, Any]) -> dict[str, str]:
     return {o["name"]: o["direction"] for m in metadata["metrics"].values() for o in m["outputs"]}
 
 
-def _test_scores(scores: pd.DataFrame, directions: Mapping[str, str], model: str | None) -> pd.DataFrame:
+def _test_scores(scores: pd.DataFrame, directions: Mapping[str, str], model: str | None,
+                 selection: pd.DataFrame | None = None) -> pd.DataFrame:
+    """The ``ok`` test scores of the chosen configurations (``selection.csv``'s ``chosen`` rows).
+
+    Without ``selection`` every test configuration is kept, which is only unambiguous when the run evaluated
+    one configuration per method on the test split (no table at registered defaults).
+    """
     part = scores[(scores["status"] == "ok") & (scores["split"] == "test") & scores["metric"].isin(list(directions))]
     if model is not None:
         part = part[part["model"] == model]
+    if selection is not None and not selection.empty:
+        chosen = selection[selection["chosen"].astype(bool)][["model", "method", "config"]].astype(str)
+        part = part.merge(chosen, on=["model", "method", "config"], how="inner")
+    elif part.groupby(["model", "method"])["config"].nunique().gt(1).any():
+        raise ValueError("the test split holds several configurations per method (the chosen one and the registered "
+                         "defaults): pass selection=result.selection to plot the chosen ones")
     return part
 
 
@@ -47,11 +64,12 @@ def plot_metric_distributions(
     kind: str = "violin",
     metrics: Sequence[str] | None = None,
     columns: int = 3,
+    selection: pd.DataFrame | None = None,
 ) -> plt.Figure:
     """Per-metric distribution of the per-image test scores, one panel per metric, methods on the x-axis."""
     if kind not in _KINDS:
         raise ValueError(f"kind must be one of {_KINDS}, got {kind!r}")
-    part = _test_scores(scores, directions, model)
+    part = _test_scores(scores, directions, model, selection)
     if part.empty:
         raise ValueError("no test scores with status 'ok' to plot")
     metric_list = [m for m in (metrics or directions) if m in set(part["metric"])]
@@ -61,6 +79,13 @@ def plot_metric_distributions(
     palette = dict(zip(methods, sns.color_palette("tab20", len(methods))))
     for ax, metric in zip(axes.flat, metric_list):
         data = part[part["metric"] == metric]
+        if _is_binary(data["score"]):
+            _plot_binary(ax, data, metric, directions[metric], methods, palette)
+            ax.set_title(f"{metric} {ARROWS[directions[metric]]}")
+            ax.tick_params(axis="x", labelrotation=60, labelsize=7)
+            for label in ax.get_xticklabels():
+                label.set_horizontalalignment("right")
+            continue
         common = dict(data=data, x="method", y="score", hue="method", order=methods, hue_order=methods,
                       palette=palette, ax=ax, legend=False)
         if kind == "violin":
@@ -80,20 +105,44 @@ def plot_metric_distributions(
     return figure
 
 
-def rank_matrix(scores: pd.DataFrame, directions: Mapping[str, str], model: str | None = None) -> pd.DataFrame:
-    """Methods x metrics matrix of ranks of the mean test score (1 = best), with a mean-rank column."""
-    part = _test_scores(scores, directions, model)
+def rank_matrix(scores: pd.DataFrame, directions: Mapping[str, str], model: str | None = None,
+                selection: pd.DataFrame | None = None) -> pd.DataFrame:
+    """Methods x metrics matrix of ranks of the mean test score (1 = best), with a mean-rank column.
+
+    The ranks are those of the tables (:func:`hidden_monotonicity.evaluation.tables.rank_table`).
+    """
+    part = _test_scores(scores, directions, model, selection)
     means = part.pivot_table(index="method", columns="metric", values="score", aggfunc="mean", sort=False)
     metric_list = [m for m in directions if m in means.columns]
-    means = means[metric_list]
-    ranks = pd.DataFrame({m: rank_by_direction(means[m], directions[m]) for m in metric_list}, index=means.index)
-    ranks[MEAN_RANK] = ranks.mean(axis=1)
-    return ranks
+    if means.empty or not metric_list:
+        return pd.DataFrame()
+    return rank_table(means[metric_list], directions)
 
 
-def plot_rank_heatmap(scores: pd.DataFrame, directions: Mapping[str, str], *, model: str | None = None) -> plt.Figure:
+def _is_binary(values: pd.Series) -> bool:
+    return bool(len(values)) and bool(values.isin([0.0, 1.0]).all())
+
+
+def _plot_binary(ax: plt.Axes, data: pd.DataFrame, metric: str, direction: str, methods: Sequence[str],
+                 palette: Mapping[str, Any]) -> None:
+    """A 0/1 metric: the mean (hit rate) per method with its 95 % bootstrap interval, as dots."""
+    summary = summarize(data, {metric: direction}).set_index("method").reindex(methods)
+    for position, method in enumerate(methods):
+        row = summary.loc[method]
+        if pd.isna(row["mean"]):
+            continue
+        low = row["mean"] - (row["ci_low"] if pd.notna(row["ci_low"]) else row["mean"])
+        high = (row["ci_high"] if pd.notna(row["ci_high"]) else row["mean"]) - row["mean"]
+        ax.errorbar([position], [row["mean"]], yerr=[[low], [high]], fmt="o", color=palette[method], capsize=3)
+    ax.set_xticks(range(len(methods)), methods)
+    ax.set_ylim(-0.05, 1.05)
+    ax.set_ylabel("mean (95 % CI)")
+
+
+def plot_rank_heatmap(scores: pd.DataFrame, directions: Mapping[str, str], *, model: str | None = None,
+                      selection: pd.DataFrame | None = None) -> plt.Figure:
     """Heatmap of :func:`rank_matrix` (darker = better)."""
-    ranks = rank_matrix(scores, directions, model)
+    ranks = rank_matrix(scores, directions, model, selection)
     if ranks.empty:
         raise ValueError("no test scores with status 'ok' to rank")
     labels = [f"{c} {ARROWS[directions[c]]}" if c in directions else f"{c} {ARROWS['lower']}" for c in ranks.columns]
@@ -109,6 +158,43 @@ def plot_rank_heatmap(scores: pd.DataFrame, directions: Mapping[str, str], *, mo
     return figure
 
 
+def plot_class_sensitivity(summary: pd.DataFrame, table: pd.DataFrame | None = None, *,
+                           model: str | None = None) -> plt.Figure:
+    """Class sensitivity per method: rank correlation of the maps for the label and for another class
+    (:func:`~hidden_monotonicity.evaluation.class_sensitivity.summarize_class_sensitivity`), and - when the
+    evaluation ``table`` is given - Quantus RandomLogit (SSIM to a random other class's map); dots = means,
+    bars = 95 % bootstrap intervals; near 1 = the same map whatever class is explained.
+    """
+    methods = list(summary["method"])
+    panels = [("spearman", "Spearman correlation of the maps\nfor y and (y + 3) mod C")]
+    random_logit = None
+    if table is not None:
+        part = table[(table["metric"] == "RandomLogit")]
+        if model is not None:
+            part = part[part["model"] == model]
+        if not part.empty:
+            random_logit = part.set_index("method").reindex(methods)
+            panels.append(("RandomLogit", "RandomLogit (SSIM to a random\nother class's map) \u2193"))
+    figure, axes = plt.subplots(1, len(panels), figsize=(4.2 * len(panels), 0.9 + 0.3 * len(methods)),
+                                squeeze=False, sharey=True, layout="constrained")
+    positions = list(range(len(methods)))
+    for ax, (key, title) in zip(axes[0], panels):
+        if key == "spearman":
+            mean, low, high = summary["spearman"], summary["spearman_ci_low"], summary["spearman_ci_high"]
+        else:
+            mean, low, high = random_logit["mean"], random_logit["ci_low"], random_logit["ci_high"]
+        mean, low, high = (pd.Series(v).to_numpy(dtype=float) for v in (mean, low, high))
+        low, high = np.where(np.isnan(low), mean, low), np.where(np.isnan(high), mean, high)
+        ax.errorbar(mean, positions, xerr=[mean - low, high - mean], fmt="o", color="C0", capsize=3)
+        ax.axvline(1.0, color="0.6", lw=0.8, ls="--")
+        ax.axvline(0.0, color="0.8", lw=0.8)
+        ax.set_title(title, fontsize=9)
+    axes[0, 0].set_yticks(positions, methods)
+    axes[0, 0].invert_yaxis()
+    figure.suptitle(f"Class sensitivity{f' - {model}' if model else ''}", fontsize=10)
+    return figure
+
+
 def write_evaluation_figures(
     scores: pd.DataFrame,
     out_dir: str | Path,
@@ -117,6 +203,7 @@ def write_evaluation_figures(
     directions: Mapping[str, str] | None = None,
     kind: str = "violin",
     dpi: int = 120,
+    selection: pd.DataFrame | None = None,
 ) -> list[Path]:
     """Write ``distributions-<model>.png`` and ``ranks-<model>.png`` for every model; return the paths."""
     if directions is None:
@@ -127,12 +214,13 @@ def write_evaluation_figures(
     out.mkdir(parents=True, exist_ok=True)
     paths: list[Path] = []
     for model in dict.fromkeys(scores["model"]):
-        if _test_scores(scores, directions, model).empty:
+        if _test_scores(scores, directions, model, selection).empty:
             continue
         safe = "".join(ch if ch.isalnum() or ch in "._-" else "_" for ch in str(model))
         for name, figure in (
-            (f"distributions-{safe}.png", plot_metric_distributions(scores, directions, model=model, kind=kind)),
-            (f"ranks-{safe}.png", plot_rank_heatmap(scores, directions, model=model)),
+            (f"distributions-{safe}.png", plot_metric_distributions(scores, directions, model=model, kind=kind,
+                                                                    selection=selection)),
+            (f"ranks-{safe}.png", plot_rank_heatmap(scores, directions, model=model, selection=selection)),
         ):
             path = out / name
             figure.savefig(path, dpi=dpi)

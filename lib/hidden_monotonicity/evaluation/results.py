@@ -1,0 +1,74 @@
+"""A finished run's files assembled into results: ``scores.csv``, ``selection.csv``, the tables and ``metadata.json``
+(:func:`finalize`, called by :func:`~.runner.evaluate` and :func:`~.runner.merge`)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from . import tables as tables_module
+from .metadata import status_notes, status_summary
+from .profiles import SPLIT_METHODS, EvaluationProfile
+from .selection import profile_outputs
+from .store import ResultStore, config_key, sort_scores
+
+
+@dataclass
+class EvaluationResult:
+    """What :func:`evaluate` and :func:`merge` return (everything is also on disk in ``out_dir``)."""
+
+    out_dir: Path
+    complete: bool
+    scores: pd.DataFrame
+    selection: pd.DataFrame
+    table: pd.DataFrame
+    metadata: dict[str, Any]
+    units_computed: int = 0
+    paths: dict[str, Path] = field(default_factory=dict)
+
+
+
+def finalize(out_dir: str | Path, profile: EvaluationProfile, metadata: dict[str, Any]) -> EvaluationResult:
+    """Assemble ``scores.csv``, ``selection.csv``, the tables and ``metadata.json`` from the unit files."""
+    store = ResultStore(out_dir)
+    outputs = profile_outputs(profile)
+    directions = {name: o.direction for name, o in outputs.items()}
+    scores = sort_scores(store.read_units())
+    scores.to_csv(store.root / "scores.csv", index=False)
+    selection = store.read_all_selections()
+    if not selection.empty:
+        selection = selection.sort_values(["model", "method", "candidate"], kind="mergesort").reset_index(drop=True)
+    selection.to_csv(store.root / "selection.csv", index=False)
+
+    test = scores[scores["split"] == "test"]
+    default_scores = None
+    if profile.defaults_metrics:
+        default_keys = pd.DataFrame([{"method": g.name, "config": config_key(g.default_parameters())} for g in profile.methods])
+        default_scores = test.merge(default_keys, on=["method", "config"], how="inner")
+    if not selection.empty and not test.empty:
+        chosen = selection[selection["chosen"].astype(bool)][["model", "method", "config"]]
+        test = test.merge(chosen, on=["model", "method", "config"], how="inner")
+    status = status_summary(scores)
+    paths = tables_module.write_tables(
+        test,
+        store.root,
+        models=list(profile.models),
+        metric_order=list(outputs),
+        method_order=[g.name for g in profile.methods],
+        directions=directions,
+        split_methods=[g.name for g in profile.methods if g.method in SPLIT_METHODS],
+        selection=selection,
+        default_scores=default_scores,
+        title=f"Evaluation ({profile.name} profile): mean [95 % CI] over test images",
+        notes=status_notes(status),
+        seed=profile.seed,
+    )
+    metadata.update(status)
+    store.write_metadata(metadata)
+    table = pd.read_csv(paths["csv"])
+    paths.update({"scores": store.root / "scores.csv", "selection": store.root / "selection.csv", "metadata": store.metadata_path})
+    return EvaluationResult(out_dir=store.root, complete=bool(metadata.get("complete")), scores=scores,
+                            selection=selection, table=table, metadata=metadata, paths=paths)
