@@ -6,7 +6,7 @@
 * :func:`mnist` - torchvision MNIST from a local copy.
 * :func:`natural_photos` - the nine photos shipped inside installed packages, in [0, 1];
   :func:`grid_pointing_game` - mosaics of them with exact one-cell masks (localisation on a real ImageNet network).
-* :func:`load` - any localisation dataset by name (``"digits"``, ``"imagenet_s"``); :data:`LOADERS` maps
+* :func:`load` - any localisation dataset by name (``"digits"``, ``"imagenet_s"``, ``"grid_pointing_game"``); :data:`LOADERS` maps
   each name to its loader, so a new dataset is one entry there.
 
 :class:`LocalisationDataset` items are ``(image (3,H,W) normalised, label, mask (1,H,W) in {0,1})``.
@@ -27,7 +27,14 @@ from .imagenet_s import (
 )
 from .localisation import LocalisationDataset
 from .mnist import mnist
-from .natural import NATURAL_PHOTO_CLASSES, NATURAL_PHOTO_SOURCES, NaturalPhotos, grid_pointing_game, natural_photos
+from .natural import (
+    NATURAL_PHOTO_CLASSES,
+    NATURAL_PHOTO_SOURCES,
+    NaturalPhotos,
+    grid_pointing_game,
+    load_grid_pointing_game,
+    natural_photos,
+)
 
 
 def _load_digits(split: str, n: int | None, data_dir: str | os.PathLike | None, **kwargs: Any) -> LocalisationDataset:
@@ -48,6 +55,7 @@ def _load_imagenet_s(split: str, n: int | None, data_dir: str | os.PathLike | No
 LOADERS: dict[str, Callable[..., LocalisationDataset]] = {
     "digits": _load_digits,
     "imagenet_s": _load_imagenet_s,
+    "grid_pointing_game": load_grid_pointing_game,
 }
 
 

@@ -343,3 +343,24 @@ def _random_views(name: str, cell: int, count: int, min_crop: float, rng: np.ran
         flip = bool(rng.integers(2))
         views.append((_square_crop(photo, cell, top, left, side, flip), flip))
     return views
+
+
+#: Split name -> offset of the mosaic seed (``3 * seed + offset``), so the splits draw different mosaics.
+#: They cannot draw different photos: the few source photos (module docstring) appear in every split.
+GRID_SPLIT_OFFSETS: dict[str, int] = {"train": 0, "val": 1, "test": 2}
+
+
+def load_grid_pointing_game(
+    split: str, n: int | None, data_dir: str | os.PathLike | None, *, model: str = "efficientnet_lite0", seed: int = 0,
+    **kwargs,
+) -> LocalisationDataset:
+    """``hm.data.load("grid_pointing_game", split, n=..., model=..., seed=..., grid=..., size=...)``: the mosaics of
+    :func:`grid_pointing_game` for the model named ``model`` (``hm.models.load``), seed ``3 * seed + offset`` of the
+    split (:data:`GRID_SPLIT_OFFSETS`); ``n=None`` -> 16 mosaics. ``data_dir`` is not used (everything ships)."""
+    from ..models import load as load_model
+
+    if split not in GRID_SPLIT_OFFSETS:
+        raise ValueError(f"unknown split {split!r} for the grid pointing game; choose one of {list(GRID_SPLIT_OFFSETS)}")
+    dataset = grid_pointing_game(load_model(model), 16 if n is None else n, seed=3 * seed + GRID_SPLIT_OFFSETS[split], **kwargs)
+    dataset.meta.update(split=split, model=model, split_seed_offset=GRID_SPLIT_OFFSETS[split])
+    return dataset
