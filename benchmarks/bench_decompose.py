@@ -1,13 +1,15 @@
 """Cost of the DC split relative to the plain network, measured side by side in one run (issue 3).
 
-For torchvision vgg16 and resnet18 (random init, 224×224), batch 1 and 8, on the CPU (and CUDA when available):
+For torchvision vgg16, resnet18 and EfficientNet-Lite0 (``hm.models.efficientnet_lite0``: ReLU6, depthwise convs,
+residual adds; random init, 224×224), batch 1 and 8, on the CPU (and CUDA when available):
 
 * ``model``:  forward + input gradient of the target logits, weights frozen (``requires_grad=False``);
 * ``split32`` / ``split64``: ``hm.decompose(model, dtype=...)`` forward + four-sensitivity backward to the input
   (``split.sensitivities(x, targets, ["input"], alpha=0.4)``), the split built once outside the timed region;
 * ratios ``split / model`` and the peak resident memory increase of each measurement (CPU) or peak CUDA memory.
 
-Usage: ``python benchmarks/bench_decompose.py [--models vgg16 resnet18] [--batches 1 8] [--repeats 3] [--device cpu]``
+Usage: ``python benchmarks/bench_decompose.py [--models vgg16 resnet18 efficientnet_lite0] [--batches 1 8] [--repeats 3]
+[--device cpu] [--threads 2]``
 """
 
 from __future__ import annotations
@@ -46,10 +48,17 @@ def _time(fn, repeats: int, device: torch.device) -> tuple[float, float]:
     return sorted(times)[len(times) // 2], memory
 
 
+MODEL_BUILDERS = {
+    "vgg16": lambda: torchvision.models.vgg16(weights=None),
+    "resnet18": lambda: torchvision.models.resnet18(weights=None),
+    "efficientnet_lite0": lambda: hm.models.efficientnet_lite0(weights=None),
+}
+
+
 def run(models, batches, repeats, device: torch.device, size: int = 224) -> list[dict]:
     rows = []
     for name in models:
-        model = getattr(torchvision.models, name)(weights=None).eval().to(device)
+        model = MODEL_BUILDERS[name]().eval().to(device)
         for p in model.parameters():
             p.requires_grad_(False)
         splits = {dtype: hm.decompose(model, dtype=dtype) for dtype in (torch.float32, torch.float64)}
@@ -92,12 +101,15 @@ def _format(rows: list[dict], header: bool = True) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--models", nargs="+", default=["vgg16", "resnet18"])
+    parser.add_argument("--models", nargs="+", default=list(MODEL_BUILDERS), choices=list(MODEL_BUILDERS))
     parser.add_argument("--batches", nargs="+", type=int, default=[1, 8])
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--size", type=int, default=224)
     parser.add_argument("--device", default=None, help="cpu, cuda or both (default: cpu, and cuda when available)")
+    parser.add_argument("--threads", type=int, default=None, help="torch.set_num_threads for the CPU runs")
     args = parser.parse_args()
+    if args.threads is not None:
+        torch.set_num_threads(args.threads)
     devices = [torch.device(args.device)] if args.device else [torch.device("cpu")]
     if args.device is None and torch.cuda.is_available():
         devices.append(torch.device("cuda"))

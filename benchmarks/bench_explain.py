@@ -1,4 +1,4 @@
-"""Seconds per image of every registered explanation method on torchvision VGG16 and ResNet18.
+"""Seconds per image of every registered explanation method on torchvision VGG16, ResNet18 and EfficientNet-Lite0.
 
     .venv/bin/python benchmarks/bench_explain.py                      # 224 px, batch 8, CPU (+ CUDA if present)
     .venv/bin/python benchmarks/bench_explain.py --size 64 --batch 2 --repeats 1   # quick check
@@ -40,6 +40,7 @@ import hidden_monotonicity as hm
 MODEL_BUILDERS: dict[str, Callable[[], torch.nn.Module]] = {
     "vgg16": lambda: torchvision.models.vgg16(weights=None),
     "resnet18": lambda: torchvision.models.resnet18(weights=None),
+    "efficientnet_lite0": lambda: hm.models.efficientnet_lite0(weights=None),
 }
 
 
@@ -165,7 +166,7 @@ def splitcam_layercam_ratios(timings: list[Timing]) -> list[str]:
 
 def parse_arguments(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--models", default="vgg16,resnet18", help="comma-separated, from: " + ", ".join(MODEL_BUILDERS))
+    parser.add_argument("--models", default=",".join(MODEL_BUILDERS), help="comma-separated, from: " + ", ".join(MODEL_BUILDERS))
     parser.add_argument("--methods", default="all", help="comma-separated method names, or 'all' (every registered method)")
     parser.add_argument(
         "--device", default="auto", help="'cpu', 'cuda', 'cuda:1', ... or 'auto' (CPU, plus CUDA when available)"
