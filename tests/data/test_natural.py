@@ -110,3 +110,24 @@ def test_too_few_confident_photos_is_explained(lite0: nn.Module) -> None:
             grid_pointing_game(lite0, 1)
     finally:
         lite0.eval()
+
+
+def test_data_load_and_the_natural_profile() -> None:
+    from hidden_monotonicity import data
+    from hidden_monotonicity.evaluation.profiles import DEFAULT, get_profile
+
+    val = data.load("grid_pointing_game", "val", n=2, views_per_photo=2)
+    test = data.load("grid_pointing_game", "test", n=2, views_per_photo=2)
+    assert len(val) == len(test) == 2 and val.meta["split"] == "val" and test.meta["split"] == "test"
+    assert val.meta["seed"] != test.meta["seed"] and not torch.equal(val.images, test.images)
+    with pytest.raises(ValueError, match="unknown split"):
+        data.load("grid_pointing_game", "validation", n=1)
+    profile = get_profile("natural")
+    assert profile.dataset == "grid_pointing_game" and profile.models == ("efficientnet_lite0",)
+    assert [row.method for row in profile.methods] == [row.method for row in DEFAULT.methods]  # every method
+    assert profile.metrics == DEFAULT.metrics and profile.selection_metrics == DEFAULT.selection_metrics
+    for natural_row, default_row in zip(profile.methods, DEFAULT.methods):  # the same candidates, pixel sizes x 3.5
+        assert set(natural_row.grid) == set(default_row.grid)
+        for name, values in default_row.grid.items():
+            expected = tuple(round(v * 3.5) if name in ("window", "stride", "patch_size") else v for v in values)
+            assert natural_row.grid[name] == expected
