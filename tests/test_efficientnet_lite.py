@@ -48,7 +48,8 @@ def test_strided_conv_equals_tensorflow_same_padding_on_even_sizes(kernel: int, 
     torch.manual_seed(kernel)
     conv = models.efficientnet_lite._strided_conv(4, 4, kernel, 2, 4, "tf_same").double()
     weight = torch.randn(4, 1, kernel, kernel, dtype=torch.float64)
-    conv.weight.data = F.pad(weight, (1, 0, 1, 0))  # what the load hook writes
+    with torch.no_grad():
+        conv.weight.copy_(F.pad(weight, (1, 0, 1, 0)))  # what the load hook writes (shape-checked)
     x = torch.randn(2, 4, size, size, dtype=torch.float64)
     torch.testing.assert_close(conv(x), _tf_same_conv(x, weight, 2, 4), rtol=0, atol=1e-12)
     symmetric = F.conv2d(x, weight, stride=2, padding=kernel // 2, groups=4)
