@@ -4,7 +4,9 @@
   with stroke masks; ships offline, used by the tests and notebooks.
 * :func:`imagenet_s` - ImageNet-S-50 validation images and masks from a local copy (the paper's data).
 * :func:`mnist` - torchvision MNIST from a local copy.
-* :func:`load` - any localisation dataset by name (``"digits"``, ``"imagenet_s"``); :data:`LOADERS` maps
+* :func:`natural_photos` - the nine photos shipped inside installed packages, in [0, 1];
+  :func:`grid_pointing_game` - mosaics of them with exact one-cell masks (localisation on a real ImageNet network).
+* :func:`load` - any localisation dataset by name (``"digits"``, ``"imagenet_s"``, ``"grid_pointing_game"``); :data:`LOADERS` maps
   each name to its loader, so a new dataset is one entry there.
 
 :class:`LocalisationDataset` items are ``(image (3,H,W) normalised, label, mask (1,H,W) in {0,1})``.
@@ -25,6 +27,14 @@ from .imagenet_s import (
 )
 from .localisation import LocalisationDataset
 from .mnist import mnist
+from .natural import (
+    NATURAL_PHOTO_CLASSES,
+    NATURAL_PHOTO_SOURCES,
+    NaturalPhotos,
+    grid_pointing_game,
+    load_grid_pointing_game,
+    natural_photos,
+)
 
 
 def _load_digits(split: str, n: int | None, data_dir: str | os.PathLike | None, **kwargs: Any) -> LocalisationDataset:
@@ -48,6 +58,7 @@ NEEDS_DATA_DIR: frozenset[str] = frozenset({"imagenet_s"})
 LOADERS: dict[str, Callable[..., LocalisationDataset]] = {
     "digits": _load_digits,
     "imagenet_s": _load_imagenet_s,
+    "grid_pointing_game": load_grid_pointing_game,
 }
 
 
@@ -80,10 +91,15 @@ __all__ = [
     "LOADERS",
     "LocalisationDataset",
     "NEEDS_DATA_DIR",
+    "NATURAL_PHOTO_CLASSES",
+    "NATURAL_PHOTO_SOURCES",
+    "NaturalPhotos",
     "digits_benchmark",
+    "grid_pointing_game",
     "imagenet_s",
     "imagenet_s_split",
     "load",
     "mnist",
+    "natural_photos",
     "source_digit_pools",
 ]
