@@ -112,28 +112,38 @@ def to_display_image(image: torch.Tensor | np.ndarray, mean: Sequence[float] | N
     return np.repeat(array, 3, axis=2) if array.shape[2] == 1 else array
 
 
+def display_limit(saliency: np.ndarray, percentile: float = 99.5) -> float:
+    """The value shown in full colour by :func:`saliency_rgba`: the ``percentile`` of ``|map|`` over its finite
+    values (the maximum when that is 0; 1 for an all-zero map)."""
+    values = np.abs(np.asarray(saliency, dtype=np.float64))
+    finite = values[np.isfinite(values)]
+    if not finite.size:
+        return 1.0
+    limit = float(np.percentile(finite, percentile)) or float(finite.max())
+    return limit or 1.0
+
+
 def saliency_rgba(saliency: np.ndarray, *, cmap: str = "bwr", map_alpha: float = 0.85, gamma: float = 0.6,
-                  percentile: float = 99.5) -> np.ndarray:
-    """A signed map as an RGBA image: colour from ``cmap`` on a scale symmetric around 0, full colour at the
-    ``percentile`` of ``|map|`` (a few extreme pixels would otherwise wash out the rest; 100 = the maximum), opacity
-    growing with ``|map|`` (``map_alpha · min(1, |v| / limit)^gamma``), so that where the map is 0 the image
-    underneath shows unchanged. Display only: the scores never see this scaling."""
+                  percentile: float = 99.5, limit: float | None = None) -> np.ndarray:
+    """A signed map as an RGBA image: colour from ``cmap`` on a scale symmetric around 0, full colour at ``limit``
+    (default :func:`display_limit`: the ``percentile`` of ``|map|``, so a few extreme pixels do not wash out the
+    rest; 100 = the maximum), opacity growing with ``|map|`` (``map_alpha · min(1, |v| / limit)^gamma``), so that
+    where the map is 0 the image underneath shows unchanged. Display only: the scores never see this scaling."""
     values = np.asarray(saliency, dtype=np.float64)
     finite = np.isfinite(values)
-    limit = float(np.percentile(np.abs(values[finite]), percentile)) if finite.any() else 0.0
-    if limit <= 0.0 and finite.any():
-        limit = float(np.abs(values[finite]).max())
-    limit = limit or 1.0
-    scaled = np.clip(np.where(finite, values, 0.0) / limit, -1.0, 1.0)
+    limit = display_limit(values, percentile) if limit is None else float(limit)
+    scaled = np.clip(np.where(finite, values, 0.0) / (limit or 1.0), -1.0, 1.0)
     rgba = plt.get_cmap(cmap)((scaled + 1.0) / 2.0)
     rgba[..., 3] = map_alpha * np.abs(scaled) ** gamma
     return rgba
 
 
 def overlay(ax: plt.Axes, image: np.ndarray, saliency: np.ndarray | None, mask: np.ndarray | None = None, *,
-            title: str = "", map_alpha: float = 0.85, cmap: str = "bwr", contour_colour: str = "lime") -> None:
+            title: str = "", map_alpha: float = 0.85, cmap: str = "bwr", contour_colour: str = "lime",
+            limit: float | None = None) -> None:
     """Draw ``image`` (dimmed grey) with ``saliency`` on top (:func:`saliency_rgba`: red positive, blue negative,
-    transparent where 0) and the contour of ``mask``. ``saliency=None`` shows the image in colour only."""
+    transparent where 0, full colour at ``limit``) and the contour of ``mask``. ``saliency=None`` shows the image in
+    colour only."""
     ax.set_xticks([])
     ax.set_yticks([])
     if saliency is None:
@@ -141,7 +151,7 @@ def overlay(ax: plt.Axes, image: np.ndarray, saliency: np.ndarray | None, mask: 
     else:
         grey = 0.25 + 0.5 * image.mean(axis=2)  # dimmed: the map's colours stay visible on bright strokes
         ax.imshow(grey, cmap="gray", vmin=0, vmax=1, interpolation="nearest")
-        ax.imshow(saliency_rgba(saliency, cmap=cmap, map_alpha=map_alpha), interpolation="bilinear")
+        ax.imshow(saliency_rgba(saliency, cmap=cmap, map_alpha=map_alpha, limit=limit), interpolation="bilinear")
     if mask is not None:
         mask = np.asarray(mask, dtype=np.float64)
         if 0 < mask.sum() < mask.size:
