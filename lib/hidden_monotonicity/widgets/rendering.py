@@ -68,7 +68,7 @@ def text_lines(explorer: ExplorerModel, view: ExplorerView) -> list[str]:
              f"explained: {explorer.class_name(view.target)} (class {view.target}), logit {view.logits[view.target]:.4g}",
              f"true {explorer.class_name(view.true_class)}, predicted {explorer.class_name(view.predicted)}",
              "",
-             f"split of the logit (stabilisation {view.stabilisation}):",
+             f"split g − h (stabilisation {view.stabilisation}):",
              f"  g = {view.g:.6g}", f"  h = {view.h:.6g}", f"  f = g − h = {view.f:.6g}"]
     if view.scores:
         lines += ["", "per-image scores:", *[f"  {name}: {_format(value)}" for name, value in view.scores.items()]]
@@ -85,12 +85,12 @@ def _draw_profile(ax: plt.Axes, view: ExplorerView) -> None:
         shown = np.where(values > 0, values, np.nan)
         ax.plot(positions, shown, style, color=colour, marker="o", markersize=2.5, linewidth=1, label=f"mean |{label}|")
     ax.set_yscale("log")
-    ax.set_xticks(positions, profile.layers, rotation=45, ha="right", fontsize=6.5)
-    ax.tick_params(axis="y", labelsize=7)
+    ax.set_xticks(positions, profile.layers, rotation=30, ha="right", fontsize=7.5)
+    ax.tick_params(axis="y", labelsize=7.5)
     if profile.current is not None:
         ax.axvline(profile.layers.index(profile.current), color="grey", linewidth=0.8)
     ax.set_title(f"streams and sensitivities per split layer (image {view.state.image}, class {view.target})", fontsize=8)
-    ax.legend(fontsize=6.5, ncol=6, loc="lower center", bbox_to_anchor=(0.5, 1.12), frameon=False)
+    ax.legend(fontsize=7.5, ncol=6, loc="lower center", bbox_to_anchor=(0.5, 1.12), frameon=False)
     ax.grid(alpha=0.3, linewidth=0.5)
 
 
