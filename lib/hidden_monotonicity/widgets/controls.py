@@ -11,17 +11,14 @@ from __future__ import annotations
 import html
 import time
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any, Mapping
 
 import matplotlib.pyplot as plt
 from torch import nn
 
 from .explorer_model import (
     COMPARISONS,
-    DEFAULT_METHODS,
-    DEFAULT_METRICS,
     METHOD_SETTINGS,
-    NO_LAYER,
     STABILISATIONS,
     ExplorerModel,
     ExplorerState,
@@ -62,19 +59,9 @@ class Explorer:
     CONTROLS: tuple[str, ...] = ("image", "model", "target", "method", "layer", "compare", "compare_method", "alpha",
                                  "stream", "output", "relevance", "stabilize", "absolute", "profile")
 
-    def __init__(
-        self,
-        models: Mapping[str, nn.Module],
-        dataset: Any,
-        *,
-        methods: Sequence[str] = DEFAULT_METHODS,
-        metrics: Sequence[str] = DEFAULT_METRICS,
-        metric_params: Mapping[str, Mapping[str, Any]] | None = None,
-        device: str = "cpu",
-        state: ExplorerState | None = None,
-    ) -> None:
-        self.core = ExplorerModel(models, dataset, methods=methods, metrics=metrics, metric_params=metric_params,
-                                  device=device, state=state)
+    def __init__(self, models: Mapping[str, nn.Module], dataset: Any, **options: Any) -> None:
+        """``options``: ``methods``, ``metrics``, ``metric_params``, ``device``, ``state`` of :class:`ExplorerModel`."""
+        self.core = ExplorerModel(models, dataset, **options)
         self.widgets: dict[str, Any] = {}
         self.output = None
         self.status = None
