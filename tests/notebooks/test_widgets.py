@@ -217,6 +217,7 @@ def test_build_and_first_update_headless(explorer):
 
 def test_settings_are_shown_only_where_they_apply(explorer):
     explorer.build()
+    explorer.update(profile=False)  # fewer drawings; the profile has its own test
 
     def shown(name):
         return explorer.widgets[name].layout.display != "none"
@@ -236,7 +237,7 @@ def test_settings_are_shown_only_where_they_apply(explorer):
 
 def test_changing_a_widget_updates_the_view(explorer):
     explorer.build()
-    explorer.update(method="splitcam", model="one", image=0)
+    explorer.update(method="splitcam", model="one", image=0, profile=False)
     explorer.widgets["alpha"].value = 0.2
     assert explorer.state.alpha == 0.2 and explorer.view.parameters["alpha"] == 0.2
     explorer.widgets["model"].value = "two"
