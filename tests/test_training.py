@@ -94,6 +94,28 @@ def test_evaluation_matches_a_manual_count_on_the_dataloader_path() -> None:
         evaluate_accuracy(model, _blobs(0, 0))
 
 
+def test_one_evaluation_home_for_tensors_datasets_and_the_monotone_models() -> None:
+    from hidden_monotonicity import monotone
+
+    assert monotone.evaluate_accuracy is evaluate_accuracy and monotone.predict_logits is training.predict_logits
+    torch.manual_seed(2)
+    model = nn.Sequential(nn.Flatten(), nn.Linear(192, 2), nn.Dropout(0.5)).train()  # dropout: eval mode matters
+    data = _blobs(21, 4)
+    x, y = data.tensors
+    logits = training.predict_logits(model, x, batch_size=4)
+    assert model.training, "the training mode is restored"
+    with torch.no_grad():
+        torch.testing.assert_close(logits, model.eval()(x))
+    model.train()
+    torch.testing.assert_close(training.predict_logits(model, _ItemDataset(data), batch_size=5), logits)
+    manual = int((logits.argmax(1) == y).sum()) / len(y)
+    assert evaluate_accuracy(model, x, y, batch_size=3) == manual == evaluate_accuracy(model, data)
+    with pytest.raises(ValueError, match="labels"):
+        evaluate_accuracy(model, x)
+    with pytest.raises(ValueError, match="labels"):
+        evaluate_accuracy(model, data, y)
+
+
 def test_bad_arguments_are_rejected() -> None:
     with pytest.raises(ValueError, match="positive"):
         train_classifier(_model(), _blobs(8, 0), _blobs(8, 1), epochs=0, progress=False)

@@ -9,14 +9,18 @@ Commands
 
 from __future__ import annotations
 
-import importlib
 import sys
+from typing import Callable, Sequence
 
-_COMMANDS = {
-    "evaluate": "hidden_monotonicity.evaluation.cli",
-    "merge": "hidden_monotonicity.evaluation.cli",
-    "train": "hidden_monotonicity.training",
-    "reproduce": "hidden_monotonicity.reproduce",
+from . import cli, reproduce, training
+
+#: command -> entry point taking the arguments after the command (``evaluate`` and ``merge`` share
+#: :func:`hidden_monotonicity.cli.main`, which reads the command itself).
+COMMANDS: dict[str, Callable[[Sequence[str]], int | None]] = {
+    "evaluate": lambda args: cli.main(["evaluate", *args]),
+    "merge": lambda args: cli.main(["merge", *args]),
+    "train": training.main,
+    "reproduce": reproduce.main,
 }
 
 
@@ -26,13 +30,10 @@ def main(argv: list[str] | None = None) -> int:
         print(__doc__)
         return 0 if argv else 2
     command = argv[0]
-    if command not in _COMMANDS:
-        print(f"unknown command {command!r}; choose one of: {', '.join(_COMMANDS)}", file=sys.stderr)
+    if command not in COMMANDS:
+        print(f"unknown command {command!r}; choose one of: {', '.join(COMMANDS)}", file=sys.stderr)
         return 2
-    module = importlib.import_module(_COMMANDS[command])
-    # evaluation.cli handles both of its sub-commands itself and needs to know which one was asked for
-    sub_argv = argv if module.__name__.endswith("evaluation.cli") else argv[1:]
-    return int(module.main(sub_argv) or 0)
+    return int(COMMANDS[command](argv[1:]) or 0)
 
 
 if __name__ == "__main__":

@@ -128,8 +128,9 @@ def seed_everything(seed: int) -> None:
 def select_device(requested: str | None = "auto") -> str:
     """The torch device string to use: ``"auto"``/``None`` -> ``"cuda"`` when available else ``"cpu"``.
 
-    Raises ``ValueError`` when CUDA is requested but not available, so a notebook never silently runs
-    on a different device than asked for.
+    Accepts ``"cpu"``, ``"cuda"``, ``"cuda:<index>"`` and ``"auto"``. Raises ``ValueError`` (one line,
+    saying what to pass instead) when CUDA is requested but not available or the device index does not
+    exist, so that nothing silently runs on a different device than asked for.
     """
     import torch
 
@@ -137,21 +138,22 @@ def select_device(requested: str | None = "auto") -> str:
         return "cuda" if torch.cuda.is_available() else "cpu"
     if not isinstance(requested, str):
         raise TypeError(f"device must be a string such as 'cpu', 'cuda', 'cuda:1' or 'auto', got {requested!r}")
-    if requested.startswith("cuda"):
-        if not torch.cuda.is_available():
-            raise ValueError(
-                f"device {requested!r} was requested but CUDA is not available on this machine "
-                f"(torch {torch.__version__}); pass device='cpu' or device='auto'"
-            )
-        index = int(requested.split(":", 1)[1]) if ":" in requested else 0
-        if index >= torch.cuda.device_count():
-            raise ValueError(
-                f"device {requested!r} does not exist: this machine has {torch.cuda.device_count()} CUDA device(s)"
-            )
-        return requested
-    if requested != "cpu":
+    if requested == "cpu":
+        return "cpu"
+    kind, _, index_text = requested.partition(":")
+    if kind != "cuda" or (index_text and not index_text.isdigit()) or requested.endswith(":"):
         raise ValueError(f"unknown device {requested!r}; use 'cpu', 'cuda', 'cuda:<index>' or 'auto'")
-    return "cpu"
+    if not torch.cuda.is_available():
+        raise ValueError(
+            f"device {requested!r} was requested but CUDA is not available on this machine "
+            f"(torch {torch.__version__}); use device 'cpu' or 'auto'"
+        )
+    index = int(index_text) if index_text else 0
+    if index >= torch.cuda.device_count():
+        raise ValueError(
+            f"device {requested!r} does not exist: this machine has {torch.cuda.device_count()} CUDA device(s)"
+        )
+    return requested
 
 
 def device_info(requested: str | None = "auto") -> dict[str, Any]:

@@ -33,6 +33,7 @@ __all__ = [
     "evaluate_accuracy",
     "main",
     "predict",
+    "predict_logits",
     "random_affine_and_channel_permutation",
     "seed_everything",
     "train_benchmark_model",
@@ -68,30 +69,61 @@ def _batches(dataset: Dataset, batch_size: int, *, shuffle: bool = False, genera
 
 
 @torch.no_grad()
-def predict(model: nn.Module, dataset: Dataset, *, batch_size: int = 256, device: str | torch.device = "cpu") -> torch.Tensor:
-    """Predicted class of every sample (model switched to eval mode and back)."""
+def predict_logits(
+    model: nn.Module, data: Dataset | torch.Tensor, *, batch_size: int = 256, device: str | torch.device | None = None
+) -> torch.Tensor:
+    """Logits of ``model`` on ``data`` in eval mode (switched back afterwards), in batches of ``batch_size``.
+
+    ``data`` is an input tensor ``(N, ...)`` or a dataset with items ``(image, label, ...)``. The one home of
+    "run a classifier over a data set" for the benchmark classifiers and the monotone models. ``device``: where
+    the inputs go (default: the device of the model's first parameter, else the input's). Returns the logits
+    on the CPU.
+    """
+    if device is None:
+        parameter = next(model.parameters(), None)
+        device = parameter.device if parameter is not None else None
+    if isinstance(data, torch.Tensor):
+        batches = (data[start : start + batch_size] for start in range(0, len(data), batch_size))
+    else:
+        batches = (images for images, _ in _batches(data, batch_size))
     was_training = model.training
     model.eval()
-    predictions = [
-        model(images.to(device)).argmax(dim=1).cpu() for images, _ in _batches(dataset, batch_size)
-    ]
-    model.train(was_training)
-    return torch.cat(predictions) if predictions else torch.empty(0, dtype=torch.int64)
+    try:
+        logits = [model(images if device is None else images.to(device)).cpu() for images in batches]
+    finally:
+        model.train(was_training)
+    if not logits:
+        return torch.empty(0, 0)
+    return torch.cat(logits)
 
 
-@torch.no_grad()
-def evaluate_accuracy(model: nn.Module, dataset: Dataset, *, batch_size: int = 256, device: str | torch.device = "cpu") -> float:
-    """Top-1 accuracy of ``model`` on ``dataset`` (items ``(image, label, ...)``), in eval mode."""
-    was_training = model.training
-    model.eval()
-    correct = total = 0
-    for images, labels in _batches(dataset, batch_size):
-        correct += int((model(images.to(device)).argmax(dim=1).cpu() == labels).sum())
-        total += len(labels)
-    model.train(was_training)
-    if total == 0:
+def predict(model: nn.Module, data: Dataset | torch.Tensor, *, batch_size: int = 256, device: str | torch.device | None = None) -> torch.Tensor:
+    """Predicted class of every sample (arg-max of :func:`predict_logits`), int64 on the CPU."""
+    logits = predict_logits(model, data, batch_size=batch_size, device=device)
+    return logits.argmax(dim=1) if len(logits) else torch.empty(0, dtype=torch.int64)
+
+
+def evaluate_accuracy(
+    model: nn.Module,
+    data: Dataset | torch.Tensor,
+    labels: torch.Tensor | None = None,
+    *,
+    batch_size: int = 256,
+    device: str | torch.device | None = None,
+) -> float:
+    """Top-1 accuracy of ``model`` in eval mode on a dataset (items ``(image, label, ...)``) or on an input tensor
+    with its ``labels``."""
+    if isinstance(data, torch.Tensor):
+        if labels is None or len(labels) != len(data):
+            raise ValueError("an input tensor needs labels of the same length: evaluate_accuracy(model, x, y)")
+        truth = torch.as_tensor(labels).cpu()
+    else:
+        if labels is not None:
+            raise ValueError("labels are taken from the dataset's items; pass labels only with an input tensor")
+        truth = torch.cat([torch.as_tensor(y) for _, y in _batches(data, batch_size)]) if len(data) else torch.empty(0)
+    if len(truth) == 0:
         raise ValueError("cannot evaluate accuracy on an empty dataset")
-    return correct / total
+    return int((predict(model, data, batch_size=batch_size, device=device) == truth).sum()) / len(truth)
 
 
 def random_affine_and_channel_permutation(

@@ -16,7 +16,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from hidden_monotonicity.evaluation.profiles import EVERY_CATEGORY_METRICS, EvaluationProfile, MethodGrid
-from hidden_monotonicity.evaluation.runner import EvaluationBackend, conv_block_outputs
+from hidden_monotonicity.evaluation.backend import EvaluationBackend
+from hidden_monotonicity.methods.layers import conv_block_outputs
 
 torch.set_num_threads(1)
 

@@ -10,7 +10,9 @@ import pandas as pd
 import pytest
 import torch
 
-from hidden_monotonicity.evaluation import cli, runner
+from hidden_monotonicity import cli
+from hidden_monotonicity.evaluation import runner
+from hidden_monotonicity.methods.layers import conv_block_outputs, split_layer_candidates
 from hidden_monotonicity.evaluation.runner import evaluate, merge
 from evaluation_standins import StandInMethods, make_backend, stand_in_profile
 
@@ -209,7 +211,7 @@ def test_conv_block_outputs_end_with_the_registry_default_layer():
 
     for name in ("benchmark_vgg", "benchmark_resnet"):
         model = models.load(name, weights=None)
-        layers = runner.conv_block_outputs(model)
+        layers = conv_block_outputs(model)
         assert layers[-1] == default_layer(model)
         assert len(layers) == len(set(layers)) >= 4
 
@@ -220,13 +222,13 @@ def test_split_layer_candidates_are_spatial_relus_of_the_split_network():
 
     example = torch.zeros(1, 3, 64, 64)
     vgg = models.load("benchmark_vgg", weights=None)
-    layers = runner.split_layer_candidates(vgg, example)
+    layers = split_layer_candidates(vgg, example)
     assert layers[0] == "input" and set(layers) <= set(hm.decompose(vgg).layer_names)
     assert not any(name.startswith("classifier") for name in layers)  # the head's ReLUs are not spatial
     assert layers[1:] == [n for n, m in vgg.features.named_children() for n in [f"features.{n}"] if isinstance(m, torch.nn.ReLU)]
     resnet = models.load("benchmark_resnet", weights=None)
     last_block = f"layer4.{len(resnet.layer4) - 1}"
-    assert f"{last_block}.relu#2" in runner.split_layer_candidates(resnet, example)
+    assert f"{last_block}.relu#2" in split_layer_candidates(resnet, example)
 
 
 def test_validation_split_uses_selection_metric_params(tmp_path, monkeypatch):

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from hidden_monotonicity.evaluation.runner import select_configuration
+from hidden_monotonicity.evaluation.selection import select_configuration
 
 DIRECTIONS = {"AUC@5": "lower", "PointingGame": "higher", "MaxSensitivity": "lower"}
 

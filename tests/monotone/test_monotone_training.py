@@ -10,7 +10,7 @@ import torch
 
 from hidden_monotonicity.monotone import (
     DigitSplit,
-    accuracy,
+    evaluate_accuracy,
     load_checkpoint,
     load_dataset,
     load_digits_split,
@@ -35,7 +35,7 @@ def test_short_training_beats_chance_by_a_wide_margin(digits, kind, constraint, 
     model = make_model(0, kind=kind, constraint=constraint, architecture=architecture)
     result = train_model(model, digits, epochs=epochs, seed=0, progress=False)
     assert result.test_accuracy >= minimum, result.test_accuracy
-    assert result.test_accuracy == pytest.approx(accuracy(model, digits.x_test, digits.y_test))
+    assert result.test_accuracy == pytest.approx(evaluate_accuracy(model, digits.x_test, digits.y_test))
     assert model.constraint_violation() == 0.0
     assert len(result.history) == epochs
     assert result.history[-1]["loss"] < result.history[0]["loss"]
@@ -158,5 +158,5 @@ def test_shipped_checkpoints_reproduce_their_recorded_accuracy(digits, name):
         pytest.skip(f"{path} not generated (run hm.monotone.run_experiment())")
     model, metadata = load_checkpoint(path)
     assert metadata["dataset"] == "digits" and metadata["epoch"] == 30
-    assert accuracy(model, digits.x_test, digits.y_test) == pytest.approx(metadata["test_accuracy"], abs=1e-6)
+    assert evaluate_accuracy(model, digits.x_test, digits.y_test) == pytest.approx(metadata["test_accuracy"], abs=1e-6)
     assert model.constraint_violation() == 0.0

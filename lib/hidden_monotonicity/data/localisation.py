@@ -116,6 +116,11 @@ class LocalisationDataset(Dataset):
         return self._masks
 
     @property
+    def targets(self) -> torch.Tensor:
+        """The class each mask belongs to (the ``labels``; "targets" in pointing-game terms)."""
+        return self.labels
+
+    @property
     def is_lazy(self) -> bool:
         """True while images are read from disk item by item."""
         return self._images is None

@@ -7,8 +7,11 @@ interruption and can be split into shards (:func:`merge`). Command line:
 ``python -m hidden_monotonicity evaluate --profile smoke --out DIR``.
 
 Modules: :mod:`.profiles` (smoke / default / paper), :mod:`.metrics` (the metric catalogue and
-Quantus workarounds), :mod:`.runner` (the loop, resume, shards, merge), :mod:`.tables` (tables),
-:mod:`.cli` (argument parsing).
+Quantus workarounds), :mod:`.backend` (models, data and methods of a profile), :mod:`.selection`
+(configuration selection on the validation split), :mod:`.store` (work units and the files of an
+output folder), :mod:`.metadata` (``metadata.json``), :mod:`.runner` (the loop, resume, shards,
+merge), :mod:`.tables` (tables). The command line and the figures live above this package
+(:mod:`hidden_monotonicity.cli`, :mod:`hidden_monotonicity.plots.evaluation`).
 """
 
 from .metrics import (
@@ -21,15 +24,9 @@ from .metrics import (
     pixel_flipping_auc,
 )
 from .profiles import PROFILES, EvaluationProfile, MethodGrid, get_profile
-from .runner import (
-    EvaluationBackend,
-    EvaluationResult,
-    default_backend,
-    evaluate,
-    finalize,
-    merge,
-    select_configuration,
-)
+from .backend import EvaluationBackend, default_backend
+from .runner import EvaluationResult, evaluate, finalize, merge
+from .selection import select_configuration
 from .tables import build_table, summarize, to_latex, to_markdown, write_tables
 
 __all__ = [

@@ -96,7 +96,9 @@ class ModelContext:
 class MetricEvaluator:
     """Base class: computes per-sample scores of one catalogue entry for one batch.
 
-    Subclasses implement :meth:`compute`, returning ``{output name: array of shape (N,)}``.
+    Built by :func:`build_metric` from a :class:`CatalogueEntry` and its resolved parameters.
+    Subclasses check or complete the parameters in :meth:`prepare`, and implement :meth:`outputs`
+    and :meth:`compute` (returning ``{output name: array of shape (N,)}``).
     """
 
     name: str
@@ -105,22 +107,23 @@ class MetricEvaluator:
     needs_mask: bool
     needs_explain_func: bool
 
-    def __init__(
-        self,
-        name: str,
-        *,
-        category: str,
-        params: Mapping[str, Any],
-        softmax: bool | None,
-        needs_mask: bool = False,
-        needs_explain_func: bool = False,
-    ) -> None:
-        self.name = name
-        self.category = category
-        self.params = dict(params)
-        self.softmax = softmax
-        self.needs_mask = needs_mask
-        self.needs_explain_func = needs_explain_func
+    def __init__(self, entry: CatalogueEntry, params: Mapping[str, Any], context: ModelContext | None = None) -> None:
+        self.entry = entry
+        self.name = entry.name
+        self.softmax = entry.softmax
+        self.needs_mask = entry.needs_mask
+        self.needs_explain_func = entry.needs_explain_func
+        self.category = self.entry_category()
+        self.params = self.prepare(dict(params), context)
+
+    def entry_category(self) -> str:
+        if self.entry.category is None:
+            raise ValueError(f"catalogue entry {self.name} needs a category")
+        return self.entry.category
+
+    def prepare(self, params: dict[str, Any], context: ModelContext | None) -> dict[str, Any]:
+        """Check (and complete) the resolved parameters; the default accepts them as they are."""
+        return params
 
     def outputs(self) -> tuple[MetricOutput, ...]:
         raise NotImplementedError
@@ -144,22 +147,22 @@ class MetricEvaluator:
         raise NotImplementedError
 
 
-class QuantusMetric(MetricEvaluator):
-    """A Quantus metric class called directly, one fresh instance per batch, one output."""
+def _quantus(class_name: str) -> type:
+    import quantus
 
-    def __init__(self, name: str, quantus_class: type, *, params: Mapping[str, Any], softmax: bool | None,
-                 needs_mask: bool = False, needs_explain_func: bool = False,
-                 output_name: str | None = None) -> None:
-        super().__init__(
-            name,
-            category=_category_of(quantus_class),
-            params=params,
-            softmax=softmax,
-            needs_mask=needs_mask,
-            needs_explain_func=needs_explain_func,
-        )
-        self.quantus_class = quantus_class
-        self.output_name = output_name or name
+    return getattr(quantus, class_name)
+
+
+class QuantusMetric(MetricEvaluator):
+    """The Quantus metric class of the entry's name, called directly, one fresh instance per batch, one output."""
+
+    def __init__(self, entry: CatalogueEntry, params: Mapping[str, Any], context: ModelContext | None = None) -> None:
+        self.quantus_class = _quantus(entry.name)
+        self.output_name = entry.name
+        super().__init__(entry, params, context)
+
+    def entry_category(self) -> str:
+        return _category_of(self.quantus_class)
 
     def outputs(self) -> tuple[MetricOutput, ...]:
         return (MetricOutput(self.output_name, self.category, _direction_of(self.quantus_class), self.quantus_class.__name__),)
@@ -240,14 +243,13 @@ def auc_output_name(fraction: float) -> str:
 class PixelFlippingAUC(QuantusMetric):
     """Quantus PixelFlipping curves, integrated over the first 5 % / 20 % of features (AUC@5, AUC@20)."""
 
-    def __init__(self, name: str, quantus_class: type, *, params: Mapping[str, Any], softmax: bool | None) -> None:
-        params = dict(params)
-        self.fractions = tuple(float(f) for f in params.pop("auc_fractions"))
+    def prepare(self, params: dict[str, Any], context: ModelContext | None) -> dict[str, Any]:
+        self.fractions = tuple(float(f) for f in params["auc_fractions"])
         if params.get("return_auc_per_sample", False):
             raise ValueError("PixelFlipping: return_auc_per_sample must stay False (the runner integrates the curves)")
         params["return_auc_per_sample"] = False
-        super().__init__(name, quantus_class, params=params, softmax=softmax)
-        self.params["auc_fractions"] = self.fractions
+        params["auc_fractions"] = self.fractions
+        return params
 
     def constructor_kwargs(self) -> dict[str, Any]:
         kwargs = super().constructor_kwargs()
@@ -292,6 +294,12 @@ class FlattenedMPRT(QuantusMetric):
     last in the cascade (the fully randomised model for ``layer_order="top_down"``).
     """
 
+    def prepare(self, params: dict[str, Any], context: ModelContext | None) -> dict[str, Any]:
+        for flag in ("return_average_correlation", "return_last_correlation", "return_aggregate"):
+            if params.get(flag):
+                raise ValueError(f"MPRT: {flag} must stay False, the runner flattens the per-layer dict itself")
+        return params
+
     def compute(self, **batch: Any) -> dict[str, np.ndarray]:
         by_layer = self.call_quantus(**batch)
         if not isinstance(by_layer, dict) or not by_layer:
@@ -311,13 +319,13 @@ class AttributionLocalisationMetric(QuantusMetric):
     unweighted score (mass inside the mask / total mass) does not use it.
     """
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        if self.params.get("weighted"):
+    def prepare(self, params: dict[str, Any], context: ModelContext | None) -> dict[str, Any]:
+        if params.get("weighted"):
             raise ValueError(
                 "AttributionLocalisation(weighted=True) is wrong in Quantus 0.6.0 (its size ratio slices the batch "
                 "axis); use weighted=False"
             )
+        return params
 
     def silence_known_warnings(self) -> None:
         warnings.filterwarnings("ignore", message="Ratio is smaller than max size")
@@ -341,6 +349,29 @@ class InputInvarianceMetric(QuantusMetric):
         return None
 
 
+class RandomLogitMetric(QuantusMetric):
+    """Quantus RandomLogit; ``num_classes="auto"`` takes the evaluated model's number of classes."""
+
+    def prepare(self, params: dict[str, Any], context: ModelContext | None) -> dict[str, Any]:
+        if params.get("num_classes") == "auto":
+            if context is None:
+                raise ValueError("RandomLogit with num_classes='auto' needs the model context")
+            params["num_classes"] = context.num_classes
+        return params
+
+
+class NonSensitivityMetric(QuantusMetric):
+    """Quantus NonSensitivity, refused unless ``features_in_step=1`` (the only value Quantus 0.6.0 runs with)."""
+
+    def prepare(self, params: dict[str, Any], context: ModelContext | None) -> dict[str, Any]:
+        if params.get("features_in_step") != 1:
+            raise ValueError(
+                "NonSensitivity in Quantus 0.6.0 only runs with features_in_step=1 (its XOR of per-step and "
+                f"per-feature arrays fails otherwise); got features_in_step={params.get('features_in_step')}"
+            )
+        return params
+
+
 class ToleranceCompleteness(MetricEvaluator):
     """Completeness with a tolerance (Sundararajan et al. 2017), replacing ``quantus.Completeness``.
 
@@ -356,15 +387,15 @@ class ToleranceCompleteness(MetricEvaluator):
     not probabilities (``softmax=False``): completeness is stated for the explained output.
     """
 
-    def __init__(self, name: str, *, params: Mapping[str, Any]) -> None:
-        super().__init__(name, category="Axiomatic", params=params, softmax=False)
-        self.tolerance = float(self.params["tolerance"])
-        self.atol = float(self.params["atol"])
-        self.baseline = self.params["baseline"]
+    def prepare(self, params: dict[str, Any], context: ModelContext | None) -> dict[str, Any]:
+        self.tolerance = float(params["tolerance"])
+        self.atol = float(params["atol"])
+        self.baseline = params["baseline"]
         if self.tolerance < 0 or self.atol < 0:
             raise ValueError(f"Completeness: tolerance and atol must be >= 0, got {self.tolerance}, {self.atol}")
         if not (self.baseline in ("zero", "black") or isinstance(self.baseline, (int, float))):
             raise ValueError(f"Completeness: baseline must be 'zero', 'black' or a number, got {self.baseline!r}")
+        return params
 
     def outputs(self) -> tuple[MetricOutput, ...]:
         return (
@@ -408,74 +439,23 @@ class ToleranceCompleteness(MetricEvaluator):
 
 @dataclass(frozen=True)
 class CatalogueEntry:
-    """How to build one metric: defaults (paper / Quantus 0.6.0 values) and softmax flag."""
+    """How to build one metric: defaults (paper / Quantus 0.6.0 values), softmax flag and evaluator class.
+
+    ``evaluator`` is built as ``evaluator(entry, resolved params, model context)``; Quantus evaluators
+    call the Quantus class named ``name``. ``category`` is needed only by our own metrics (Quantus
+    classes know theirs); ``extra_params`` are accepted keys that are not among the defaults (passed
+    through to Quantus).
+    """
 
     name: str
     defaults: Mapping[str, Any]
     softmax: bool | None
-    needs_mask: bool
-    needs_explain_func: bool
-    build: Callable[["CatalogueEntry", dict[str, Any], ModelContext | None], MetricEvaluator]
+    evaluator: type[MetricEvaluator] = QuantusMetric
+    needs_mask: bool = False
+    needs_explain_func: bool = False
+    category: str | None = None
+    extra_params: frozenset[str] = frozenset()
     notes: str = ""
-
-
-def _quantus(class_name: str) -> type:
-    import quantus
-
-    return getattr(quantus, class_name)
-
-
-def _build_quantus(entry: CatalogueEntry, params: dict[str, Any], context: ModelContext | None) -> MetricEvaluator:
-    return QuantusMetric(entry.name, _quantus(entry.name), params=params, softmax=entry.softmax,
-                         needs_mask=entry.needs_mask, needs_explain_func=entry.needs_explain_func)
-
-
-def _build_attribution_localisation(entry: CatalogueEntry, params: dict[str, Any],
-                                    context: ModelContext | None) -> MetricEvaluator:
-    return AttributionLocalisationMetric(entry.name, _quantus(entry.name), params=params, softmax=entry.softmax,
-                                         needs_mask=True)
-
-
-def _build_curve_auc(entry: CatalogueEntry, params: dict[str, Any], context: ModelContext | None) -> MetricEvaluator:
-    return CurveAUC(entry.name, _quantus(entry.name), params=params, softmax=entry.softmax)
-
-
-def _build_pixel_flipping(entry: CatalogueEntry, params: dict[str, Any], context: ModelContext | None) -> MetricEvaluator:
-    return PixelFlippingAUC(entry.name, _quantus("PixelFlipping"), params=params, softmax=entry.softmax)
-
-
-def _build_mprt(entry: CatalogueEntry, params: dict[str, Any], context: ModelContext | None) -> MetricEvaluator:
-    for flag in ("return_average_correlation", "return_last_correlation", "return_aggregate"):
-        if params.get(flag):
-            raise ValueError(f"MPRT: {flag} must stay False, the runner flattens the per-layer dict itself")
-    return FlattenedMPRT(entry.name, _quantus("MPRT"), params=params, softmax=entry.softmax, needs_explain_func=True)
-
-
-def _build_random_logit(entry: CatalogueEntry, params: dict[str, Any], context: ModelContext | None) -> MetricEvaluator:
-    if params.get("num_classes") == "auto":
-        if context is None:
-            raise ValueError("RandomLogit with num_classes='auto' needs the model context")
-        params["num_classes"] = context.num_classes
-    return QuantusMetric(entry.name, _quantus("RandomLogit"), params=params, softmax=entry.softmax,
-                         needs_explain_func=True)
-
-
-def _build_input_invariance(entry: CatalogueEntry, params: dict[str, Any], context: ModelContext | None) -> MetricEvaluator:
-    return InputInvarianceMetric(entry.name, _quantus("InputInvariance"), params=params, softmax=entry.softmax,
-                                 needs_explain_func=True)
-
-
-def _build_non_sensitivity(entry: CatalogueEntry, params: dict[str, Any], context: ModelContext | None) -> MetricEvaluator:
-    if params.get("features_in_step") != 1:
-        raise ValueError(
-            "NonSensitivity in Quantus 0.6.0 only runs with features_in_step=1 (its XOR of per-step and "
-            f"per-feature arrays fails otherwise); got features_in_step={params.get('features_in_step')}"
-        )
-    return _build_quantus(entry, params, context)
-
-
-def _build_completeness(entry: CatalogueEntry, params: dict[str, Any], context: ModelContext | None) -> MetricEvaluator:
-    return ToleranceCompleteness(entry.name, params=params)
 
 
 _NORMALISED = {"normalise": True}
@@ -486,67 +466,46 @@ CATALOGUE: dict[str, CatalogueEntry] = {
         # ---- faithfulness (paper) ----
         CatalogueEntry("PixelFlipping", {"features_in_step": 1, "perturb_baseline": "black", "abs": False,
                                          **_NORMALISED, "auc_fractions": (0.05, 0.20)},
-                       softmax=True, needs_mask=False, needs_explain_func=False, build=_build_pixel_flipping,
+                       softmax=True, evaluator=PixelFlippingAUC, extra_params=frozenset({"perturb_func_kwargs"}),
                        notes="outputs AUC@<percent> per fraction in auc_fractions"),
         CatalogueEntry("Selectivity", {"patch_size": 8, "perturb_baseline": "black", "abs": False, **_NORMALISED},
-                       softmax=True, needs_mask=False, needs_explain_func=False, build=_build_curve_auc,
+                       softmax=True, evaluator=CurveAUC, extra_params=frozenset({"perturb_func_kwargs"}),
                        notes="per-sample curve reduced to trapz(curve, dx=1) as in Selectivity.get_auc_score"),
         # ---- localisation (paper) ----
         CatalogueEntry("AttributionLocalisation", {"weighted": False, "max_size": 1.0, "abs": True, **_NORMALISED},
-                       softmax=False, needs_mask=True, needs_explain_func=False, build=_build_attribution_localisation),
+                       softmax=False, evaluator=AttributionLocalisationMetric, needs_mask=True,
+                       extra_params=frozenset({"positive_attributions"})),
         CatalogueEntry("PointingGame", {"weighted": False, "abs": False, **_NORMALISED},
-                       softmax=False, needs_mask=True, needs_explain_func=False, build=_build_quantus),
+                       softmax=False, needs_mask=True),
         # ---- robustness (paper) ----
         CatalogueEntry("MaxSensitivity", {"nr_samples": 200, "lower_bound": 0.2, "abs": False, "normalise": False},
-                       softmax=False, needs_mask=False, needs_explain_func=True, build=_build_quantus),
+                       softmax=False, needs_explain_func=True,
+                       extra_params=frozenset({"upper_bound", "return_nan_when_prediction_changes", "perturb_func_kwargs"})),
         # ---- complexity ----
-        CatalogueEntry("Sparseness", {"abs": True, **_NORMALISED},
-                       softmax=False, needs_mask=False, needs_explain_func=False, build=_build_quantus),
-        CatalogueEntry("Complexity", {"abs": True, **_NORMALISED},
-                       softmax=False, needs_mask=False, needs_explain_func=False, build=_build_quantus),
+        CatalogueEntry("Sparseness", {"abs": True, **_NORMALISED}, softmax=False),
+        CatalogueEntry("Complexity", {"abs": True, **_NORMALISED}, softmax=False),
         # ---- randomisation ----
         CatalogueEntry("EfficientMPRT", {"layer_order": "bottom_up", "skip_layers": True, "seed": 42,
                                          "abs": False, "normalise": False},
-                       softmax=True, needs_mask=False, needs_explain_func=True, build=_build_quantus),
+                       softmax=True, needs_explain_func=True,
+                       extra_params=frozenset({"complexity_func_kwargs", "compute_extra_scores"})),
         CatalogueEntry("MPRT", {"layer_order": "top_down", "seed": 42, "skip_layers": False, "abs": True,
                                 **_NORMALISED},
-                       softmax=False, needs_mask=False, needs_explain_func=True, build=_build_mprt),
+                       softmax=False, evaluator=FlattenedMPRT, needs_explain_func=True,
+                       extra_params=frozenset({"return_sample_correlation"})),
         CatalogueEntry("RandomLogit", {"num_classes": "auto", "seed": 42, "abs": False, **_NORMALISED},
-                       softmax=False, needs_mask=False, needs_explain_func=True, build=_build_random_logit),
+                       softmax=False, evaluator=RandomLogitMetric, needs_explain_func=True),
         # ---- axiomatic ----
         CatalogueEntry("Completeness", {"tolerance": 0.01, "atol": 1e-6, "baseline": "zero"},
-                       softmax=False, needs_mask=False, needs_explain_func=False, build=_build_completeness,
+                       softmax=False, evaluator=ToleranceCompleteness, category="Axiomatic",
                        notes="our tolerance-based replacement of quantus.Completeness (exact float equality)"),
         CatalogueEntry("InputInvariance", {"input_shift": -1, "abs": False, "normalise": False},
-                       softmax=False, needs_mask=False, needs_explain_func=True, build=_build_input_invariance),
+                       softmax=False, evaluator=InputInvarianceMetric, needs_explain_func=True),
         CatalogueEntry("NonSensitivity", {"eps": 1e-5, "features_in_step": 1, "perturb_baseline": "black",
                                           "abs": True, **_NORMALISED},
-                       softmax=True, needs_mask=False, needs_explain_func=False, build=_build_non_sensitivity,
+                       softmax=True, evaluator=NonSensitivityMetric,
                        notes="features_in_step must be 1 in Quantus 0.6.0; one forward pass per input feature"),
     )
-}
-
-
-def resolve_params(name: str, overrides: Mapping[str, Any] | None = None) -> dict[str, Any]:
-    """Catalogue defaults of ``name`` updated with ``overrides`` (unknown keys are an error)."""
-    entry = catalogue_entry(name)
-    overrides = dict(overrides or {})
-    unknown = sorted(set(overrides) - set(entry.defaults) - _EXTRA_QUANTUS_KWARGS.get(name, set()))
-    if unknown:
-        raise ValueError(
-            f"metric {name}: unknown parameter(s) {unknown}; known: {sorted(entry.defaults)}"
-        )
-    return {**entry.defaults, **overrides}
-
-
-# hyper-parameters that are valid but not part of the catalogue defaults (passed through to Quantus)
-_EXTRA_QUANTUS_KWARGS: dict[str, set[str]] = {
-    "PixelFlipping": {"perturb_func_kwargs"},
-    "Selectivity": {"perturb_func_kwargs"},
-    "MaxSensitivity": {"upper_bound", "return_nan_when_prediction_changes", "perturb_func_kwargs"},
-    "AttributionLocalisation": {"positive_attributions"},
-    "EfficientMPRT": {"complexity_func_kwargs", "compute_extra_scores"},
-    "MPRT": {"return_sample_correlation"},
 }
 
 
@@ -557,15 +516,25 @@ def catalogue_entry(name: str) -> CatalogueEntry:
         raise ValueError(f"unknown metric {name!r}; the catalogue has {sorted(CATALOGUE)}") from None
 
 
+def resolve_params(name: str, overrides: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """Catalogue defaults of ``name`` updated with ``overrides`` (unknown keys are an error)."""
+    entry = catalogue_entry(name)
+    overrides = dict(overrides or {})
+    unknown = sorted(set(overrides) - set(entry.defaults) - entry.extra_params)
+    if unknown:
+        raise ValueError(
+            f"metric {name}: unknown parameter(s) {unknown}; known: {sorted(entry.defaults)}"
+        )
+    return {**entry.defaults, **overrides}
+
+
 def build_metric(name: str, overrides: Mapping[str, Any] | None = None,
                  context: ModelContext | None = None) -> MetricEvaluator:
     """Build the evaluator of catalogue entry ``name`` with ``overrides`` of its defaults."""
     entry = catalogue_entry(name)
-    return entry.build(entry, resolve_params(name, overrides), context)
+    return entry.evaluator(entry, resolve_params(name, overrides), context)
 
 
 def metric_outputs(name: str, overrides: Mapping[str, Any] | None = None) -> tuple[MetricOutput, ...]:
     """The headline outputs (table columns) of a catalogue entry, without needing a model."""
-    entry = catalogue_entry(name)
-    context = ModelContext(name="(none)", num_classes=2)
-    return entry.build(entry, resolve_params(name, overrides), context).outputs()
+    return build_metric(name, overrides, ModelContext(name="(none)", num_classes=2)).outputs()

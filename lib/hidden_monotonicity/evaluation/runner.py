@@ -11,6 +11,11 @@ every method row of the profile (:class:`~.profiles.MethodGrid`):
    evaluated on the validation split.
 2. **test**: the chosen configuration is evaluated on the test split with every metric of the profile.
 
+The rooms of the evaluation: :mod:`.backend` (models, data and methods of a profile),
+:mod:`.selection` (the selection protocol), :mod:`.store` (the files of an output folder),
+:mod:`.metadata` (what ``metadata.json`` records), :mod:`.metrics` (the metric catalogue), :mod:`.tables`;
+this module holds the loop, :func:`evaluate`, :func:`finalize` and :func:`merge`.
+
 Quantus metric classes are called directly (never ``quantus.evaluate``); see
 :mod:`.metrics` for the workarounds of its pitfalls. Precomputed maps go only to metrics that do not
 re-explain; re-explaining metrics get ``hm.quantus_explain_func`` with the configuration's parameters.
@@ -37,359 +42,44 @@ Outputs
 
 from __future__ import annotations
 
-import hashlib
 import json
-import os
-import platform
-import re
-import shutil
 import time
 import warnings
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Callable, Iterable, Mapping, Sequence
+from typing import Any, Iterable, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
 import torch
 from torch import nn
 
-from ..environment import seed_everything
+from ..environment import seed_everything, select_device
+from ..methods.layers import conv_block_outputs, resolve_layer_rule, split_layer_candidates  # noqa: F401 (re-exported)
 from . import tables as tables_module
-from .metrics import MetricEvaluator, MetricOutput, ModelContext, build_metric, metric_outputs, resolve_params
-from ..methods.layers import conv_block_outputs, layer_candidates, resolve_layer_rule, spatial_modules, split_layer_candidates  # noqa: F401
+from .backend import EvaluationBackend, Samples, default_backend
+from .metadata import merged_metadata, new_metadata, package_versions, status_summary  # noqa: F401
+from .metrics import MetricEvaluator, ModelContext, build_metric
 from .profiles import EvaluationProfile, MethodGrid, expand_grid, get_profile
-
-SCORE_COLUMNS = ["model", "split", "method", "config", "metric", "category", "sample", "target", "score", "status", "seed"]
-_TEXT_COLUMNS = {c: str for c in ("model", "split", "method", "config", "metric", "category", "status")}
-SPLITS = ("val", "test")
-STATUS_OK = "ok"
-STATUS_EMPTY_MASK = "dropped: empty mask"
-METADATA_FORMAT = 1
-VERSION_PACKAGES = ("torch", "torchvision", "numpy", "quantus", "captum", "zennit", "grad-cam", "pandas", "scikit-image")
-
-
-# --------------------------------------------------------------------------------------------
-# backend: where models, data and explanations come from
-# --------------------------------------------------------------------------------------------
-
-
-@dataclass
-class EvaluationBackend:
-    """The pieces the runner uses; :func:`default_backend` wires the library, tests plug stand-ins.
-
-    ``load_model(name, allow_random_init, seed) -> (model, weights description)``;
-    ``load_split(profile, split, data_dir) -> LocalisationDataset`` (``.images``, ``.labels``,
-    ``.masks``); ``explain(model, x, targets, method, **params) -> (N,1,H,W) tensor``;
-    ``quantus_explain_func(model, inputs, targets, **kwargs) -> (N,1,H,W) array``;
-    ``method_spec(name)`` -> object with ``.needs_layer`` and ``.parameters`` (dict, optional);
-    ``layer_candidates(model, spec, example) -> [layer names]`` in network order (layer rules resolve
-    on it; ``example`` is one input image batch on the model's device).
-    """
-
-    load_model: Callable[[str, bool, int], tuple[nn.Module, str]]
-    load_split: Callable[[EvaluationProfile, str, str | None], Any]
-    explain: Callable[..., torch.Tensor]
-    quantus_explain_func: Callable[..., np.ndarray]
-    method_spec: Callable[[str], Any]
-    layer_candidates: Callable[[nn.Module, Any, torch.Tensor], list[str]]
-
-
-def _load_library_model(name: str, allow_random_init: bool, seed: int) -> tuple[nn.Module, str]:
-    from .. import models
-
-    try:
-        return models.load(name), "pretrained"
-    except models.WeightsNotFoundError as error:
-        if not allow_random_init:
-            raise
-        warnings.warn(f"{error} Using a randomly initialised {name} (seed {seed}) instead.", stacklevel=2)
-        torch.manual_seed(seed)
-        return models.load(name, weights=None), f"random init (seed {seed}): weights not found"
-
-
-def _load_library_split(profile: EvaluationProfile, split: str, data_dir: str | None) -> Any:
-    from .. import data
-
-    n = profile.n_val if split == "val" else profile.n_test
-    if profile.dataset == "digits":
-        kwargs = dict(profile.dataset_kwargs)
-        if n is not None:
-            kwargs["n"] = n
-        return data.digits_benchmark(split=split, **kwargs)
-    if profile.dataset == "imagenet_s":
-        if data_dir is None:
-            raise ValueError(
-                f"profile {profile.name!r} evaluates ImageNet-S-50: pass the dataset folder with "
-                "--data-dir / data_dir=... (see hidden_monotonicity.data.imagenet_s for the layout)"
-            )
-        return data.imagenet_s(data_dir, split=split, **dict(profile.dataset_kwargs))
-    raise ValueError(f"profile {profile.name!r}: unknown dataset {profile.dataset!r}; use 'digits' or 'imagenet_s'")
-
-
-def default_backend() -> EvaluationBackend:
-    """The library's models, data and methods (``hm.models``, ``hm.data``, ``hm.explain``)."""
-    from ..methods import registry
-
-    return EvaluationBackend(
-        load_model=_load_library_model,
-        load_split=_load_library_split,
-        explain=registry.explain,
-        quantus_explain_func=registry.quantus_explain_func,
-        method_spec=registry.get_method,
-        layer_candidates=layer_candidates,
-    )
-
-
-# --------------------------------------------------------------------------------------------
-# small helpers
-# --------------------------------------------------------------------------------------------
-
-
-def derive_seed(root: int, *parts: Any) -> int:
-    """A 32-bit seed from the profile seed and a unit's identity (stable across runs and machines)."""
-    digest = hashlib.sha256(json.dumps([root, *parts], sort_keys=True, default=str).encode()).digest()
-    return int.from_bytes(digest[:4], "little")
-
-
-def config_key(params: Mapping[str, Any]) -> str:
-    """Canonical text of a configuration: ``"abs=False;alpha=0.4;layer=features.10"``."""
-    if not params:
-        return "default"
-    return ";".join(f"{key}={params[key]}" for key in sorted(params))
-
-
-def _safe_name(text: str) -> str:
-    safe = re.sub(r"[^A-Za-z0-9._-]", "_", text)
-    if safe != text:
-        safe += "-" + hashlib.sha1(text.encode()).hexdigest()[:6]
-    return safe
-
-
-def _config_digest(config: str) -> str:
-    return hashlib.sha1(config.encode()).hexdigest()[:12]
-
-
-def resolve_device(device: str | None) -> str:
-    """``"auto"`` -> ``"cuda"`` when available, else ``"cpu"``; anything else is checked and returned."""
-    if device in (None, "auto"):
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    if device.startswith("cuda") and not torch.cuda.is_available():
-        raise ValueError(f"device {device!r} requested but CUDA is not available; pass --device cpu")
-    torch.device(device)  # validates the string
-    return device
-
-
-def package_versions() -> dict[str, str]:
-    """Versions of the packages that determine the numbers (recorded in metadata.json)."""
-    from .._version import __version__
-    from ..environment import package_versions as installed_versions
-
-    return {"python": platform.python_version(), **installed_versions(VERSION_PACKAGES), "hidden-monotonicity": __version__}
-
-
-def metric_params_for(profile: EvaluationProfile, metric: str, split: str) -> dict[str, Any]:
-    """The metric overrides of ``profile`` for ``split`` (validation: plus ``selection_metric_params``)."""
-    params = dict(profile.metric_params.get(metric, {}))
-    if split == "val":
-        params.update(profile.selection_metric_params.get(metric, {}))
-    return params
-
-
-def profile_outputs(profile: EvaluationProfile) -> dict[str, MetricOutput]:
-    """Every headline output (table column) of the profile's metrics, in profile order."""
-    outputs: dict[str, MetricOutput] = {}
-    for name in profile.metrics:
-        for output in metric_outputs(name, profile.metric_params.get(name)):
-            if output.name in outputs:
-                raise ValueError(f"profile {profile.name!r}: two metrics produce the output {output.name!r}")
-            outputs[output.name] = output
-    return outputs
-
-
-def _selection_metric_names(profile: EvaluationProfile, outputs: Mapping[str, MetricOutput]) -> tuple[list[str], list[str]]:
-    """(criterion outputs, catalogue metrics needed on the validation split)."""
-    if profile.selection_criterion.startswith("metric:"):
-        wanted = [profile.selection_criterion.split(":", 1)[1]]
-    else:
-        wanted = list(profile.selection_metrics)
-    missing = [name for name in wanted if name not in outputs]
-    if missing and any(g.may_have_several_candidates() for g in profile.methods):
-        raise ValueError(
-            f"profile {profile.name!r}: selection uses {missing}, which no metric of the profile produces; "
-            f"available outputs: {list(outputs)}"
-        )
-    needed = []
-    for name in profile.metrics:
-        produced = {o.name for o in metric_outputs(name, profile.metric_params.get(name))}
-        if produced & set(wanted) and not missing:
-            needed.append(name)
-    return wanted, needed
-
-
-# --------------------------------------------------------------------------------------------
-# selection protocol
-# --------------------------------------------------------------------------------------------
-
-
-def select_configuration(
-    val_scores: pd.DataFrame,
-    candidates: Sequence[str],
-    metrics: Sequence[str],
-    directions: Mapping[str, str],
-    criterion: str = "mean_rank",
-) -> pd.DataFrame:
-    """Score every candidate configuration on the validation split and mark the chosen one.
-
-    ``val_scores``: per-sample rows (``config``, ``metric``, ``score``, ``status``) of one model
-    and method. ``criterion="mean_rank"``: per metric, candidates are ranked by their mean score
-    (1 = best, by the metric's direction; ties share the average rank; a candidate without scores
-    ranks last), and the criterion value is the mean rank (lower is better).
-    ``criterion="metric:<name>"``: the criterion value is the mean of that metric. Ties go to the
-    earlier candidate. Returns one row per candidate with ``criterion_value``, ``val_<metric>``
-    means, ``n_val`` and ``chosen``.
-    """
-    if not candidates:
-        raise ValueError("select_configuration needs at least one candidate")
-    ok = val_scores[(val_scores["status"] == STATUS_OK) & val_scores["metric"].isin(list(metrics))]
-    means = ok.groupby(["config", "metric"])["score"].mean().unstack("metric")
-    means = means.reindex(index=list(candidates), columns=list(metrics))
-    counts = ok.groupby("config")["sample"].nunique().reindex(list(candidates)).fillna(0).astype(int)
-    if criterion == "mean_rank":
-        values = tables_module.mean_ranks(means, {m: directions[m] for m in metrics})
-        better_is_lower = True
-    elif criterion.startswith("metric:"):
-        metric = criterion.split(":", 1)[1]
-        values = means[metric]
-        better_is_lower = directions[metric] != "higher"
-    else:
-        raise ValueError(f"unknown selection criterion {criterion!r}; use 'mean_rank' or 'metric:<name>'")
-    order = values.to_numpy(dtype=float)
-    order = np.where(np.isnan(order), np.inf, order if better_is_lower else -order)
-    chosen_index = int(np.argmin(order))  # first minimum: ties go to the earlier candidate
-    table = pd.DataFrame(
-        {
-            "candidate": np.arange(len(candidates)),
-            "config": list(candidates),
-            "criterion": criterion,
-            "criterion_value": values.to_numpy(dtype=float),
-            **{f"val_{m}": means[m].to_numpy(dtype=float) for m in metrics},
-            "n_val": counts.to_numpy(),
-            "chosen": np.arange(len(candidates)) == chosen_index,
-        }
-    )
-    return table
-
-
-# --------------------------------------------------------------------------------------------
-# storage of units, selections and metadata
-# --------------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class WorkUnit:
-    """One resumable piece of work (see the module docstring)."""
-
-    model: str
-    split: str
-    method: str
-    config: str
-    metric: str
-    chunk: int
-
-
-def _atomic_write_text(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".tmp-{os.getpid()}-{path.name}")
-    with open(tmp, "w", encoding="utf-8", newline="") as handle:
-        handle.write(text)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(tmp, path)
-
-
-class ResultStore:
-    """Files of one output folder: finished units, selection decisions, metadata."""
-
-    def __init__(self, root: str | Path) -> None:
-        self.root = Path(root)
-        self.units_dir = self.root / "units"
-        self.selection_dir = self.root / "selection"
-
-    def unit_path(self, unit: WorkUnit) -> Path:
-        return (
-            self.units_dir
-            / _safe_name(unit.model)
-            / unit.split
-            / _safe_name(unit.method)
-            / _config_digest(unit.config)
-            / f"{unit.metric}-{unit.chunk:05d}.csv"
-        )
-
-    def has(self, unit: WorkUnit) -> bool:
-        return self.unit_path(unit).is_file()
-
-    def write_unit(self, unit: WorkUnit, rows: pd.DataFrame) -> None:
-        _atomic_write_text(self.unit_path(unit), rows[SCORE_COLUMNS].to_csv(index=False))
-
-    def read_units(self, model: str | None = None, split: str | None = None, method: str | None = None) -> pd.DataFrame:
-        base = self.units_dir
-        if model is not None:
-            base = base / _safe_name(model)
-            if split is not None:
-                base = base / split
-                if method is not None:
-                    base = base / _safe_name(method)
-        files = sorted(p for p in base.rglob("*.csv") if not p.name.startswith(".tmp-")) if base.is_dir() else []
-        if not files:
-            return pd.DataFrame({c: pd.Series(dtype=object) for c in SCORE_COLUMNS})
-        frame = pd.concat([pd.read_csv(p, dtype=_TEXT_COLUMNS, keep_default_na=False, na_values={"score": [""]}) for p in files],
-                          ignore_index=True)
-        if split is not None and model is None:
-            frame = frame[frame["split"] == split]
-        return frame
-
-    def selection_path(self, model: str, method: str) -> Path:
-        return self.selection_dir / _safe_name(model) / f"{_safe_name(method)}.csv"
-
-    def read_selection(self, model: str, method: str) -> pd.DataFrame | None:
-        path = self.selection_path(model, method)
-        if not path.is_file():
-            return None
-        return pd.read_csv(path, dtype={"model": str, "method": str, "config": str, "params": str, "criterion": str})
-
-    def write_selection(self, model: str, method: str, table: pd.DataFrame) -> None:
-        _atomic_write_text(self.selection_path(model, method), table.to_csv(index=False))
-
-    def read_all_selections(self) -> pd.DataFrame:
-        files = sorted(self.selection_dir.rglob("*.csv")) if self.selection_dir.is_dir() else []
-        files = [p for p in files if not p.name.startswith(".tmp-")]
-        if not files:
-            return pd.DataFrame(columns=["model", "method", "candidate", "config", "params", "criterion", "criterion_value", "chosen"])
-        return pd.concat([pd.read_csv(p, dtype={"model": str, "method": str, "config": str, "params": str}) for p in files],
-                         ignore_index=True)
-
-    @property
-    def metadata_path(self) -> Path:
-        return self.root / "metadata.json"
-
-    def read_metadata(self) -> dict[str, Any] | None:
-        if not self.metadata_path.is_file():
-            return None
-        return json.loads(self.metadata_path.read_text(encoding="utf-8"))
-
-    def write_metadata(self, metadata: Mapping[str, Any]) -> None:
-        _atomic_write_text(self.metadata_path, json.dumps(metadata, indent=2, sort_keys=False, default=str) + "\n")
-
-    def clean_temporary_files(self) -> int:
-        """Remove temporary files a killed run left behind; return how many."""
-        count = 0
-        for path in self.root.rglob(".tmp-*"):
-            path.unlink(missing_ok=True)
-            count += 1
-        return count
-
+from .selection import (  # noqa: F401 (re-exported for callers of the pre-split runner)
+    _selection_metric_names,
+    metric_params_for,
+    profile_outputs,
+    select_configuration,
+    selection_metric_names,
+)
+from .store import (  # noqa: F401 (re-exported for callers of the pre-split runner)
+    SCORE_COLUMNS,
+    SPLITS,
+    STATUS_EMPTY_MASK,
+    STATUS_OK,
+    ResultStore,
+    WorkUnit,
+    config_key,
+    copy_results,
+    derive_seed,
+)
 
 # --------------------------------------------------------------------------------------------
 # the run
@@ -398,43 +88,6 @@ class ResultStore:
 
 class UnitBudgetExhausted(Exception):
     """Raised internally when ``max_units`` units have been computed in this call."""
-
-
-@dataclass
-class Samples:
-    """One split as numpy arrays (Quantus's layout) plus sample indices."""
-
-    split: str
-    x: np.ndarray  # (N, 3, H, W) float32
-    y: np.ndarray  # (N,) int64
-    s: np.ndarray  # (N, 1, H, W) float32 in {0, 1}
-    ids: np.ndarray  # (N,) int64, index within the split
-
-    @classmethod
-    def from_dataset(cls, dataset: Any, split: str, n: int | None) -> "Samples":
-        total = len(dataset.labels)
-        if n is not None and n > total:
-            warnings.warn(f"the {split} split has {total} images, fewer than the {n} requested; using all", stacklevel=2)
-        count = total if n is None else min(n, total)
-        if count < total and hasattr(dataset, "subset"):
-            dataset = dataset.subset(np.arange(count))
-        images = torch.as_tensor(dataset.images)[:count]
-        labels = torch.as_tensor(dataset.labels)[:count]
-        masks = torch.as_tensor(dataset.masks)[:count]
-        if images.ndim != 4 or masks.shape != (count, 1, *images.shape[2:]):
-            raise ValueError(
-                f"{split} split: images must be (N,C,H,W) and masks (N,1,H,W); got {tuple(images.shape)} and {tuple(masks.shape)}"
-            )
-        return cls(
-            split=split,
-            x=images.detach().cpu().numpy().astype(np.float32),
-            y=labels.detach().cpu().numpy().astype(np.int64),
-            s=masks.detach().cpu().numpy().astype(np.float32),
-            ids=np.arange(count, dtype=np.int64),
-        )
-
-    def __len__(self) -> int:
-        return len(self.y)
 
 
 @dataclass
@@ -475,7 +128,7 @@ class _Run:
         self.on_error = on_error
         self.units_computed = 0
         self.outputs = profile_outputs(profile)
-        self.selection_outputs, self.selection_metrics = _selection_metric_names(profile, self.outputs)
+        self.selection_outputs, self.selection_metrics = selection_metric_names(profile, self.outputs)
         self.directions = {name: o.direction for name, o in self.outputs.items()}
         self._samples: dict[str, Samples] = {}
         self.models_info: dict[str, dict[str, Any]] = {}
@@ -707,59 +360,6 @@ class _Run:
 # --------------------------------------------------------------------------------------------
 
 
-def _metrics_metadata(profile: EvaluationProfile) -> dict[str, Any]:
-    described = {}
-    for name in profile.metrics:
-        overrides = profile.metric_params.get(name)
-        evaluator = build_metric(name, overrides, ModelContext("(any)", 2))
-        params = resolve_params(name, overrides)
-        described[name] = {
-            "category": evaluator.category,
-            "softmax": evaluator.softmax,
-            "needs_mask": evaluator.needs_mask,
-            "needs_explain_func": evaluator.needs_explain_func,
-            "normalise_func": "normalise_by_max_per_sample" if params.get("normalise") else None,
-            "params": params,
-            "validation_params": resolve_params(name, metric_params_for(profile, name, "val")),
-            "outputs": [{"name": o.name, "direction": o.direction, "category": o.category} for o in evaluator.outputs()],
-        }
-    return json.loads(json.dumps(described, default=lambda v: list(v) if isinstance(v, tuple) else str(v)))
-
-
-def _new_metadata(profile: EvaluationProfile, shard: int, num_shards: int, device: str) -> dict[str, Any]:
-    return {
-        "format": METADATA_FORMAT,
-        "profile_name": profile.name,
-        "profile": profile.to_dict(),
-        "seed": profile.seed,
-        "shard": shard,
-        "num_shards": num_shards,
-        "device": device,
-        "versions": package_versions(),
-        "metrics": _metrics_metadata(profile),
-        "selection": {"criterion": profile.selection_criterion, "metrics": list(profile.selection_metrics),
-                      "split": "val", "tie_break": "earlier candidate in grid order"},
-        "runs": [],
-        "complete": False,
-    }
-
-
-def _status_summary(scores: pd.DataFrame) -> dict[str, Any]:
-    if scores.empty:
-        return {"status_counts": {}, "dropped_samples": {}, "skipped": {}, "failed_rows": 0}
-    counts = scores.groupby("status").size().to_dict()
-    dropped = scores[scores["status"].str.startswith("dropped")]
-    dropped_samples = {
-        f"{model}/{split}": int(part["sample"].nunique())
-        for (model, split), part in dropped.groupby(["model", "split"], sort=True)
-    }
-    skipped = scores[scores["status"].str.startswith("skipped")]
-    skipped_info = {f"{model}/{metric}": status for (model, metric, status), _ in skipped.groupby(["model", "metric", "status"])}
-    failed = int(scores["status"].str.startswith("failed").sum())
-    return {"status_counts": {k: int(v) for k, v in counts.items()}, "dropped_samples": dropped_samples,
-            "skipped": skipped_info, "failed_rows": failed}
-
-
 def _sort_scores(scores: pd.DataFrame) -> pd.DataFrame:
     if scores.empty:
         return scores[SCORE_COLUMNS]
@@ -785,7 +385,7 @@ def finalize(out_dir: str | Path, profile: EvaluationProfile, metadata: dict[str
         chosen = selection[selection["chosen"].astype(bool)][["model", "method", "config"]]
         test = test.merge(chosen, on=["model", "method", "config"], how="inner")
     summary = tables_module.summarize(test, directions)
-    status = _status_summary(scores)
+    status = status_summary(scores)
     notes = []
     for key, value in status["dropped_samples"].items():
         notes.append(f"- {key}: {value} image(s) with an empty mask dropped from the localisation metrics.")
@@ -856,12 +456,12 @@ def evaluate(
         raise ValueError(f"on_error must be 'record' or 'raise', got {on_error!r}")
     profile = get_profile(profile)
     _check_shard(shard, num_shards)
-    device = resolve_device(device or profile.device)
+    device = select_device(device or profile.device)
     store = ResultStore(out_dir)
     store.root.mkdir(parents=True, exist_ok=True)
     store.clean_temporary_files()
     metadata = store.read_metadata()
-    fresh = _new_metadata(profile, shard, num_shards, device)
+    fresh = new_metadata(profile, shard, num_shards, device)
     if metadata is None:
         metadata = fresh
     else:
@@ -931,36 +531,8 @@ def merge(shard_dirs: Sequence[str | Path], out_dir: str | Path, *, allow_incomp
         raise ValueError(f"merge needs shards {expected} exactly once each, got {shards}")
 
     target = ResultStore(out)
-    target.root.mkdir(parents=True, exist_ok=True)
-    for store in stores:
-        for sub in ("units", "selection"):
-            source = store.root / sub
-            if not source.is_dir():
-                continue
-            for path in sorted(source.rglob("*.csv")):
-                if path.name.startswith(".tmp-"):
-                    continue
-                destination = target.root / sub / path.relative_to(source)
-                if destination.exists() and destination.read_bytes() != path.read_bytes():
-                    raise ValueError(f"{path} conflicts with a different file of another shard ({destination})")
-                destination.parent.mkdir(parents=True, exist_ok=True)
-                shutil.copyfile(path, destination)
+    copy_results(stores, target)
 
     profile = EvaluationProfile.from_dict(first["profile"])
-    merged = {key: first[key] for key in ("format", "profile_name", "profile", "seed", "metrics", "selection")}
-    merged.update(
-        {
-            "versions": first["versions"],
-            "device": sorted({m["device"] for m in metadatas}),
-            "merged_from": [{"dir": str(s.root), "shard": m["shard"], "device": m["device"], "versions": m["versions"],
-                             "wall_time_s": m.get("wall_time_s"), "complete": m.get("complete")}
-                            for s, m in zip(stores, metadatas)],
-            "num_shards": first["num_shards"],
-            "wall_time_s": round(sum(m.get("wall_time_s") or 0.0 for m in metadatas), 3),
-            "models": {k: v for m in metadatas for k, v in m.get("models", {}).items()},
-            "complete": all(m.get("complete") for m in metadatas) and shards == expected,
-        }
-    )
-    if any(m["versions"] != first["versions"] for m in metadatas):
-        merged["versions_differ_between_shards"] = True
+    merged = merged_metadata([str(s.root) for s in stores], metadatas, shards == expected)
     return finalize(target.root, profile, merged)

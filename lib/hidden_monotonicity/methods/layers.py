@@ -133,7 +133,8 @@ def spatial_modules(model: nn.Module, example: torch.Tensor) -> set[str]:
 
 
 def split_layer_candidates(model: nn.Module, example: torch.Tensor) -> list[str]:
-    """Layers a split method may explain: ``"input"`` and every ReLU with a spatial output.
+    """Layers a split method may explain: ``"input"`` and every ReLU-family activation (ReLU, ReLU6, LeakyReLU,
+    Hardtanh) with a spatial output.
 
     Names come from ``hm.decompose(model).layer_names`` (a repeated use of one ReLU module is
     listed as ``name#2``); ReLUs of the classifier head (non-spatial outputs) are left out.
@@ -145,7 +146,7 @@ def split_layer_candidates(model: nn.Module, example: torch.Tensor) -> list[str]
     keep = []
     for name in decompose(model).layer_names:
         base = re.sub(r"#\d+$", "", name)
-        if name == "input" or (isinstance(modules.get(base), nn.ReLU) and base in spatial):
+        if name == "input" or (isinstance(modules.get(base), (nn.ReLU, nn.ReLU6, nn.LeakyReLU, nn.Hardtanh)) and base in spatial):
             keep.append(name)
     return keep
 

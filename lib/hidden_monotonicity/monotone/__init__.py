@@ -11,9 +11,9 @@ Public API (``hm.monotone``)::
     split = split_sensitivities(model, data.x_test[:10])        # the engine's four input sensitivities
     table = run_experiment(seeds=(0, 1, 2))                     # figures/monotone_accuracy.md/.csv
 
-Modules: :mod:`.layers` (sign-constrained layers), :mod:`.streams` (monotone / ICNN / ReLU
+Modules: :mod:`.layers` (sign-constrained layers), :mod:`.stream_networks` (monotone / ICNN / ReLU
 streams), :mod:`.model` (``MonotoneDifference``), :mod:`.lipschitz` (``monotonicnetworks``
-comparison streams), :mod:`.data`, :mod:`.training`, :mod:`.explanations`, :mod:`.experiment`.
+comparison streams), :mod:`.data`, :mod:`.difference_training` (training, checkpoints), :mod:`.explanations`, :mod:`.experiment`.
 """
 
 from __future__ import annotations
@@ -30,8 +30,9 @@ from .explanations import (
 from .experiment import run_experiment, summarise
 from .layers import CONSTRAINTS, ConstrainedConv2d, ConstrainedLinear
 from .model import DEFAULT_CONSTRAINT, MODEL_KINDS, MonotoneDifference, PlainDifference
-from .streams import CNNStream, MLPStream, build_stream
-from .training import TrainingResult, accuracy, load_checkpoint, make_model, predict_logits, save_checkpoint, train_model
+from ..training import evaluate_accuracy, predict_logits  # the one home of classifier evaluation
+from .difference_training import TrainingResult, load_checkpoint, make_model, save_checkpoint, train_model
+from .stream_networks import CNNStream, MLPStream, build_stream
 
 __all__ = [
     "CONSTRAINTS",
@@ -47,8 +48,8 @@ __all__ = [
     "SplitSensitivities",
     "StreamGradients",
     "TrainingResult",
-    "accuracy",
     "build_stream",
+    "evaluate_accuracy",
     "load_checkpoint",
     "load_dataset",
     "load_digits_split",

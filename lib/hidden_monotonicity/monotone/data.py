@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 import torch
@@ -78,23 +77,14 @@ def load_mnist_split(
 ) -> DigitSplit:
     """MNIST from a local torchvision copy at ``root`` (never downloads), divided by 255.
 
-    ``train_limit``/``test_limit`` keep the first n images (for quick runs). Raises
-    ``FileNotFoundError`` with the expected file layout when the copy is missing.
+    Read through :func:`hidden_monotonicity.data.mnist` and flattened. ``train_limit``/``test_limit`` keep the
+    first n images (for quick runs). Raises ``FileNotFoundError`` naming the missing files and where they go.
     """
-    from torchvision.datasets import MNIST
+    from ..data.mnist import mnist  # the one home of reading a local MNIST copy (file check, torchvision)
 
-    root = Path(root)
-    try:
-        train = MNIST(str(root), train=True, download=False)
-        test = MNIST(str(root), train=False, download=False)
-    except RuntimeError as error:
-        raise FileNotFoundError(
-            f"no local MNIST copy under {root}: expected {root}/MNIST/raw/train-images-idx3-ubyte, "
-            "train-labels-idx1-ubyte, t10k-images-idx3-ubyte and t10k-labels-idx1-ubyte (torchvision layout; "
-            "this project never downloads). Use load_digits_split() for the offline default."
-        ) from error
+    train, test = mnist(root, "train"), mnist(root, "test")
 
-    def flat(dataset: MNIST, limit: int | None) -> tuple[torch.Tensor, torch.Tensor]:
+    def flat(dataset, limit: int | None) -> tuple[torch.Tensor, torch.Tensor]:
         images, labels = dataset.data, dataset.targets
         if limit is not None:
             images, labels = images[:limit], labels[:limit]

@@ -28,7 +28,7 @@ from .data import DigitSplit, load_digits_split
 from .explanations import DEFAULT_STROKE_THRESHOLD, stream_gradients, stream_mass_shares
 from .layers import ConstrainedLayer
 from .model import DEFAULT_CONSTRAINT, MonotoneDifference
-from .training import DEFAULT_BATCH_SIZE, DEFAULT_EPOCHS, default_learning_rate, make_model, train_model
+from .difference_training import DEFAULT_BATCH_SIZE, DEFAULT_EPOCHS, default_learning_rate, make_model, train_model
 
 CHECKPOINT_PREFIX = "monotone_"
 

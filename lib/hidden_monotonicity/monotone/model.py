@@ -1,6 +1,6 @@
 """Self-explaining classifiers ``f(x) = g(x) - h(1 - x)`` (paper section F).
 
-``MonotoneDifference`` holds two stream networks (see :mod:`.streams`) with per-class scores:
+``MonotoneDifference`` holds two stream networks (see :mod:`.stream_networks`) with per-class scores:
 
 * ``kind="dm"``: **d**ifference of **m**onotone networks. g and h are monotone non-decreasing
   and convex, so ``f_k(x) = g_k(x) - h_k(1 - x)`` is non-decreasing in every pixel for every
@@ -47,7 +47,7 @@ import torch
 from torch import nn
 
 from .layers import Constraint, ConstrainedConv2d, ConstrainedLinear, check_constraint
-from .streams import Architecture, CNNStream, MLPStream, StreamNetwork, build_stream
+from .stream_networks import Architecture, CNNStream, MLPStream, StreamNetwork, build_stream
 
 ModelKind = Literal["dm", "dic", "unconstrained", "lmn"]
 MODEL_KINDS: tuple[str, ...] = ("dm", "dic", "unconstrained", "lmn")
@@ -227,7 +227,7 @@ class MonotoneDifference(nn.Module):
     @torch.no_grad()
     def initialise_from_data_(self, x: torch.Tensor) -> None:
         """Data-dependent initialisation of both streams on a batch of images ``x`` in [0, 1]
-        (see :meth:`.streams.StreamNetwork.initialise_from_data_`); no-op for ``kind='lmn'``."""
+        (see :meth:`.stream_networks.StreamNetwork.initialise_from_data_`); no-op for ``kind='lmn'``."""
         x = self.flatten_input(x)
         self.check_range(x)
         for stream, inputs in ((self.g_stream, x), (self.h_stream, 1.0 - x)):
@@ -235,7 +235,7 @@ class MonotoneDifference(nn.Module):
                 stream.initialise_from_data_(inputs)
 
     def config(self) -> dict[str, Any]:
-        """Constructor arguments (stored in checkpoints, see :func:`.training.load_checkpoint`)."""
+        """Constructor arguments (stored in checkpoints, see :func:`.difference_training.load_checkpoint`)."""
         return {
             "kind": self.kind,
             "in_features": self.in_features,
@@ -256,11 +256,11 @@ class MonotoneDifference(nn.Module):
 
 
 class PlainMLPStream(nn.Module):
-    """Fully connected stream of a :class:`PlainDifference` (the plain twin of :class:`.streams.MLPStream`).
+    """Fully connected stream of a :class:`PlainDifference` (the plain twin of :class:`.stream_networks.MLPStream`).
 
     ``layers.i`` is ``nn.Linear`` with the effective weight of the source's ``layers[i]``, ``relus.i`` the
     ReLU after it, ``skips.j`` (ICNN only) the input skip connection added before ``relus.{j+1}`` (or to the
-    output for the last one), as in :mod:`.streams`.
+    output for the last one), as in :mod:`.stream_networks`.
     """
 
     def __init__(self, layers: Sequence[nn.Linear], skips: Sequence[nn.Linear]) -> None:
@@ -303,7 +303,7 @@ class PlainConvFeatures(nn.Module):
 
 
 class PlainCNNStream(nn.Module):
-    """Convolutional stream of a :class:`PlainDifference` (the plain twin of :class:`.streams.CNNStream`):
+    """Convolutional stream of a :class:`PlainDifference` (the plain twin of :class:`.stream_networks.CNNStream`):
     ``features`` (:class:`PlainConvFeatures`, source ``layers[:-1]`` and the convolutional ``skips``),
     ``pool`` (``nn.AvgPool2d``; absent for odd image sides), ``flatten``, ``head`` (source ``layers[-1]``)
     and, ICNN only, ``head_skip`` (source ``skips[-1]``, reads the flattened input image)."""
@@ -406,7 +406,7 @@ def _plain_conv(layer: ConstrainedConv2d) -> nn.Conv2d:
 
 
 def _plain_stream(stream: nn.Module) -> nn.Module:
-    """The plain twin of a :class:`.streams.MLPStream` / :class:`.streams.CNNStream`."""
+    """The plain twin of a :class:`.stream_networks.MLPStream` / :class:`.stream_networks.CNNStream`."""
     if not isinstance(stream, StreamNetwork):
         raise TypeError(f"cannot export a stream of type {type(stream).__name__}")
     if not isinstance(stream.activation, nn.ReLU):

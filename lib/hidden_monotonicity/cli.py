@@ -1,5 +1,8 @@
 """Command line of the evaluation: ``python -m hidden_monotonicity evaluate|merge ...``.
 
+This layer sits above :mod:`.evaluation` and :mod:`.plots`: the evaluation computes and writes
+scores and tables, and the figures (``--figures``) are drawn here from its result.
+
 ``evaluate --profile {smoke,default,paper} --out DIR [--shard i --num-shards n] [--data-dir PATH]
 [--device DEV] [--max-units K] [--threads T] [--figures] [--no-progress]`` runs or resumes an evaluation;
 ``merge DIR1 DIR2 ... --out DIR [--allow-incomplete] [--figures]`` combines shard folders.
@@ -12,7 +15,8 @@ import sys
 from pathlib import Path
 from typing import Sequence
 
-from .profiles import PROFILES
+from .evaluation.profiles import PROFILES
+from .evaluation.runner import EvaluationResult, evaluate, merge
 
 
 def _evaluate_parser() -> argparse.ArgumentParser:
@@ -50,8 +54,8 @@ def _merge_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _write_figures(result) -> list[Path]:
-    from ..plots.evaluation import write_evaluation_figures
+def _write_figures(result: EvaluationResult) -> list[Path]:
+    from .plots.evaluation import write_evaluation_figures
 
     return write_evaluation_figures(result.scores, result.out_dir / "figures", metadata=result.metadata)
 
@@ -63,8 +67,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("usage: python -m hidden_monotonicity {evaluate,merge} ... (see --help of each)", file=sys.stderr)
         return 2
     command, rest = argv[0], argv[1:]
-    from .runner import evaluate, merge
-
     if command == "evaluate":
         args = _evaluate_parser().parse_args(rest)
         if args.threads is not None:
