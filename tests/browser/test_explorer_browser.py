@@ -230,7 +230,7 @@ def test_the_explorer_works_in_jupyterlab_under_chromium(lab):
             change("03_target", lambda: explorer_control(page, "explained class").select_option(index=3))
             change("04_side_by_side", lambda: explorer_control(page, "side by side").select_option(label=COMPARISONS["output"]))
             if UPDATE_FIGURE:
-                page.locator(".hm-explorer").screenshot(path=str(FIGURE))
+                page.locator(".hm-explorer").first.screenshot(path=str(FIGURE))  # the digits explorer
             change("05_method", lambda: explorer_control(page, "method").select_option(label=method_label("splitlrp")))
             assert explorer_control(page, "layer").input_value() is not None
             change("06_layer", lambda: explorer_control(page, "layer").select_option(index=2))
