@@ -152,7 +152,8 @@ def overlay(ax: plt.Axes, image: np.ndarray, saliency: np.ndarray | None, mask: 
             title: str = "", map_alpha: float = 0.85, cmap: str = "bwr", contour_colour: str = "lime",
             limit: float | None = None) -> None:
     """Draw ``image`` (dimmed grey) with ``saliency`` on top (:func:`saliency_rgba`: red positive, blue negative,
-    transparent where 0) and the contour of ``mask``. ``saliency=None`` shows the image in colour only."""
+    transparent where 0, full colour at ``limit``) and the contour of ``mask``. ``saliency=None`` shows the image in
+    colour only."""
     ax.set_xticks([])
     ax.set_yticks([])
     if saliency is None:
