@@ -9,7 +9,7 @@ with explicit parameters (never the explorer's own parameter dictionary), and th
 from __future__ import annotations
 
 import base64
-import importlib.util
+import sys
 import itertools
 import random
 from pathlib import Path
@@ -34,9 +34,8 @@ from hidden_monotonicity.widgets import (  # noqa: E402
     render_view,
 )
 
-_spec = importlib.util.spec_from_file_location("reference", Path(__file__).parents[1] / "decomposition" / "reference.py")
-reference = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(reference)
+sys.path.insert(0, str(Path(__file__).parents[1] / "decomposition"))
+import reference  # noqa: E402  (the independent naive split of tests/decomposition)
 
 METHODS = ("splitcam", "splitgrad", "splitlrp", "layercam", "saliency")
 
