@@ -25,6 +25,7 @@ import seaborn as sns
 
 from ..evaluation.metrics import ARROWS
 from ..evaluation.tables import rank_table, summarize
+from ..outputs import FIGURE_DPI
 
 __all__ = ["directions_from_metadata", "plot_class_sensitivity", "plot_metric_distributions", "plot_rank_heatmap",
            "write_evaluation_figures"]
@@ -202,7 +203,7 @@ def write_evaluation_figures(
     metadata: Mapping[str, Any] | None = None,
     directions: Mapping[str, str] | None = None,
     kind: str = "violin",
-    dpi: int = 120,
+    dpi: int = FIGURE_DPI,
     selection: pd.DataFrame | None = None,
 ) -> list[Path]:
     """Write ``distributions-<model>.png`` and ``ranks-<model>.png`` for every model; return the paths."""
