@@ -164,16 +164,20 @@ def _channel_map(values: torch.Tensor, layer: str, method: str, reduction: str =
     return values.sum(1, keepdim=True) if reduction == "sum" else values.mean(1, keepdim=True)
 
 
-@register_method(
-    "splitcam",
-    label="SplitCAM",
-    family="split",
-    defaults={"stream": "pos", "output": "g", **_SENSITIVITY_DEFAULTS, **_DECOMPOSITION_DEFAULTS},
-    description="SplitCAM^(l,±,g/h) = Σ_c δ_shift,c^(l,±,·) ⊙ a_c^(l,±): split-stream activations times α-shifted "
-    "sensitivities, no ReLU",
-    paper_section="C.1",
-    needs_layer=True,
-    own_layers=True,
+def _register_sensitivity_method(name: str, label: str, description: str, paper_section: str):
+    """Register a method that reads one stream and one output's α-shifted sensitivities at a split layer."""
+    return register_method(
+        name, label=label, family="split",
+        defaults={"stream": "pos", "output": "g", **_SENSITIVITY_DEFAULTS, **_DECOMPOSITION_DEFAULTS},
+        description=description, paper_section=paper_section, needs_layer=True, own_layers=True,
+    )
+
+
+@_register_sensitivity_method(
+    "splitcam", "SplitCAM",
+    "SplitCAM^(l,±,g/h) = Σ_c δ_shift,c^(l,±,·) ⊙ a_c^(l,±): split-stream activations times α-shifted sensitivities, "
+    "no ReLU",
+    "C.1",
 )
 def splitcam(model, x, targets, *, layer, stream, output, **params) -> torch.Tensor:
     """SplitCAM (paper C.1): ``Σ_c δ^{(l,s,o)}_{shift,c} ⊙ a^{(l,s)}_c`` at layer ``l`` for stream ``s`` and output ``o``.
@@ -184,16 +188,11 @@ def splitcam(model, x, targets, *, layer, stream, output, **params) -> torch.Ten
     return _channel_map(sensitivity * activation, layer, "splitcam")
 
 
-@register_method(
-    "splitgrad",
-    label="SplitGrad",
-    family="split",
-    defaults={"stream": "pos", "output": "g", **_SENSITIVITY_DEFAULTS, **_DECOMPOSITION_DEFAULTS},
-    description="SplitGrad^(l,±,g/h) = (1/C) Σ_c δ_shift,c^(l,±,·): channel mean of the α-shifted sensitivity "
-    "(at 'input' a pixel map)",
-    paper_section="C.2",
-    needs_layer=True,
-    own_layers=True,
+@_register_sensitivity_method(
+    "splitgrad", "SplitGrad",
+    "SplitGrad^(l,±,g/h) = (1/C) Σ_c δ_shift,c^(l,±,·): channel mean of the α-shifted sensitivity (at 'input' a "
+    "pixel map)",
+    "C.2",
 )
 def splitgrad(model, x, targets, *, layer, stream, output, **params) -> torch.Tensor:
     """SplitGrad (paper C.2): the channel mean of ``δ^{(l,s,o)}_{shift}``; α = 0.5 gives ½ of the gradient's

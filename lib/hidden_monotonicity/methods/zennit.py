@@ -62,20 +62,18 @@ def _zero_params(zero_bias: bool) -> list[str] | None:
     return ["bias"] if zero_bias else None
 
 
-@register_method(
-    "lrp_epsilon",
-    label="LRP-ε",
-    family="zennit",
-    defaults={"epsilon": 1e-6, "zero_bias": False},
-    description=(
-        "LRP-epsilon on every conv and linear layer (zennit; Norm rule on sums and average pools, activations "
-        "and merged batch norms pass), relevance starts at the target logit; summed over colour channels"
-    ),
-    paper_section=EXTRA_BASELINE,
+def _register_epsilon_lrp(name: str, label: str, description: str):
+    """Register an LRP composite whose only parameters are ε (epsilon rule) and ``zero_bias`` (extra baselines)."""
+    return register_method(name, label=label, family="zennit", defaults={"epsilon": 1e-6, "zero_bias": False},
+                           description=description, paper_section=EXTRA_BASELINE)
+
+
+@_register_epsilon_lrp(
+    "lrp_epsilon", "LRP-ε",
+    "LRP-epsilon on every conv and linear layer (zennit; Norm rule on sums and average pools, activations and merged "
+    "batch norms pass), relevance starts at the target logit; summed over colour channels",
 )
-def lrp_epsilon(
-    model: nn.Module, x: torch.Tensor, targets: torch.Tensor, *, epsilon: float, zero_bias: bool
-) -> torch.Tensor:
+def lrp_epsilon(model: nn.Module, x: torch.Tensor, targets: torch.Tensor, *, epsilon: float, zero_bias: bool) -> torch.Tensor:
     from zennit.composites import LayerMapComposite, layer_map_base
     from zennit.rules import Epsilon
     from zennit.types import Linear as AnyLinear
@@ -127,20 +125,13 @@ def lrp_gamma(
     return _zennit_relevance(model, x, targets, composite)
 
 
-@register_method(
-    "lrp_epsilon_plus_flat",
-    label="LRP-ε+♭",
-    family="zennit",
-    defaults={"epsilon": 1e-6, "zero_bias": False},
-    description=(
-        "LRP with zennit's EpsilonPlusFlat composite (Flat on the first layer, ZPlus on convs, epsilon on linear "
-        "layers); relevance starts at the target logit; summed over colour channels"
-    ),
-    paper_section=EXTRA_BASELINE,
+@_register_epsilon_lrp(
+    "lrp_epsilon_plus_flat", "LRP-ε+♭",
+    "LRP with zennit's EpsilonPlusFlat composite (Flat on the first layer, ZPlus on convs, epsilon on linear layers); "
+    "relevance starts at the target logit; summed over colour channels",
 )
-def lrp_epsilon_plus_flat(
-    model: nn.Module, x: torch.Tensor, targets: torch.Tensor, *, epsilon: float, zero_bias: bool
-) -> torch.Tensor:
+def lrp_epsilon_plus_flat(model: nn.Module, x: torch.Tensor, targets: torch.Tensor, *, epsilon: float,
+                          zero_bias: bool) -> torch.Tensor:
     from zennit.composites import EpsilonPlusFlat
 
     composite = EpsilonPlusFlat(
