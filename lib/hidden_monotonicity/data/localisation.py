@@ -60,14 +60,16 @@ class LocalisationDataset(Dataset):
         if images is not None:
             if images.ndim != 4 or images.shape[0] != n or images.shape[1] != 3:
                 raise ValueError(f"images must be (N={n}, 3, H, W), got {tuple(images.shape)}")
-            images = images.to(torch.float32)
+            # one memory layout whatever produced the images (a freshly rendered split is channels-last, a cached one
+            # is not): strided conv kernels round differently, which can flip max-pool ties and thus the explanations
+            images = images.to(torch.float32).contiguous()
         if masks is not None:
             expected = (n, 1, *images.shape[2:]) if images is not None else None
             if masks.ndim != 4 or masks.shape[0] != n or masks.shape[1] != 1 or (
                 expected is not None and tuple(masks.shape) != expected
             ):
                 raise ValueError(f"masks must be (N={n}, 1, H, W) like the images, got {tuple(masks.shape)}")
-            masks = masks.to(torch.float32)
+            masks = masks.to(torch.float32).contiguous()
         if len(mean) != 3 or len(std) != 3:
             raise ValueError(f"mean and std need one value per RGB channel, got {mean} and {std}")
         self._images = images
