@@ -58,13 +58,12 @@ from torch import nn
 from ..environment import seed_everything, select_device
 from ..methods.layers import conv_block_outputs, resolve_layer_rule, split_layer_candidates  # noqa: F401 (re-exported)
 from ..progress import report_progress
-from . import tables as tables_module  # noqa: F401
 from .backend import EvaluationBackend, Samples, check_data_dir, default_backend
 from .metadata import (  # noqa: F401
     Timings, check_shards, describe_difference, merged_metadata, new_metadata, package_versions, status_notes, status_summary,
 )
 from .metrics import MetricEvaluator, ModelContext, build_metric
-from .profiles import SPLIT_METHODS, EvaluationProfile, MethodGrid, expand_grid, get_profile  # noqa: F401
+from .profiles import EvaluationProfile, MethodGrid, get_profile
 from .results import EvaluationResult, finalize  # noqa: F401 (re-exported)
 from .selection import (  # noqa: F401 (re-exported for callers of the pre-split runner)
     _selection_metric_names,
