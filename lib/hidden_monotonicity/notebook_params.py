@@ -132,6 +132,12 @@ NOTEBOOK_SETTINGS: dict[str, dict[str, dict[str, Any]]] = {
         "smoke": {"model": "benchmark_vgg", "models": ("benchmark_vgg",), "n_images": 2, "image_size": 32,
                   "imagenet_image_size": 64, "metrics": True},
     },
+    "07_natural_photo_evaluation": {
+        # threads: a 160 px ImageNet network keeps both cores busy (explanations 1.4-1.7x faster than on one thread)
+        "common": {"model": "efficientnet_lite0", "dataset": "grid_pointing_game", "threads": 2, "gallery_mosaic": 0},
+        "default": {"evaluation_profile": "natural"},
+        "smoke": {"evaluation_profile": "natural_smoke"},
+    },
 }
 NOTEBOOKS: tuple[str, ...] = tuple(NOTEBOOK_SETTINGS)
 
@@ -221,8 +227,8 @@ def configure(
     """Validate a notebook's parameters and fill in its profile's settings (see the module docstring).
 
     ``model`` / ``dataset`` ``None``: the profile's choice. ``output_dir``: relative paths are relative to the
-    repository root. ``threads``: ``torch.set_num_threads``; ``None`` takes the profile's choice (:data:`PROFILE_THREADS`: 1 for
-    both, because the benchmark models are small: on one thread they run as fast as on two, and on a busy
+    repository root. ``threads``: ``torch.set_num_threads``; ``None`` takes the notebook's ``threads`` setting if it has
+    one (07: 2), else the profile's choice (:data:`PROFILE_THREADS`: 1 for both, because the benchmark models are small: on one thread they run as fast as on two, and on a busy
     machine up to 100x faster, where competing OpenMP threads spin; pass more threads for 224 px ImageNet models
     on an idle machine).
     ``overrides``: any notebook setting (e.g. ``n_images=8``); unknown names are an error.
@@ -248,7 +254,7 @@ def configure(
     from .environment import select_device
 
     resolved_device = select_device(device)
-    threads = threads if threads is not None else PROFILE_THREADS[profile]
+    threads = threads if threads is not None else settings.get("threads", PROFILE_THREADS[profile])
     if threads is not None:
         import torch
 

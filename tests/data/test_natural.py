@@ -126,8 +126,9 @@ def test_data_load_and_the_natural_profile() -> None:
     assert profile.dataset == "grid_pointing_game" and profile.models == ("efficientnet_lite0",)
     assert [row.method for row in profile.methods] == [row.method for row in DEFAULT.methods]  # every method
     assert profile.metrics == DEFAULT.metrics and profile.selection_metrics == DEFAULT.selection_metrics
-    for natural_row, default_row in zip(profile.methods, DEFAULT.methods):  # the same candidates, pixel sizes x 3.5
+    factor = profile.dataset_kwargs["size"] / DEFAULT.dataset_kwargs["size"]
+    for natural_row, default_row in zip(profile.methods, DEFAULT.methods):  # the same candidates, pixel sizes scaled
         assert set(natural_row.grid) == set(default_row.grid)
         for name, values in default_row.grid.items():
-            expected = tuple(round(v * 3.5) if name in ("window", "stride", "patch_size") else v for v in values)
+            expected = tuple(round(v * factor) if name in ("window", "stride", "patch_size") else v for v in values)
             assert natural_row.grid[name] == expected

@@ -258,17 +258,21 @@ def test_the_incomplete_merge_hints_say_what_to_do(tmp_path, monkeypatch):
 # ------------------------------------------------------------------------------ failure statuses
 
 
-def test_failure_statuses_do_not_depend_on_the_unit_order(tmp_path):
-    """A chunk whose explanation failed marks the metrics that use those maps, not the re-explaining ones."""
+@pytest.mark.parametrize("reuse", [True, False], ids=["reused-maps", "own-explanations"])
+def test_failure_statuses_do_not_depend_on_the_unit_order(tmp_path, reuse):
+    """A chunk whose explanation failed marks the metrics that use those maps: with reused explanations the
+    re-explaining ones too (they receive the maps); without, those fail in their own explanation."""
     profile = small_profile(methods=(MethodGrid("broken", fixed={"failure": "raise"}),),
-                            metrics=("Sparseness", "MaxSensitivity"), metric_params={"MaxSensitivity": {"nr_samples": 1}})
+                            metrics=("Sparseness", "MaxSensitivity"), metric_params={"MaxSensitivity": {"nr_samples": 1}},
+                            reuse_explanations=reuse)
     whole = _run(tmp_path / "whole", profile=profile).scores
     _run(tmp_path / "resumed", profile=profile, max_units=1)  # only Sparseness of chunk 0
     resumed = _run(tmp_path / "resumed", profile=profile).scores
     pd.testing.assert_frame_equal(whole, resumed)
     test = whole[whole["split"] == "test"]
     assert test[test["metric"] == "Sparseness"]["status"].str.startswith("failed: explain: RuntimeError").all()
-    assert test[test["metric"] == "MaxSensitivity"]["status"].str.startswith("failed: RuntimeError").all()
+    own_failure = "failed: explain: RuntimeError" if reuse else "failed: RuntimeError"
+    assert test[test["metric"] == "MaxSensitivity"]["status"].str.startswith(own_failure).all()
 
 
 def test_a_unit_file_with_text_in_a_number_column_is_named_when_read(tmp_path):

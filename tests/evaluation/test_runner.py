@@ -14,7 +14,7 @@ from hidden_monotonicity import cli
 from hidden_monotonicity.evaluation import runner
 from hidden_monotonicity.methods.layers import conv_block_outputs, split_layer_candidates
 from hidden_monotonicity.evaluation.runner import evaluate, merge
-from evaluation_standins import StandInMethods, make_backend, stand_in_profile
+from evaluation_standins import TEST_METRIC_PARAMS, StandInMethods, make_backend, stand_in_profile
 
 TABLE_FILES = ("table.md", "table.tex", "table.csv", "selection.csv")
 
@@ -273,3 +273,34 @@ def test_failures_are_recorded_per_sample_and_kept_out_of_the_tables(tmp_path):
     table = pd.read_csv(tmp_path / "table.csv")
     assert set(table["method"]) == {"input_x_gradient"}
     assert "score(s) failed" in (tmp_path / "table.md").read_text()
+
+
+def test_reused_explanations_give_the_same_scores_with_fewer_explanations(tmp_path):
+    """reuse_explanations passes the unit's maps to the re-explaining metrics: identical scores for a deterministic
+    method, one explanation fewer per re-explaining metric and chunk (EfficientMPRT: two fewer)."""
+    profile = stand_in_profile(models=("tiny_flat",), methods=stand_in_profile().methods[:1],
+                               metrics=("PixelFlipping", "MaxSensitivity", "RandomLogit", "EfficientMPRT"),
+                               metric_params={k: v for k, v in TEST_METRIC_PARAMS.items() if k != "Selectivity"})
+    counts, scores = {}, {}
+    for reuse in (False, True):
+        methods = StandInMethods()
+        result = _run(tmp_path / str(reuse), profile=profile.replace(reuse_explanations=reuse),
+                      backend=make_backend(methods), on_error="raise")
+        counts[reuse] = methods.calls
+        scores[reuse] = result.scores.drop(columns=["seed"])
+    assert (scores[True]["status"] == "ok").all()
+    pd.testing.assert_frame_equal(scores[False], scores[True])
+    chunks = 2  # 5 test images in chunks of 3; a single candidate: no validation split
+    assert counts[False] - counts[True] == chunks * (1 + 1 + 2)
+
+
+def test_a_folder_written_before_a_profile_field_existed_resumes(reference, tmp_path):
+    import shutil
+
+    folder = tmp_path / "old"
+    shutil.copytree(reference.out_dir, folder)
+    metadata = json.loads((folder / "metadata.json").read_text())
+    del metadata["profile"]["reuse_explanations"]  # as written by an older version
+    (folder / "metadata.json").write_text(json.dumps(metadata))
+    again = _run(folder)
+    assert again.units_computed == 0 and again.complete

@@ -199,3 +199,13 @@ def test_higher_and_lower_ranks_mirror_each_other(values):
     lower = T.rank_by_direction(series, "lower")
     np.testing.assert_allclose(higher + lower, len(values) + 1)
     assert higher[series.idxmax()] == 1.0
+
+
+def test_a_column_of_small_values_gets_the_decimals_to_show_and_rank_them():
+    from hidden_monotonicity.evaluation.tables import column_precision, constant_metrics
+
+    assert column_precision([0.5, 0.02]) == 3  # the usual columns keep 3 decimals
+    assert column_precision([0.00051, 0.00012]) == 5  # two significant digits of the largest
+    assert column_precision([0.0, 0.0]) == 3 and column_precision([np.nan, 0.004]) == 4
+    means = pd.DataFrame({"AUC@5": [0.00051, 0.00012], "Flat": [0.0001, 0.0001]}, index=["a", "b"])
+    assert constant_metrics(means) == ["Flat"]  # AUC@5 differs once shown at 5 decimals

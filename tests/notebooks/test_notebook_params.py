@@ -153,3 +153,13 @@ def test_moved_names_are_the_new_homes_objects():
         assert getattr(notebook_params, name) is getattr(paper, name), name
     with pytest.raises(AttributeError):
         notebook_params.no_such_name  # noqa: B018
+
+
+def test_a_notebook_thread_setting_is_used_when_the_parameter_is_none(tmp_path, keep_torch_threads):
+    torch.set_num_threads(1)
+    config = notebook_params.configure("07_natural_photo_evaluation", "smoke", output_dir=tmp_path, device="cpu")
+    assert config.threads == 2 and torch.get_num_threads() == 2  # the notebook's setting, not the profile's 1
+    notebook_params.configure("07_natural_photo_evaluation", "smoke", output_dir=tmp_path, device="cpu", threads=1)
+    assert torch.get_num_threads() == 1  # an explicit parameter wins
+    notebook_params.configure("04_quantitative_evaluation", "smoke", output_dir=tmp_path, device="cpu")
+    assert torch.get_num_threads() == 1  # notebooks without the setting keep the profile's choice

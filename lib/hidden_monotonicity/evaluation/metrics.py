@@ -12,8 +12,9 @@ Quantus pitfalls handled here (ecosystem-notes section 1):
 * normalisation is per sample (:func:`normalise_by_max_per_sample`) instead of Quantus's
   batch-wide ``normalise_by_max``, so scores do not depend on the batch composition;
 * ``softmax`` is passed explicitly for every call and recorded;
-* re-explaining metrics never receive precomputed maps: they get ``a_batch=None`` and the
-  ``explain_func`` (``hm.quantus_explain_func`` with the configuration's parameters);
+* re-explaining metrics get the ``explain_func`` (``hm.quantus_explain_func`` with the configuration's
+  parameters); they receive the precomputed maps as ``a_batch`` only when the profile says
+  ``reuse_explanations`` (the runner then passes them), otherwise ``a_batch=None`` and they explain for themselves;
 * MPRT's dict result is flattened; PixelFlipping's per-sample curves are integrated by us;
 * ``quantus.Completeness`` compares floats exactly (always False), so :class:`ToleranceCompleteness`
   replaces it;
@@ -184,7 +185,7 @@ class QuantusMetric(MetricEvaluator):
             model=model,
             x_batch=x,
             y_batch=y,
-            a_batch=None if self.needs_explain_func else a,
+            a_batch=a,  # None for re-explaining metrics unless the profile reuses explanations
             s_batch=s if self.needs_mask else None,
             channel_first=True,
             softmax=self.softmax,

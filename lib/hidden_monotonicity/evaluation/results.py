@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -29,6 +30,24 @@ class EvaluationResult:
     units_computed: int = 0
     paths: dict[str, Path] = field(default_factory=dict)
 
+    def chosen_configurations(self, profile: EvaluationProfile, model: str) -> dict[str, tuple[str, dict[str, Any]]]:
+        """``{row label: (method, parameters)}``: the configuration every row of ``profile`` was scored with on the
+        test split of ``model`` (its selected candidate), ready for ``hm.explain(model, x, y, method, **parameters)``."""
+        return chosen_configurations(self.selection, profile, model)
+
+
+def chosen_configurations(selection: pd.DataFrame, profile: EvaluationProfile, model: str) -> dict[str, tuple[str, dict[str, Any]]]:
+    """The selected configuration of every row of ``profile`` for ``model``, read from ``selection.csv``'s frame.
+
+    Rows are returned in the profile's order; a row without a chosen candidate for ``model`` raises ``ValueError``
+    (the run is incomplete: resume it first)."""
+    methods = {row.name: row.method for row in profile.methods}
+    picked = selection[(selection["model"] == model) & selection["chosen"].astype(bool)] if not selection.empty else selection
+    chosen = {str(r["method"]): json.loads(r["params"]) for _, r in picked.iterrows()}
+    missing = [label for label in methods if label not in chosen]
+    if missing:
+        raise ValueError(f"no selected configuration for {missing} on {model!r}; the evaluation is incomplete - resume it")
+    return {label: (methods[label], chosen[label]) for label in methods}
 
 
 def finalize(out_dir: str | Path, profile: EvaluationProfile, metadata: dict[str, Any]) -> EvaluationResult:

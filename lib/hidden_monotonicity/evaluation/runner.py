@@ -41,6 +41,7 @@ Outputs
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import shutil
 import time
@@ -224,8 +225,10 @@ class _Run:
                     raise UnitBudgetExhausted
                 bar.set_postfix_str(ev.name)
                 # precomputed maps (or their failure) only go to metrics that use them; re-explaining metrics
-                # call the explain function themselves, so their status never depends on the unit order
-                needs_maps = not ev.needs_explain_func and ev.skip_reason(model) is None
+                # call the explain function themselves (unless the profile reuses explanations), so their status
+                # never depends on the unit order
+                uses_maps = not ev.needs_explain_func or self.profile.reuse_explanations
+                needs_maps = uses_maps and ev.skip_reason(model) is None
                 cpu, wall = time.process_time(), time.perf_counter()
                 if needs_maps and ci not in maps_by_chunk:
                     maps_by_chunk[ci] = self.explain_chunk(model, samples, chunks[ci], grid, params, unit)
@@ -370,10 +373,20 @@ def _setup(profile: str | EvaluationProfile, device: str | None, data_dir: str |
         raise EvaluationSetupError(str(error)) from None
 
 
+def _with_new_fields(described: Any) -> Any:
+    """A stored profile description with the fields added since it was written filled in at their defaults (a
+    folder written before a field existed resumes as long as the new field keeps its default)."""
+    if not isinstance(described, dict):
+        return described
+    defaults = {f.name: f.default for f in dataclasses.fields(EvaluationProfile) if f.default is not dataclasses.MISSING}
+    return {**{k: v for k, v in defaults.items() if k not in described and isinstance(v, (bool, int, float, str))}, **described}
+
+
 def _resume_metadata(store: ResultStore, fresh: dict[str, Any]) -> dict[str, Any]:
     metadata = store.read_metadata()
     if metadata is None:
         return fresh
+    metadata["profile"] = _with_new_fields(metadata.get("profile"))
     for key in ("profile", "shard", "num_shards"):
         if metadata.get(key) != fresh[key]:
             raise OutputFolderError(

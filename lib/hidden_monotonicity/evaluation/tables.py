@@ -162,11 +162,25 @@ def format_interval(mean: float, low: float, high: float, precision: int = 3) ->
 # --------------------------------------------------------------------------------------------
 
 
+def column_precision(values: pd.Series | np.ndarray, precision: int = 3) -> int:
+    """Decimals for one metric column: ``precision``, or more when the column's largest ``|mean|`` is below
+    ``10 ** (1 - precision)`` (0.01 at 3 decimals) - then enough for two significant digits of it, so that a column
+    of small values (e.g. AUC@5 of probabilities over 1000 classes) is neither shown as 0.000 nor taken as constant.
+    At most 12 decimals."""
+    finite = np.abs(np.asarray(values, dtype=float))
+    finite = finite[np.isfinite(finite)]
+    largest = float(finite.max()) if finite.size else 0.0
+    if largest == 0.0 or largest >= 10.0 ** (1 - precision):
+        return precision
+    return int(min(12, max(precision, 1 - math.floor(math.log10(largest)))))
+
+
 def constant_metrics(means: pd.DataFrame, precision: int = 3) -> list[str]:
-    """Columns whose displayed mean is the same for every method (they cannot order the methods)."""
+    """Columns whose displayed mean (at :func:`column_precision`) is the same for every method (they cannot order
+    the methods)."""
     if len(means) < 2:
         return []
-    return [c for c in means.columns if means[c].round(precision).nunique(dropna=False) == 1]
+    return [c for c in means.columns if means[c].round(column_precision(means[c], precision)).nunique(dropna=False) == 1]
 
 
 def build_table(
@@ -184,7 +198,7 @@ def build_table(
     """Tidy table of one model: one row per (method, metric) plus the mean-rank column.
 
     Columns: :data:`TABLE_COLUMNS`. ``display`` is ``mean [ci_low, ci_high]`` at ``precision``
-    decimals. The mean rank's interval needs the per-image ``scores`` (test split, chosen
+    decimals (more for a column of small values, :func:`column_precision`). The mean rank's interval needs the per-image ``scores`` (test split, chosen
     configurations); without them it is NaN. Columns constant across methods are not ranked.
     """
     part = summary[summary["model"] == model]
@@ -198,7 +212,8 @@ def build_table(
     ranks = rank_table(means[ranked], directions) if ranked else pd.DataFrame(index=methods)
     for metric in metrics:
         direction = directions[metric]
-        displayed = means[metric].round(precision)
+        decimals = column_precision(means[metric], precision)
+        displayed = means[metric].round(decimals)
         best_value = displayed.max() if direction == HIGHER else displayed.min()
         for method in methods:
             record = cells.get((method, metric))
@@ -211,8 +226,8 @@ def build_table(
                 "category": record["category"], "direction": direction, "arrow": ARROWS[direction], "mean": mean,
                 "std": float(record["std"]), "ci_low": low, "ci_high": high, "n": int(record["n"]),
                 "rank": float(ranks.loc[method, metric]) if metric in ranked else float("nan"),
-                "display": format_interval(mean, low, high, precision),
-                "is_best": bool(metric in ranked and not math.isnan(mean) and round(mean, precision) == best_value),
+                "display": format_interval(mean, low, high, decimals),
+                "is_best": bool(metric in ranked and not math.isnan(mean) and round(mean, decimals) == best_value),
             })
     if ranked and methods:
         overall = ranks[MEAN_RANK]

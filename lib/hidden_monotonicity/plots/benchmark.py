@@ -1,4 +1,5 @@
-"""Figure of the digits localisation benchmark: one image per class with its mask contour."""
+"""Figures of the localisation benchmarks: the digits (one image per class) and the grid pointing game's mosaics,
+each with its ground-truth mask's contour."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ if TYPE_CHECKING:
 
     from ..data.localisation import LocalisationDataset
 
-__all__ = ["plot_benchmark_samples"]
+__all__ = ["plot_benchmark_samples", "plot_mosaics"]
 
 
 def plot_benchmark_samples(
@@ -68,4 +69,38 @@ def plot_benchmark_samples(
     if path is not None:
         Path(path).parent.mkdir(parents=True, exist_ok=True)
         fig.savefig(path, dpi=dpi)
+    return fig
+
+
+def plot_mosaics(
+    dataset: LocalisationDataset,
+    *,
+    count: int | None = None,
+    contour_colour: str = "#ff00ff",
+    panel_size: float = 1.9,
+    title: str = "",
+) -> Figure:
+    """The first ``count`` images of a grid pointing game (:func:`hidden_monotonicity.data.grid_pointing_game`) in one
+    row, each titled with its target class and outlined where its mask (the target cell) is."""
+    import matplotlib.pyplot as plt
+
+    count = len(dataset) if count is None else min(int(count), len(dataset))
+    if count < 1:
+        raise ValueError("plot_mosaics needs at least one image")
+    fig, axes = plt.subplots(1, count, figsize=(panel_size * count, panel_size + 0.5), squeeze=False, layout="constrained")
+    for index, ax in enumerate(axes[0]):
+        image, label, mask = dataset[index]
+        ax.imshow(dataset.denormalise(image).permute(1, 2, 0).numpy(), interpolation="nearest")
+        # pad the mask so that the outline is closed where the target cell touches the image border
+        height, width = mask.shape[-2:]
+        padded = np.pad(mask[0].numpy(), 1)
+        ax.contour(np.arange(-1, width + 1), np.arange(-1, height + 1), padded, levels=[0.5], colors=[contour_colour],
+                   linewidths=1.5)
+        ax.set_xlim(-0.5, width - 0.5)
+        ax.set_ylim(height - 0.5, -0.5)
+        ax.set_title(dataset.class_names[int(label)], fontsize=8)
+        ax.set_xticks([])
+        ax.set_yticks([])
+    if title:
+        fig.suptitle(title, fontsize=10)
     return fig
