@@ -7,7 +7,7 @@ import pytest
 from hidden_monotonicity.evaluation import profiles as P
 from hidden_monotonicity.methods.layers import resolve_layer_rule
 from hidden_monotonicity.evaluation.metrics import CATEGORIES, build_metric, ModelContext
-from hidden_monotonicity.evaluation.runner import _selection_metric_names, profile_outputs
+from hidden_monotonicity.evaluation.selection import _selection_metric_names, profile_outputs
 
 TASK_METHODS = {
     "saliency", "saliency_abs", "input_x_gradient", "guided_backprop", "integrated_gradients", "deeplift",
@@ -82,7 +82,7 @@ def test_expand_grid_is_deterministic():
 
 
 def test_selection_metric_params_apply_to_the_validation_split_only():
-    from hidden_monotonicity.evaluation.runner import metric_params_for
+    from hidden_monotonicity.evaluation.selection import metric_params_for
 
     paper = P.get_profile("paper")
     assert metric_params_for(paper, "MaxSensitivity", "val") == {"nr_samples": 20, "lower_bound": 0.2}

@@ -13,12 +13,9 @@ from hypothesis import strategies as st
 from torch import nn
 
 from hidden_monotonicity.methods import explain, methods
-from hidden_monotonicity.methods.baselines import (  # the names the library modules export, gathered
-    canonizers_for,
-    relu_inplace_disabled,
-    single_use_modules,
-    square_patch_mask,
-)
+from hidden_monotonicity.methods.captum import single_use_modules, square_patch_mask
+from hidden_monotonicity.methods.model_guards import relu_inplace_disabled
+from hidden_monotonicity.methods.zennit import canonizers_for
 
 #: cheap settings so that the every-method tests stay fast (the defaults are tested elsewhere)
 CHEAP = {

@@ -57,26 +57,21 @@ import torch
 from torch import nn
 
 from ..environment import seed_everything, select_device
-from ..methods.layers import conv_block_outputs, resolve_layer_rule, split_layer_candidates  # noqa: F401 (re-exported)
 from ..progress import report_progress
 from .backend import EvaluationBackend, Samples, check_data_dir, default_backend
-from .metadata import (  # noqa: F401
-    Timings, check_shards, describe_difference, merged_metadata, new_metadata, package_versions, status_notes, status_summary,
-)
+from .metadata import Timings, check_shards, describe_difference, merged_metadata, new_metadata
 from .metrics import MetricEvaluator, ModelContext, build_metric
 from .profiles import EvaluationProfile, MethodGrid, get_profile
-from .results import EvaluationResult, finalize  # noqa: F401 (re-exported)
-from .selection import (  # noqa: F401 (re-exported for callers of the pre-split runner)
-    _selection_metric_names,
+from .results import EvaluationResult, finalize
+from .selection import (
     candidate_configurations,
     metric_params_for,
     profile_outputs,
     select_configuration,
     selection_metric_names,
 )
-from .store import (  # noqa: F401 (re-exported for callers of the pre-split runner)
+from .store import (
     SCORE_COLUMNS,
-    SPLITS,
     STATUS_EMPTY_MASK,
     STATUS_OK,
     EvaluationSetupError,
@@ -89,7 +84,6 @@ from .store import (  # noqa: F401 (re-exported for callers of the pre-split run
     derive_seed,
     make_output_folder,
     prepare_merge_folder,
-    sort_scores,
 )
 
 # --------------------------------------------------------------------------------------------
