@@ -15,7 +15,8 @@ Profiles: ``"default"`` (what ``make reproduce`` runs; committed figures) and ``
 seconds per notebook). Relative output folders are taken relative to the repository root, so a notebook
 writes to ``<repository>/figures`` whichever folder Jupyter was started in.
 
-The names marked ``# moved:`` below are aliases kept until the notebooks import them from their new homes.
+Two loading helpers are the notebooks' conveniences over the library's loaders: :func:`load_model` (the model in eval
+mode on a device, with its weights description) and :func:`load_images` (the digits cached under ``data/cache``).
 """
 
 from __future__ import annotations
@@ -28,8 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from .environment import seed_everything
-from .outputs import FIGURE_DPI, OUTPUT_EXTENSIONS, FigureSaver, display_path, markdown_table  # moved: outputs.py
-from .outputs import repository_root  # moved: outputs.py
+from .outputs import FigureSaver, display_path, repository_root
 
 __all__ = [
     "DATASETS",
@@ -42,18 +42,8 @@ __all__ = [
     "has_imagenet_s",
     "native_input_size",
     "seed_everything",
-    # moved (aliases until the notebooks import from the new homes):
     "load_images",
     "load_model",
-    "FIGURE_DPI",
-    "OUTPUT_EXTENSIONS",
-    "FigureSaver",
-    "PAPER_VGG16_RESULTS",
-    "compare_with_paper",
-    "display_path",
-    "markdown_table",
-    "paper_table",
-    "repository_root",
 ]
 
 PROFILES: tuple[str, ...] = ("default", "smoke")
@@ -140,18 +130,6 @@ NOTEBOOK_SETTINGS: dict[str, dict[str, dict[str, Any]]] = {
     },
 }
 NOTEBOOKS: tuple[str, ...] = tuple(NOTEBOOK_SETTINGS)
-
-#: moved: evaluation/paper.py (imported on first use, so that the notebooks do not load the evaluation stack)
-_MOVED_TO_EVALUATION_PAPER = ("PAPER_VGG16_RESULTS", "compare_with_paper", "paper_table")
-
-
-def __getattr__(name: str) -> Any:
-    if name in _MOVED_TO_EVALUATION_PAPER:  # moved: evaluation/paper.py
-        from .evaluation import paper
-
-        return getattr(paper, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
 
 # ----------------------------------------------------------------------------------------- config
 @dataclass(frozen=True)
@@ -283,14 +261,9 @@ def _resolve_folder(folder: str | os.PathLike) -> Path:
 
 
 # ----------------------------------------------------------------------------------------- loading
-# Thin wrappers kept until the notebooks call models.load / data.load themselves.
-# moved: models.load(name, allow_random_init=..., seed=...); the description is model.weights_source
 def load_model(name: str, *, allow_random_init: bool = False, seed: int = 0, device: str = "cpu", warn: bool = True):
-    """``(model, weights description)``: :func:`hidden_monotonicity.models.load` in eval mode on ``device``.
-
-    moved: ``models.load(name, allow_random_init=..., seed=...)`` (its ``weights_source`` is the description);
-    ``warn=False`` hides the random-init warning.
-    """
+    """``(model, weights description)``: :func:`hidden_monotonicity.models.load` in eval mode on ``device``; the
+    description is the model's ``weights_source``. ``warn=False`` hides the random-init warning."""
     from . import models
 
     with warnings.catch_warnings():
@@ -311,7 +284,6 @@ def native_input_size(name: str) -> int:
     raise ValueError(f"unknown model {name!r}; choose one of {models.available()}")
 
 
-# moved: data.load(name, split, n=..., ...)
 def load_images(
     dataset: str,
     *,
@@ -321,11 +293,9 @@ def load_images(
     data_dir: str | os.PathLike | None = None,
     seed: int = 0,
 ):
-    """The first ``n`` images of a localisation dataset at ``image_size``.
-
-    moved: ``data.load(dataset, split, n=n, ...)`` (digits: ``size=image_size, seed=seed, cache_dir=data/cache``;
-    ImageNet-S: ``data_dir=data_dir, image_size=image_size``).
-    """
+    """The first ``n`` images of a localisation dataset at ``image_size``: :func:`hidden_monotonicity.data.load`
+    (digits: ``size=image_size, seed=seed``, cached in ``<repository>/data/cache``; ImageNet-S: ``data_dir``,
+    ``image_size``)."""
     from . import data
 
     if dataset == "digits":
