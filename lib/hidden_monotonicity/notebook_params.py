@@ -206,9 +206,9 @@ def configure(
 
     ``model`` / ``dataset`` ``None``: the profile's choice. ``output_dir``: relative paths are relative to the
     repository root. ``threads``: ``torch.set_num_threads``; ``None`` takes the notebook's ``threads`` setting if it has
-    one (07: 2), else the profile's choice (:data:`PROFILE_THREADS`: 1 for both, because the benchmark models are small: on one thread they run as fast as on two, and on a busy
-    machine up to 100x faster, where competing OpenMP threads spin; pass more threads for 224 px ImageNet models
-    on an idle machine).
+    one (07: 2), else the profile's choice (:data:`PROFILE_THREADS`: 1 for both, because the benchmark models are
+    small: on one thread they run as fast as on two, and on a busy machine up to 100x faster, where competing OpenMP
+    threads spin; pass more threads for 224 px ImageNet models on an idle machine).
     ``overrides``: any notebook setting (e.g. ``n_images=8``); unknown names are an error.
     Seeds Python, NumPy and torch with ``seed``.
     """

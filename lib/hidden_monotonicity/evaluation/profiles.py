@@ -527,10 +527,12 @@ PROFILES[NATURAL.name] = NATURAL
 #: The natural profile cut to seconds (notebook 07 under the smoke profile, make test): 128 px mosaics (the same four
 #: photos survive), one validation and two test mosaics, three methods - a selected saliency, LayerCAM and SplitCAM at
 #: the last layer - and every category with the cheapest settings.
+NATURAL_SMOKE_SIZE = 128
 NATURAL_SMOKE = NATURAL.replace(
     name="natural_smoke",
-    description="Seconds-long check of the natural profile: 128 px grid pointing game, 1 + 2 mosaics, 3 methods",
-    dataset_kwargs={"model": "efficientnet_lite0", "seed": 0, "grid": 2, "size": 128, "views_per_photo": 2},
+    description=(f"Seconds-long check of the natural profile: {NATURAL_SMOKE_SIZE} px grid pointing game, 1 + 2 mosaics, "
+                 "3 methods"),
+    dataset_kwargs={"model": "efficientnet_lite0", "seed": 0, "grid": 2, "size": NATURAL_SMOKE_SIZE, "views_per_photo": 2},
     n_val=1,
     n_test=2,
     methods=(
@@ -540,8 +542,8 @@ NATURAL_SMOKE = NATURAL.replace(
     ),
     # one metric of every category; the cheap randomisation metric (RandomLogit: one explanation per chunk)
     metrics=tuple(m for m in EVERY_CATEGORY_METRICS if m != "EfficientMPRT"),
-    metric_params={"PixelFlipping": {"features_in_step": 3 * 128 * 128 // 48}, "Selectivity": {"patch_size": 32},
-                   "MaxSensitivity": {"nr_samples": 1}},
+    metric_params={"PixelFlipping": {"features_in_step": 3 * NATURAL_SMOKE_SIZE * NATURAL_SMOKE_SIZE // 48},
+                   "Selectivity": {"patch_size": NATURAL_SMOKE_SIZE // 4}, "MaxSensitivity": {"nr_samples": 1}},
     selection_metric_params={},
 )
 PROFILES[NATURAL_SMOKE.name] = NATURAL_SMOKE
