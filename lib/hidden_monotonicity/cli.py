@@ -1,7 +1,9 @@
 """Command line of the evaluation: ``python -m hidden_monotonicity evaluate|merge ...``.
 
 ``evaluate --profile {smoke,default,paper} --out DIR [--shard i --num-shards n] [--data-dir PATH]
-[--device DEV] [--max-units K] [--threads T] [--figures] [--no-progress]`` runs or resumes an evaluation;
+[--device DEV] [--max-units K] [--threads T] [--figures] [--no-progress] [--restart]`` runs or resumes an evaluation
+(a folder whose fingerprint - weights, data, code, packages, profile - differs from this run's is refused, or with
+``--restart`` recomputed where it changed);
 ``merge DIR1 DIR2 ... --out DIR [--allow-incomplete] [--overwrite] [--figures]`` combines shard folders.
 
 This layer sits above :mod:`.evaluation` and :mod:`.plots`: the evaluation computes and writes
@@ -56,6 +58,10 @@ def _evaluate_parser() -> argparse.ArgumentParser:
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bars")
     parser.add_argument("--on-error", choices=("record", "raise"), default="record",
                         help="record failed scores in scores.csv (default) or stop at the first error")
+    parser.add_argument("--restart", action="store_true",
+                        help="when --out holds results computed from something else (other weights, data, library "
+                        "code, package versions or profile: see metadata.json's fingerprint), recompute in place what "
+                        "changed instead of stopping with an error")
     return parser
 
 
@@ -90,7 +96,8 @@ def _run_evaluate(rest: Sequence[str]) -> tuple[EvaluationResult, bool]:
 
         torch.set_num_threads(args.threads)
     result = evaluate(args.profile, args.out, shard=args.shard, num_shards=args.num_shards, data_dir=args.data_dir,
-                      device=args.device, max_units=args.max_units, progress=not args.no_progress, on_error=args.on_error)
+                      device=args.device, max_units=args.max_units, progress=not args.no_progress, on_error=args.on_error,
+                      restart=args.restart)
     return result, args.figures
 
 

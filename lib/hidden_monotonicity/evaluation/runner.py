@@ -41,11 +41,9 @@ Outputs
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import shutil
 import time
-import warnings
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -59,9 +57,10 @@ from torch import nn
 from ..environment import seed_everything, select_device
 from ..progress import report_progress
 from .backend import EvaluationBackend, Samples, check_data_dir, default_backend
-from .metadata import Timings, check_shards, describe_difference, merged_metadata, new_metadata
+from .metadata import Timings, check_shards, merged_metadata, new_metadata
 from .metrics import MetricEvaluator, ModelContext, build_metric
 from .profiles import EvaluationProfile, MethodGrid, get_profile
+from .provenance import data_fingerprint, model_fingerprint, resume_metadata, run_fingerprint, stored_metadata
 from .results import EvaluationResult, finalize
 from .selection import (
     candidate_configurations,
@@ -137,15 +136,37 @@ class _Run:
         rows = [(m, g) for m in self.profile.models for g in self.profile.methods]
         return [(i, m, g) for i, (m, g) in enumerate(rows)]
 
-    def execute(self, shard: int, num_shards: int) -> None:
-        mine = [(m, g) for i, m, g in self.groups() if i % num_shards == shard]
+    def my_rows(self, shard: int, num_shards: int) -> list[tuple[str, MethodGrid]]:
+        return [(m, g) for i, m, g in self.groups() if i % num_shards == shard]
+
+    def prepare(self, shard: int, num_shards: int) -> None:
+        """Check the methods, load the data and the models of this shard's rows (before any work unit: their
+        fingerprints are compared with the output folder's first, :mod:`.provenance`)."""
+        mine = self.my_rows(shard, num_shards)
         for method in dict.fromkeys(g.method for _, g in mine):  # fail before any work on an unknown method
             self.backend.method_spec(method)
+        self.samples("test")
+        if self.profile.n_val != 0:
+            self.samples("val")
+        self._models: dict[str, tuple[nn.Module, str]] = {}
+        self.model_fingerprints: dict[str, str] = {}
+        for model_name in dict.fromkeys(m for m, _ in mine):
+            model, weights = self.backend.load_model(model_name, self.profile.allow_random_init, self.profile.seed)
+            self.model_fingerprints[model_name] = model_fingerprint(model)
+            self._models[model_name] = (model, weights)
+
+    def fingerprint(self, profile_description: Mapping[str, Any], versions: Mapping[str, str]) -> dict[str, Any]:
+        """What this run's results depend on (:func:`.provenance.run_fingerprint`); after :meth:`prepare`."""
+        data = {split: data_fingerprint(samples.x, samples.y, samples.s) for split, samples in self._samples.items()}
+        return run_fingerprint(profile_description, versions, self.model_fingerprints, data)
+
+    def execute(self, shard: int, num_shards: int) -> None:
+        mine = self.my_rows(shard, num_shards)
         for model_name in self.profile.models:
             rows = [g for m, g in mine if m == model_name]
             if not rows:
                 continue
-            model, weights = self.backend.load_model(model_name, self.profile.allow_random_init, self.profile.seed)
+            model, weights = self._models.pop(model_name)
             model = model.to(self.device).eval()
             with torch.no_grad():
                 probe = torch.as_tensor(self.samples("test").x[:1], device=self.device)
@@ -367,32 +388,6 @@ def _setup(profile: str | EvaluationProfile, device: str | None, data_dir: str |
         raise EvaluationSetupError(str(error)) from None
 
 
-def _with_new_fields(described: Any) -> Any:
-    """A stored profile description with the fields added since it was written filled in at their defaults (a
-    folder written before a field existed resumes as long as the new field keeps its default)."""
-    if not isinstance(described, dict):
-        return described
-    defaults = {f.name: f.default for f in dataclasses.fields(EvaluationProfile) if f.default is not dataclasses.MISSING}
-    return {**{k: v for k, v in defaults.items() if k not in described and isinstance(v, (bool, int, float, str))}, **described}
-
-
-def _resume_metadata(store: ResultStore, fresh: dict[str, Any]) -> dict[str, Any]:
-    metadata = store.read_metadata()
-    if metadata is None:
-        return fresh
-    metadata["profile"] = _with_new_fields(metadata.get("profile"))
-    for key in ("profile", "shard", "num_shards"):
-        if metadata.get(key) != fresh[key]:
-            raise OutputFolderError(
-                f"{store.root} holds results of another run ({key} differs: "
-                f"{describe_difference(metadata.get(key), fresh[key])}); use a fresh --out folder to start a new "
-                "evaluation, or the same settings to resume this one"
-            )
-    if metadata.get("versions") != fresh["versions"]:
-        warnings.warn(f"resuming {store.root} with different package versions than its first run", stacklevel=3)
-    return metadata
-
-
 def evaluate(
     profile: str | EvaluationProfile = "smoke",
     out_dir: str | Path = "results/evaluation",
@@ -405,6 +400,7 @@ def evaluate(
     max_units: int | None = None,
     progress: bool = True,
     on_error: str = "record",
+    restart: bool = False,
 ) -> EvaluationResult:
     """Run (or resume) the evaluation of ``profile`` into ``out_dir`` (paper sections D, E).
 
@@ -422,6 +418,10 @@ def evaluate(
             resumed); for tests and time-boxed jobs.
         progress: show tqdm progress bars (one per model, split and method; postfix = metric).
         on_error: ``"record"`` stores failed scores with a ``failed: ...`` status; ``"raise"`` stops.
+        restart: what to do when ``out_dir`` holds results computed from something else than this run uses
+            (another profile, other weights, data, library code or package versions: :mod:`.provenance`).
+            ``False`` (default): stop with an error naming what changed. ``True``: recompute in place what changed
+            (the changed models' results when only weights changed, else everything), with a warning.
 
     Returns:
         :class:`EvaluationResult`; ``complete`` is False when ``max_units`` stopped the run.
@@ -429,6 +429,8 @@ def evaluate(
     A run that fails before it finished any work unit removes the output folder again if it created it.
     """
     check_arguments(shard, num_shards, max_units, on_error)
+    if not isinstance(restart, bool):
+        raise EvaluationSetupError(f"restart must be True or False, got {restart!r}")
     profile, device = _setup(profile, device, data_dir, default_data=backend is None)
     store = ResultStore(out_dir)
     created = make_output_folder(store.root)
@@ -437,8 +439,11 @@ def evaluate(
         with FolderLock(store.root):
             store.clean_temporary_files()
             fresh = new_metadata(profile, shard, num_shards, device)
-            metadata = _resume_metadata(store, fresh)
+            stored = stored_metadata(store, fresh, restart)
             run = _Run(profile, store, backend or default_backend(), device, data_dir, max_units, progress, on_error)
+            run.prepare(shard, num_shards)
+            fresh["fingerprint"] = run.fingerprint(fresh["profile"], fresh["versions"])
+            metadata = resume_metadata(store, stored, fresh, restart)
             _execute(run, store, metadata, shard, num_shards, fresh["versions"])
             result = finalize(store.root, profile, metadata)
     except BaseException:
@@ -500,9 +505,11 @@ def merge(shard_dirs: Sequence[str | Path], out_dir: str | Path, *, allow_incomp
     try:
         with FolderLock(target.root):
             prepare_merge_folder(target, stores, overwrite)
-            copy_results(stores, target)
             profile = EvaluationProfile.from_dict(metadatas[0]["profile"])
             merged = merged_metadata([str(s.root) for s in stores], metadatas, all_shards)
+            # written first, so that a merge killed while copying is recognised (and redone) by the next one
+            target.write_metadata({**merged, "complete": False, "merge_in_progress": True})
+            copy_results(stores, target)
             return finalize(target.root, profile, merged)
     except BaseException:
         if created:

@@ -42,9 +42,13 @@ STATUS_OK = "ok"
 STATUS_EMPTY_MASK = "dropped: empty mask"
 SELECTION_COLUMNS = ["model", "method", "candidate", "config", "params", "criterion", "criterion_value", "chosen"]
 RECORD_SUFFIX = ".check"
-#: What an evaluation writes into its output folder (``remove_results`` deletes exactly these).
+#: What an evaluation writes into its output folder (``remove_results`` deletes these, the files that the folder's
+#: ``metadata.json`` lists as its ``outputs``, and whatever matches :data:`RESULT_PATTERNS`).
 RESULT_ENTRIES = ("units", "selection", "figures", "metadata.json", "scores.csv", "selection.csv",
-                  "table.md", "table.tex", "table.csv")
+                  "table.md", "table.tex", "table.csv", "table_defaults.csv", "comparisons.csv")
+#: File names the tables have had (``table_*.csv``, ``comparisons*.csv``): removed with the results even when the
+#: folder's metadata does not list them (a folder written by an older version).
+RESULT_PATTERNS = ("table*.md", "table*.tex", "table*.csv", "comparisons*.csv")
 
 
 class EvaluationSetupError(ValueError):
@@ -264,14 +268,39 @@ class ResultStore:
     def write_metadata(self, metadata: Mapping[str, Any]) -> None:
         _atomic_write_text(self.metadata_path, json.dumps(metadata, indent=2, sort_keys=False, default=str) + "\n")
 
+    def result_files(self) -> list[str]:
+        """The names of the result entries this folder holds (units, selection, tables, ...), sorted."""
+        if not self.root.is_dir():
+            return []
+        return sorted(p.name for p in self._result_paths() if p.exists())
+
+    def _result_paths(self) -> list[Path]:
+        paths = [self.root / name for name in RESULT_ENTRIES]
+        paths += [p for pattern in RESULT_PATTERNS for p in self.root.glob(pattern)]
+        try:
+            listed = (self.read_metadata() or {}).get("outputs", [])
+        except OutputFolderError:
+            listed = []
+        for name in listed if isinstance(listed, list) else []:
+            path = (self.root / str(name)).resolve()
+            if path.parent == self.root.resolve():  # only names inside this folder
+                paths.append(path)
+        return list(dict.fromkeys(paths))
+
     def remove_results(self) -> None:
-        """Delete everything an evaluation writes into this folder (:data:`RESULT_ENTRIES`); keep other files."""
-        for name in RESULT_ENTRIES:
-            path = self.root / name
+        """Delete everything an evaluation writes into this folder (:data:`RESULT_ENTRIES`, the files its metadata
+        lists as ``outputs`` and :data:`RESULT_PATTERNS`); keep other files."""
+        for path in self._result_paths():
             if path.is_dir():
                 shutil.rmtree(path)
             elif path.exists():
                 path.unlink()
+
+    def remove_model_results(self, model: str) -> None:
+        """Delete the unit and selection files of ``model`` (its weights changed; the tables are rewritten anyway)."""
+        for path in (self.units_dir / _safe_name(model), self.selection_dir / _safe_name(model)):
+            if path.is_dir():
+                shutil.rmtree(path)
 
     def clean_temporary_files(self) -> int:
         """Remove temporary files a killed run left behind; return how many."""
@@ -336,15 +365,23 @@ def make_output_folder(root: Path) -> bool:
 
 
 def prepare_merge_folder(target: ResultStore, stores: Sequence[ResultStore], overwrite: bool) -> None:
-    """Refuse a non-empty merge folder unless it holds this same merge (then it is redone) or ``overwrite``."""
-    if not target.root.is_dir() or not any(p.name != ".lock" for p in target.root.iterdir()):
+    """Refuse a non-empty merge folder unless it holds this same merge (then it is redone), or an interrupted one of
+    these shards, or ``overwrite``; then clear its results."""
+    if not target.root.is_dir() or not any(p.name != ".lock" and not p.name.startswith(".tmp-")
+                                           for p in target.root.iterdir()):
         return
-    same = False
     if not overwrite:
-        previous = target.read_metadata() or {}
+        try:
+            previous = target.read_metadata()
+        except OutputFolderError:
+            previous = None
+        if previous is None:
+            raise OutputFolderError(
+                f"the merge folder {target.root} is not empty and has no readable metadata.json, so it cannot be told "
+                f"apart from another evaluation (it holds {', '.join(target.result_files()[:4]) or 'other files'}); "
+                "choose an empty --out folder, or pass --overwrite (overwrite=True) to replace its results")
         merged_from = [Path(m.get("dir", "")).resolve() for m in previous.get("merged_from", [])]
-        same = sorted(merged_from) == sorted(s.root.resolve() for s in stores)
-        if not same:
+        if sorted(merged_from) != sorted(s.root.resolve() for s in stores):
             raise OutputFolderError(f"the merge folder {target.root} is not empty and does not hold a merge of these shard "
                                     "folders; choose an empty --out folder, or pass --overwrite (overwrite=True) to "
                                     "replace its results")
