@@ -15,7 +15,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import torch
 
-from .explorer_model import TARGET_CHOICES, eval_mode, short_reason
+from .explorer_model import TARGET_CHOICES, _listing, eval_mode, short_reason
 
 __all__ = ["MONOTONE_CHECKPOINTS", "SelfExplainingModel", "SelfExplainingState", "SelfExplainingView", "load_monotone_models"]
 
@@ -82,10 +82,10 @@ class SelfExplainingModel:
             found = torch.as_tensor(labels).reshape(-1)
             outside = [int(i) for i in torch.nonzero((found < 0) | (found >= classes)).reshape(-1)]
             if outside:
+                others = f"; {len(outside)} images have such labels: {_listing(outside)}" if len(outside) > 1 else ""
                 raise ValueError(f"label {int(found[outside[0]])} of image {outside[0]} is outside the model's {classes} "
-                                 f"classes (0..{classes - 1}; model {name!r}, counted from its output); "
-                                 f"{len(outside)} image(s) have such labels: the labels must be class indices of "
-                                 "this model")
+                                 f"classes (0..{classes - 1}; model {name!r}, counted from its output){others}: the "
+                                 "labels must be class indices of this model; pass the labels of these images")
         state = state or SelfExplainingState()
         self.state = replace(state, model=state.model or next(iter(self.models)))
         self.check(self.state)
