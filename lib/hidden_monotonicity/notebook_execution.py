@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import numbers
 import os
 import re
 import shutil
@@ -38,6 +39,7 @@ __all__ = [
     "Console",
     "NotebookRun",
     "NotebookWatch",
+    "check_run_limits",
     "declared_parameters",
     "ensure_kernel",
     "execute_notebook",
@@ -404,6 +406,16 @@ class NotebookRun:
     units: int = 0
 
 
+def check_run_limits(cell_timeout: float | None, retries: int) -> None:
+    """Raise ``ValueError`` unless ``cell_timeout`` is ``None`` or positive seconds and ``retries`` a whole number
+    >= 0 (nbclient would take a negative timeout, and a negative retry count would silently mean "no retry")."""
+    number = isinstance(cell_timeout, numbers.Real) and not isinstance(cell_timeout, bool)
+    if cell_timeout is not None and not (number and cell_timeout > 0):  # also refuses NaN
+        raise ValueError(f"cell_timeout must be positive seconds (e.g. 3600) or None for no limit, got {cell_timeout!r}")
+    if isinstance(retries, bool) or not isinstance(retries, numbers.Integral) or retries < 0:
+        raise ValueError(f"retries must be a whole number >= 0 (0: run each notebook once), got {retries!r}")
+
+
 def declared_parameters(path: str | os.PathLike) -> dict[str, Any]:
     """The parameters of a notebook's ``parameters`` cell (papermill's inference), ``{name: default text}``."""
     import papermill
@@ -427,11 +439,13 @@ def execute_notebook(
     """Execute one notebook with papermill; parameters it does not declare are dropped. Never raises for a
     failing notebook: the error is in the returned :class:`NotebookRun`.
 
-    ``cell_timeout``: seconds one cell may run (``None``: no limit). ``retries``: how often a run that timed out
-    or whose kernel died is started again from scratch (a cell that raises is never retried).
+    ``cell_timeout``: seconds one cell may run, > 0 (``None``: no limit). ``retries``: how often (0 or more) a run
+    that timed out or whose kernel died is started again from scratch (a cell that raises is never retried); other
+    values raise ``ValueError`` before anything runs.
     ``kernel_arguments``: extra command-line arguments of the kernel (see :data:`KERNEL_ARGUMENTS`).
     ``watch``: follows the run (cells, ``$HM_PROGRESS_FILE`` records, warnings, the kernel's stderr).
     """
+    check_run_limits(cell_timeout, retries)
     started = time.perf_counter()
     if watch is not None:
         watch.started = time.monotonic()

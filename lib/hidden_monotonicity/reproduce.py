@@ -22,6 +22,9 @@
   kernel messages are left out; real warnings and errors are printed with the notebook and cell
   (:mod:`hidden_monotonicity.notebook_execution`). ``--progress``: ``auto`` (the live line on a terminal, else
   ``quiet``: one line per notebook, for CI logs), ``live``, ``lines`` (each status on its own line), ``quiet``.
+* Before anything runs, the folders the run writes (figures, executed notebooks, the timings record) are checked:
+  a path that is a file or a folder that cannot be written is refused with its option named (exit status 2), as
+  are a negative ``--cell-timeout`` or ``--retries`` (:func:`folder_problem`, the argparse types).
 * At the end: which files of the figure folder were created or changed (a table that changed says how many of
   its lines differ), the total time and where the executed notebooks went; the exit status is 1 if any notebook
   failed.
@@ -72,6 +75,7 @@ __all__ = [
     "ensure_kernel",
     "execute_notebook",
     "figure_changes",
+    "folder_problem",
     "main",
     "select_notebooks",
     "snapshot_folder",
@@ -275,6 +279,51 @@ def _print_changes(changes: Mapping[str, list[str]], folder: Path) -> None:
 
 
 # ----------------------------------------------------------------------------------------- command line
+def _cell_timeout(text: str) -> int:
+    """``--cell-timeout``: whole seconds > 0, or 0 for no limit (argparse reports the message with the option)."""
+    try:
+        seconds = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected whole seconds (e.g. 3600, or 0 for no limit), got {text!r}") from None
+    if seconds < 0:
+        raise argparse.ArgumentTypeError(f"a cell timeout must be positive seconds (e.g. 3600), or 0 for no limit; "
+                                         f"got {seconds}")
+    return seconds
+
+
+def _retries(text: str) -> int:
+    """``--retries``: how often a hung or dead run is started again, 0 or more."""
+    try:
+        count = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number of retries (0 or more), got {text!r}") from None
+    if count < 0:
+        raise argparse.ArgumentTypeError(f"retries must be 0 (run each notebook once) or more, got {count}")
+    return count
+
+
+def folder_problem(folder: str | os.PathLike, what: str) -> str | None:
+    """Why the run could not write into ``folder`` (``None``: it can), as one line naming ``what`` (e.g.
+    ``"--figures-dir figures"``) and what to do. A folder that does not exist yet is fine when it can be created:
+    its nearest existing parent must be a writable folder. Checked before any notebook runs, so a bad folder is
+    reported up front instead of failing inside a notebook's cell."""
+    folder = Path(folder)
+    if folder.exists() and not folder.is_dir():
+        return f"{what} is a file; choose a folder (an existing one, or a new path: it is created)"
+    if folder.is_dir():
+        if not os.access(folder, os.W_OK | os.X_OK):
+            return f"{what} is not writable; choose a folder you can write to, or change its permissions"
+        return None
+    parent = folder.absolute().parent
+    while not parent.exists() and parent != parent.parent:
+        parent = parent.parent
+    if not parent.is_dir():
+        return f"{what} cannot be created: {parent} is a file; choose a folder elsewhere"
+    if not os.access(parent, os.W_OK | os.X_OK):
+        return f"{what} cannot be created: {parent} is not writable; choose a folder you can write to"
+    return None
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m hidden_monotonicity reproduce",
@@ -296,9 +345,9 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--threads", type=int, default=None,
                         help="torch CPU threads passed to the notebooks (default: the profile's; 1 is fastest on a busy machine)")
     parser.add_argument("--kernel", default=KERNEL_NAME, help=f"preferred kernelspec name (default {KERNEL_NAME})")
-    parser.add_argument("--cell-timeout", type=int, default=DEFAULT_CELL_TIMEOUT,
+    parser.add_argument("--cell-timeout", type=_cell_timeout, default=DEFAULT_CELL_TIMEOUT,
                         help=f"seconds one cell may run, 0 for no limit (default {DEFAULT_CELL_TIMEOUT})")
-    parser.add_argument("--retries", type=int, default=1,
+    parser.add_argument("--retries", type=_retries, default=1,
                         help="how often a notebook whose kernel hung (cell timeout) or died is run again (default 1)")
     parser.add_argument("--stop-on-failure", action="store_true", help="stop at the first failing notebook")
     parser.add_argument("--progress", choices=("auto", "live", "lines", "quiet"), default="auto",
@@ -335,6 +384,23 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     timings_path = args.timings or Path(args.notebook_dir).resolve().parent / "results" / "reproduce-timings.json"
     in_place = args.profile == "default" and args.output_dir is None
+    folders = [(args.figures_dir, f"--figures-dir {args.figures_dir}", ""),
+               (args.output_dir, f"--output-dir {args.output_dir}", "")]
+    if args.figures_dir is None and args.profile == "default":
+        folders.append((repository_root() / "figures", "the figure folder figures/", " (or pass --figures-dir DIR)"))
+    if in_place:
+        folders.append((args.notebook_dir, f"the notebook folder {args.notebook_dir}",
+                        " (the default profile saves the executed notebooks in place; or pass --output-dir DIR)"))
+    problems = [problem + hint for folder, what, hint in folders
+                if folder is not None and (problem := folder_problem(folder, what))]
+    if timings_path.is_dir():
+        problems.append(f"--timings {timings_path} is a folder; give the path of a JSON file (it is created)")
+    elif problem := folder_problem(timings_path.parent, f"the folder of the timings record {timings_path}"):
+        problems.append(problem + " (or pass --timings FILE elsewhere)")
+    if problems:
+        for problem in problems:
+            print(f"reproduce: error: {problem}", file=sys.stderr)
+        return 2
     if args.dry_run:
         notebooks_to = "in place (" + display_path(args.notebook_dir) + ")" if in_place else (
             str(args.output_dir) if args.output_dir else "a temporary folder")

@@ -11,13 +11,20 @@ Rules (all asked from :mod:`hidden_monotonicity.methods`, never guessed here):
   resets the layer to :func:`~hidden_monotonicity.methods.layers.method_default_layer`;
 * a setting applies to a method exactly when the method has that parameter (``MethodSpec.parameters``);
 * a computation that fails never raises out of :meth:`ExplorerModel.compute`: the view carries the reason
-  (:attr:`ExplorerView.error`) and no map; a per-image score that Quantus refuses reads ``"n/a (reason)"``.
+  (:attr:`ExplorerView.error`) and no map; a per-image score that Quantus refuses reads ``"n/a (reason)"``;
+* the models are used in eval mode (dropout off, batch norm with its running statistics: the split of paper
+  section 3 is defined for the inference network) but the caller's models keep their mode: :func:`eval_mode` sets
+  eval only while the explorer computes and restores every module's ``training`` flag afterwards;
+* the dataset's labels and a class-index target are checked against each model's number of classes, counted from
+  the model's output, so a label the model has no logit for is refused with its image named (not an ``IndexError``).
 """
 
 from __future__ import annotations
 
+import contextlib
+import functools
 from dataclasses import dataclass, field, replace
-from typing import Any, Mapping, Sequence
+from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence, TypeVar
 
 import numpy as np
 import torch
@@ -33,6 +40,7 @@ __all__ = [
     "ExplorerState",
     "ExplorerView",
     "LayerProfile",
+    "eval_mode",
     "short_reason",
 ]
 
@@ -137,11 +145,50 @@ class ExplorerView:
         return self.error is None and self.saliency is not None
 
 
+def _listing(indices: Sequence[int], shown: int = 8) -> str:
+    """``"3, 4, 9"`` or ``"3, 4, ... (12 in all)"``."""
+    text = ", ".join(str(i) for i in indices[:shown])
+    return text if len(indices) <= shown else f"{text}, ... ({len(indices)} in all)"
+
+
 def short_reason(error: BaseException, limit: int = 160) -> str:
     """``"ErrorType: first line of the message"``, at most ``limit`` characters."""
     text = str(error).strip().splitlines()[0] if str(error).strip() else ""
     reason = f"{type(error).__name__}: {text}" if text else type(error).__name__
     return reason if len(reason) <= limit else reason[: limit - 1] + "…"
+
+
+@contextlib.contextmanager
+def eval_mode(models: Iterable[nn.Module]) -> Iterator[None]:
+    """Put ``models`` in eval mode for the ``with`` block, then give every module back its own ``training`` flag.
+
+    The explorer explains the inference network (dropout off, batch norm with its running statistics; the split
+    network refuses a model in training mode), yet the models are the caller's: one still being trained stays in
+    train mode after a map was computed. Nested blocks are fine (an inner block restores eval for the outer one).
+    """
+    models = list(models)
+    flags = {id(module): (module, module.training) for model in models for module in model.modules()}
+    try:
+        for model in models:
+            model.eval()
+        yield
+    finally:
+        for module, training in flags.values():
+            module.training = training
+
+
+_Method = TypeVar("_Method", bound=Callable[..., Any])
+
+
+def _in_eval_mode(method: _Method) -> _Method:
+    """Run an :class:`ExplorerModel` method with its models in eval mode (see :func:`eval_mode`)."""
+
+    @functools.wraps(method)
+    def wrapper(self: "ExplorerModel", *args: Any, **kwargs: Any) -> Any:
+        with eval_mode(self.models.values()):
+            return method(self, *args, **kwargs)
+
+    return wrapper  # type: ignore[return-value]
 
 
 def method_label(method: str) -> str:
@@ -157,7 +204,8 @@ class ExplorerModel:
     :class:`~hidden_monotonicity.data.LocalisationDataset`.
 
     Args:
-        models: ``{name: model in eval mode}``.
+        models: ``{name: model}``, moved to ``device``. They are used in eval mode while the explorer computes and
+            keep their own mode otherwise (:func:`eval_mode`): the explorer never leaves a model in another mode.
         dataset: images, labels and masks (its ``mean``/``std`` are used to display the images).
         methods: registered method names offered in the method menu.
         metrics: catalogue metric names scored per image (see ``hm.evaluation.CATALOGUE``); ``()`` for none.
@@ -187,7 +235,7 @@ class ExplorerModel:
         unknown = [name for name in methods if name not in known]
         if unknown:
             raise ValueError(f"unknown method(s) {unknown}; registered: {', '.join(known)}")
-        self.models = {name: model.to(device).eval() for name, model in models.items()}
+        self.models = {name: model.to(device) for name, model in models.items()}
         self.dataset = dataset
         self.methods = tuple(methods)
         self.metrics = tuple(metrics)
@@ -197,6 +245,9 @@ class ExplorerModel:
         self._splits: dict[tuple[str, str], Any] = {}
         self._layers: dict[tuple[str, str], list[str]] = {}
         self._defaults: dict[tuple[str, str], str] = {}
+        self._classes: dict[str, int] = {}
+        for name in self.models:
+            self.check_labels(name)
         initial = state or ExplorerState()
         initial = replace(initial, model=initial.model or next(iter(self.models)))
         if initial.compare_method not in self.methods:
@@ -211,9 +262,33 @@ class ExplorerModel:
 
         return get_method(method)
 
+    def num_classes(self, model_name: str) -> int:
+        """The number of classes of ``model_name``: the length of its output for the first image (counted once)."""
+        if model_name not in self._classes:
+            logits = self.logits(model_name, 0)
+            if logits.ndim != 1:
+                raise ValueError(f"model {model_name!r} returns an output of shape {(1, *logits.shape)} for one image; "
+                                 "the explorer needs class logits of shape (images, classes)")
+            self._classes[model_name] = int(logits.shape[0])
+        return self._classes[model_name]
+
+    def check_labels(self, model_name: str) -> None:
+        """Raise ``ValueError`` when a label of the dataset is not a class of ``model_name`` (the explained class
+        ``"true"`` would index a logit the model does not have)."""
+        classes = self.num_classes(model_name)
+        labels = torch.as_tensor(self.dataset.labels).reshape(-1)
+        outside = [int(i) for i in torch.nonzero((labels < 0) | (labels >= classes)).reshape(-1)]
+        if outside:
+            first = outside[0]
+            others = f"; {len(outside)} images have such labels: {_listing(outside)}" if len(outside) > 1 else ""
+            raise ValueError(f"label {int(labels[first])} of image {first} is outside the model's {classes} classes "
+                             f"(0..{classes - 1}; model {model_name!r}, counted from its output){others}: the labels "
+                             f"must be class indices of this model; use a dataset labelled for it")
+
     def example(self) -> torch.Tensor:
         return self.dataset.images[:1].to(self.device)
 
+    @_in_eval_mode
     def layer_options(self, model_name: str, method: str) -> list[str]:
         """Layers ``method`` can explain on ``model_name`` (``methods.layers.layer_candidates``); ``[NO_LAYER]`` for
         methods without a layer."""
@@ -227,6 +302,7 @@ class ExplorerModel:
             self._layers[key] = layer_candidates(self.models[model_name], spec, self.example())
         return self._layers[key]
 
+    @_in_eval_mode
     def default_layer(self, model_name: str, method: str) -> str:
         """The layer ``method`` explains when none is chosen (``methods.layers.method_default_layer``)."""
         from ..methods.layers import method_default_layer
@@ -247,6 +323,7 @@ class ExplorerModel:
         settings = self.applicable_settings(method)
         return ["none", "method", *[name for name in ("output", "stream", "relevance") if name in settings]]
 
+    @_in_eval_mode
     def logits(self, model_name: str, image: int) -> np.ndarray:
         with torch.no_grad():
             return self.models[model_name](self.dataset.images[image : image + 1].to(self.device))[0].double().cpu().numpy()
@@ -283,10 +360,17 @@ class ExplorerModel:
             raise ValueError(f"relevance must be 'pos-neg', 'pos' or 'neg', got {state.relevance!r}")
         if state.compare not in COMPARISONS:
             raise ValueError(f"compare must be one of {list(COMPARISONS)}, got {state.compare!r}")
+        classes = self.num_classes(state.model)
         if state.target not in TARGET_CHOICES:
-            classes = len(getattr(self.dataset, "class_names", None) or []) or None
-            if not isinstance(state.target, (int, np.integer)) or state.target < 0 or (classes and state.target >= classes):
-                raise ValueError(f"target must be 'true', 'predicted' or a class index in [0, {classes}), got {state.target!r}")
+            if (not isinstance(state.target, (int, np.integer)) or isinstance(state.target, bool)
+                    or not 0 <= state.target < classes):
+                raise ValueError(f"target must be 'true', 'predicted' or a class index of model {state.model!r} in "
+                                 f"0..{classes - 1} (its {classes} classes), got {state.target!r}")
+        elif state.target == "true" and not 0 <= int(self.dataset.labels[state.image]) < classes:
+            label = int(self.dataset.labels[state.image])
+            raise ValueError(f"label {label} of image {state.image} is outside the model's {classes} classes "
+                             f"(0..{classes - 1}; model {state.model!r}): explain target='predicted' or a class index, "
+                             "or use a dataset labelled for this model")
         if state.layer not in self.layer_options(state.model, state.method):
             raise ValueError(f"layer {state.layer!r} is not one {state.method} can explain on {state.model}; "
                              f"choose one of {self.layer_options(state.model, state.method)}")
@@ -337,6 +421,7 @@ class ExplorerModel:
         return state.stabilize if "stabilize" in self.spec(state.method).parameters else DEFAULT_STABILISATION
 
     # ------------------------------------------------------------------------------------- compute
+    @_in_eval_mode
     def split(self, model_name: str, stabilize: str):
         from ..decomposition import decompose
 
@@ -345,6 +430,7 @@ class ExplorerModel:
             self._splits[key] = decompose(self.models[model_name], stabilize=stabilize)
         return self._splits[key]
 
+    @_in_eval_mode
     def _explain(self, state: ExplorerState, x: torch.Tensor, target: int, method: str, **overrides: Any) -> np.ndarray:
         from ..methods import explain
 
@@ -366,6 +452,7 @@ class ExplorerModel:
             details.append("|map|")
         return method_label(method) + ("\n" + ", ".join(details) if details else "")
 
+    @_in_eval_mode
     def compute(self, state: ExplorerState | None = None) -> ExplorerView:
         """Explain one image with the choices of ``state`` (default: the current state).
 
@@ -417,6 +504,7 @@ class ExplorerModel:
             panels.append((self.panel_title(state, state.method, **{setting: value}), panel))
         return panels
 
+    @_in_eval_mode
     def scores(self, state: ExplorerState, x: torch.Tensor, target: int, saliency: np.ndarray) -> dict[str, float | str]:
         """Per-image scores of :attr:`metrics` (``"n/a (reason)"`` where the metric refuses the map or the image)."""
         from ..evaluation.metrics import ModelContext, build_metric
@@ -441,6 +529,7 @@ class ExplorerModel:
                 scores[key] = float(np.asarray(result[output.name]).reshape(-1)[0])
         return scores
 
+    @_in_eval_mode
     def layer_profile(self, state: ExplorerState, x: torch.Tensor, target: int) -> LayerProfile:
         """Mean |a⁺|, |a⁻| and the four mean |sensitivities| at every split layer (α and stabilisation of the view)."""
         from ..methods.layers import split_layer_candidates

@@ -15,7 +15,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import torch
 
-from .explorer_model import TARGET_CHOICES, short_reason
+from .explorer_model import TARGET_CHOICES, _listing, eval_mode, short_reason
 
 __all__ = ["MONOTONE_CHECKPOINTS", "SelfExplainingModel", "SelfExplainingState", "SelfExplainingView", "load_monotone_models"]
 
@@ -62,15 +62,30 @@ class SelfExplainingView:
 
 
 class SelfExplainingModel:
-    """``models``: ``{name: MonotoneDifference}``; ``images`` ``(N, side·side)`` in [0, 1] with ``labels`` ``(N,)``."""
+    """``models``: ``{name: MonotoneDifference}``; ``images`` ``(N, side·side)`` in [0, 1] with ``labels`` ``(N,)``.
+
+    The models are used in eval mode while a view is computed and keep their own mode otherwise
+    (:func:`~.explorer_model.eval_mode`). Labels and class-index targets are checked against each model's number
+    of classes, counted from its output.
+    """
 
     def __init__(self, models: Mapping[str, torch.nn.Module], images: torch.Tensor, labels: torch.Tensor,
                  state: SelfExplainingState | None = None) -> None:
         if not models:
             raise ValueError("no self-explaining model: train them with hm.monotone.run_experiment (make reproduce)")
-        self.models = {name: model.eval() for name, model in models.items()}
+        self.models = dict(models)
         self.images, self.labels = images, labels
         self.side = int(round(images.shape[1] ** 0.5))
+        self._classes: dict[str, int] = {}
+        for name in self.models:
+            classes = self.num_classes(name)
+            found = torch.as_tensor(labels).reshape(-1)
+            outside = [int(i) for i in torch.nonzero((found < 0) | (found >= classes)).reshape(-1)]
+            if outside:
+                others = f"; {len(outside)} images have such labels: {_listing(outside)}" if len(outside) > 1 else ""
+                raise ValueError(f"label {int(found[outside[0]])} of image {outside[0]} is outside the model's {classes} "
+                                 f"classes (0..{classes - 1}; model {name!r}, counted from its output){others}: the "
+                                 "labels must be class indices of this model; pass the labels of these images")
         state = state or SelfExplainingState()
         self.state = replace(state, model=state.model or next(iter(self.models)))
         self.check(self.state)
@@ -81,12 +96,23 @@ class SelfExplainingModel:
             raise ValueError(f"unknown self-explaining model {state.model!r}; choose one of {list(self.models)}")
         if not 0 <= state.image < len(self.images):
             raise ValueError(f"image index {state.image} out of range: there are {len(self.images)} images")
-        if state.target not in TARGET_CHOICES and not isinstance(state.target, int):
-            raise ValueError(f"target must be 'true', 'predicted' or a class index, got {state.target!r}")
+        if state.target not in TARGET_CHOICES:
+            classes = self.num_classes(state.model)
+            if not isinstance(state.target, (int, np.integer)) or isinstance(state.target, bool) or \
+                    not 0 <= state.target < classes:
+                raise ValueError(f"target must be 'true', 'predicted' or a class index of model {state.model!r} in "
+                                 f"0..{classes - 1} (its {classes} classes), got {state.target!r}")
+
+    def num_classes(self, model_name: str) -> int:
+        """The number of classes of ``model_name``: the length of its output for the first image (counted once)."""
+        if model_name not in self._classes:
+            self._classes[model_name] = int(self.logits(SelfExplainingState(model=model_name, image=0)).shape[-1])
+        return self._classes[model_name]
 
     def logits(self, state: SelfExplainingState) -> np.ndarray:
-        with torch.no_grad():
-            return self.models[state.model](self.images[state.image : state.image + 1])[0].double().numpy()
+        model = self.models[state.model]
+        with torch.no_grad(), eval_mode([model]):
+            return model(self.images[state.image : state.image + 1])[0].double().numpy()
 
     def compute(self, state: SelfExplainingState | None = None) -> SelfExplainingView:
         from ..monotone import stream_gradients
@@ -97,7 +123,9 @@ class SelfExplainingModel:
         target = {"true": int(self.labels[state.image]), "predicted": int(np.argmax(logits))}.get(state.target, state.target)
         view = SelfExplainingView(state=state, target=int(target), logits=logits, maps={})
         try:
-            result = stream_gradients(self.models[state.model], self.images[state.image : state.image + 1], int(target))
+            with eval_mode([self.models[state.model]]):
+                result = stream_gradients(self.models[state.model], self.images[state.image : state.image + 1],
+                                          int(target))
         except Exception as error:  # noqa: BLE001 - shown in the view
             view.error = short_reason(error)
             return view
