@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
@@ -77,10 +78,14 @@ def test_only_a_damaged_file_is_called_damaged(good_file: Path, tmp_path: Path) 
         "truncated.pt": (data[: len(data) // 2], "truncated"),
         "empty.pt": (b"", "empty"),
         "text.pt": (b"hello, not weights", "not a file written by torch.save"),
+        "arrays.npz": (None, "zip archive but not one written by torch.save"),
     }
     for file_name, (content, reason) in cases.items():
         path = tmp_path / file_name
-        path.write_bytes(content)
+        if content is None:  # a zip archive of another kind
+            np.savez(path, weights=np.zeros(3))
+        else:
+            path.write_bytes(content)
         with pytest.raises(models.UnreadableWeightsError, match=reason) as error:
             models.load("benchmark_vgg", weights=path)
         assert str(path) in str(error.value) and "delete it" in str(error.value)

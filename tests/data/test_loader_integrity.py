@@ -190,3 +190,149 @@ def test_read_only_folder_with_a_good_cache_is_still_read(cached, tmp_path: Path
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         assert _same(digits_benchmark(**ARGS, cache_dir=tmp_path), fresh)
+
+
+# ------------------------------------------------------------------------------------------------ ImageNet-S
+from PIL import Image  # noqa: E402
+
+from hidden_monotonicity.data import imagenet_s  # noqa: E402
+from hidden_monotonicity.data.imagenet_s import IGNORE_ID, mask_class_ids  # noqa: E402
+
+WNIDS = ("n01443537", "n02504458")  # goldfish (mask id 1), African elephant (mask id 15)
+CROP = 16
+
+
+def _id_map(wnid: str, height: int = 30, width: int = 40, with_ignore: bool = True) -> np.ndarray:
+    """Own class in a block, the other class beside it, ignore (1000) in a strip when the mode can hold it."""
+    own, other = mask_class_ids()[wnid], mask_class_ids()[WNIDS[1 - WNIDS.index(wnid)]]
+    ids = np.zeros((height, width), dtype=np.int64)
+    ids[5:25, 4:20] = own
+    ids[5:25, 22:36] = other
+    if with_ignore:
+        ids[:3, :] = IGNORE_ID
+    return ids
+
+
+def _mask_image(ids: np.ndarray, mode: str) -> Image.Image:
+    """``ids`` written as a PNG image of the given mode, in that mode's convention."""
+    if mode in ("RGB", "RGBA"):
+        rgb = np.zeros((*ids.shape, 4 if mode == "RGBA" else 3), dtype=np.uint8)
+        rgb[..., 0], rgb[..., 1] = ids % 256, ids // 256
+        if mode == "RGBA":
+            rgb[..., 3] = 255
+        return Image.fromarray(rgb, mode=mode)
+    if mode == "I;16":
+        return Image.fromarray(ids.astype(np.uint16))
+    if mode == "L":
+        return Image.fromarray(ids.astype(np.uint8))
+    if mode == "P":
+        image = Image.fromarray(ids.astype(np.uint8)).convert("P")  # P image holding the same bytes as indices
+        image.putdata(ids.astype(np.uint8).ravel().tolist())
+        # colours unrelated to the index: decoding R + 256 G of the colours gives no class id
+        image.putpalette([channel for k in range(256) for channel in ((k * 37 + 11) % 256, 200, 17)])
+        return image
+    raise AssertionError(mode)
+
+
+def _write_imagenet_s(root: Path, mode: str, ids_of=None, encode=None) -> Path:
+    """Two classes, one image each; masks of ``ids_of(wnid)`` (default :func:`_id_map`) written by ``encode``."""
+    rng = np.random.default_rng(1)
+    for wnid in WNIDS:
+        ids = _id_map(wnid, with_ignore=mode in ("RGB", "RGBA", "I;16")) if ids_of is None else ids_of(wnid)
+        image_dir = root / "ImageNetS50" / "validation" / wnid
+        mask_dir = root / "ImageNetS50" / "validation-segmentation" / wnid
+        image_dir.mkdir(parents=True, exist_ok=True)
+        mask_dir.mkdir(parents=True, exist_ok=True)
+        pixels = rng.integers(0, 256, size=(*ids.shape, 3), dtype=np.uint8)
+        Image.fromarray(pixels).save(image_dir / f"{wnid}_0.JPEG", quality=90)
+        image = (encode or _mask_image)(ids, mode)
+        image.save(mask_dir / f"{wnid}_0.png")
+        with Image.open(mask_dir / f"{wnid}_0.png") as written:
+            assert written.mode == mode  # the fixture really is in the mode under test
+    return root
+
+
+@pytest.mark.parametrize("mode", ["RGB", "RGBA", "L", "I;16", "P"])
+def test_masks_of_every_mode_decode_to_the_class_ids(tmp_path: Path, mode: str) -> None:
+    reference = imagenet_s(_write_imagenet_s(tmp_path / "rgb", "RGB"), "all", n_val=1, image_size=CROP)
+    data = imagenet_s(_write_imagenet_s(tmp_path / mode.replace(";", ""), mode), "all", n_val=1, image_size=CROP)
+    assert list(data.sample_info["file"]) == list(reference.sample_info["file"])
+    for i in range(len(data)):
+        mask = data[i][2]
+        assert mask.sum() > 0, f"{mode}: empty mask for {data.sample_info['file'][i]}"
+        torch.testing.assert_close(mask, reference[i][2])
+        # the own class only: the other class's block is never in the mask
+        wnid = data.sample_info["wnid"][i]
+        ids = _id_map(wnid)
+        expected_fraction = (ids == mask_class_ids()[wnid]).mean()
+        assert abs(float(mask.mean()) - expected_fraction) < 0.15
+
+
+def test_mode_I_and_palette_indices_are_decoded_directly() -> None:
+    from hidden_monotonicity.data.imagenet_s import decode_mask_ids
+
+    ids = _id_map(WNIDS[1])
+    as_int32 = Image.fromarray(ids.astype(np.int32))
+    assert as_int32.mode == "I"  # Pillow opens some 16-bit PNGs in this mode; it cannot write it as PNG any more
+    np.testing.assert_array_equal(decode_mask_ids(as_int32), ids)
+    palette = _mask_image(_id_map(WNIDS[0], with_ignore=False), "P")
+    np.testing.assert_array_equal(decode_mask_ids(palette), _id_map(WNIDS[0], with_ignore=False))
+
+
+@pytest.mark.parametrize("mode", ["1", "LA"])
+def test_a_mask_mode_without_class_ids_is_refused_naming_file_and_mode(tmp_path: Path, mode: str) -> None:
+    root = _write_imagenet_s(tmp_path, "RGB")
+    bad = root / "ImageNetS50" / "validation-segmentation" / WNIDS[1] / f"{WNIDS[1]}_0.png"
+    ids = _id_map(WNIDS[1])
+    Image.fromarray(ids == mask_class_ids()[WNIDS[1]]).convert(mode).save(bad)
+    with pytest.raises(ValueError, match=rf"{bad}.* has PIL mode '{mode}'.*R \+ 256 G"):
+        imagenet_s(root, "all", n_val=1, image_size=CROP)
+
+
+@pytest.mark.parametrize("mode", ["L", "RGB"])
+def test_a_binary_0_255_mask_is_an_error_naming_the_file_and_its_ids(tmp_path: Path, mode: str) -> None:
+    def binary(wnid: str) -> np.ndarray:
+        return np.where(_id_map(wnid, with_ignore=False) == mask_class_ids()[wnid], 255, 0)
+
+    def white_objects(ids: np.ndarray, _mode: str) -> Image.Image:  # R = G = B = 255: id 255 + 256 * 255
+        return Image.fromarray(np.repeat(ids[..., None], 3, axis=2).astype(np.uint8))
+
+    root = _write_imagenet_s(tmp_path, mode, ids_of=binary, encode=white_objects if mode == "RGB" else None)
+    data = imagenet_s(root, "all", n_val=1, image_size=CROP)
+    found = 255 if mode == "L" else 255 + 256 * 255
+    with pytest.raises(ValueError, match=rf"mask .*{WNIDS[0]}_0\.png \(PIL mode '{mode}'.*holds ids \[{found}\]"):
+        data[0]
+    with pytest.raises(ValueError, match=r"holds ids"):
+        imagenet_s(root, "test", n_val=1, image_size=CROP, test_filter="single_class")
+
+
+def test_a_truncated_jpeg_is_skipped_at_scan_time_with_the_reason(tmp_path: Path) -> None:
+    root = _write_imagenet_s(tmp_path, "RGB")
+    cut = root / "ImageNetS50" / "validation" / WNIDS[0] / f"{WNIDS[0]}_0.JPEG"
+    data = cut.read_bytes()
+    cut.write_bytes(data[: len(data) * 2 // 3])
+    padded = root / "ImageNetS50" / "validation" / WNIDS[1] / f"{WNIDS[1]}_0.JPEG"
+    padded.write_bytes(padded.read_bytes() + b"\x00" * 16)  # complete, with padding after the end marker: kept
+    with pytest.warns(RuntimeWarning, match=r"skipped 1 unreadable .*truncated JPEG"):
+        dataset = imagenet_s(root, "all", n_val=1, image_size=CROP)
+    assert list(dataset.sample_info["file"]) == [f"{WNIDS[1]}/{WNIDS[1]}_0"]
+    (name, reason), = dataset.meta["skipped"].items()
+    assert name == f"validation/{WNIDS[0]}/{WNIDS[0]}_0.JPEG" and reason.startswith("truncated JPEG")
+    assert dataset[0][2].sum() > 0  # the kept pair reads
+
+
+def test_the_scan_decodes_no_complete_jpeg(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The truncation check reads the last two bytes of a complete JPEG; it never decodes it (50k files)."""
+    from PIL import ImageFile
+
+    root = _write_imagenet_s(tmp_path, "RGB")
+    decoded = []
+    original = ImageFile.ImageFile.load
+
+    def counting_load(self):
+        decoded.append(self.format)
+        return original(self)
+
+    monkeypatch.setattr(ImageFile.ImageFile, "load", counting_load)
+    imagenet_s(root, "all", n_val=1, image_size=CROP)
+    assert "JPEG" not in decoded

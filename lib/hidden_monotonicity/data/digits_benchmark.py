@@ -456,10 +456,9 @@ _CACHED_ARRAYS = ("images", "masks", "labels", "source_index", "digit_box", "col
 
 
 def _cache_key(split: str, count: int, seed: int, config: DigitsGeneratorConfig) -> dict[str, Any]:
-    return json.loads(json.dumps(
-        {"version": GENERATOR_VERSION, "split": split, "n": count, "seed": int(seed), "config": asdict(config)},
-        sort_keys=True,
-    ))  # through JSON, so tuples compare equal to the lists read back from a record
+    """The arguments that determine a cache file's content (its name is a hash of them)."""
+    key = {"version": GENERATOR_VERSION, "split": split, "n": count, "seed": int(seed), "config": asdict(config)}
+    return json.loads(json.dumps(key, sort_keys=True))  # via JSON: tuples become the lists a record reads back
 
 
 def _cache_file(cache_dir: str | Path, split: str, count: int, seed: int, config: DigitsGeneratorConfig) -> Path:
@@ -523,7 +522,7 @@ def _load_cache(
     if not path.exists():
         return None
     try:
-        with np.load(path, allow_pickle=False) as stored:
+        with path.open("rb") as handle, np.load(handle, allow_pickle=False) as stored:
             arrays = {name: stored[name] for name in stored.files}
     except (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile, zlib.error) as error:
         problem = f"cannot be read ({type(error).__name__}: {error})"

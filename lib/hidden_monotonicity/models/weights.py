@@ -18,6 +18,7 @@ import os
 import re
 import sys
 import zipfile
+import zlib
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -199,9 +200,14 @@ def _damage(path: Path) -> str | None:
         try:
             with zipfile.ZipFile(path) as archive:
                 bad = archive.testzip()
-        except (zipfile.BadZipFile, OSError, EOFError) as error:
+                names = archive.namelist()
+        except (zipfile.BadZipFile, OSError, EOFError, zlib.error) as error:
             return f"the zip archive is damaged ({error})"
-        return None if bad is None else f"the zip member {bad} fails its CRC check"
+        if bad is not None:
+            return f"the zip member {bad} fails its CRC check"
+        if not any(name.endswith("/data.pkl") for name in names):
+            return f"it is a zip archive but not one written by torch.save (no <name>/data.pkl; it holds {names[:3]})"
+        return None
     if head.startswith(b"\x80"):  # legacy torch.save format: a pickle stream; it failed, so it is cut or corrupt
         return "the (legacy-format) pickle stream is truncated or corrupt"
     return f"it is not a file written by torch.save (it starts with {head!r})"
