@@ -243,7 +243,14 @@ def integrated_gradients(
     internal_batch_size: int | None,
 ) -> torch.Tensor:
     from captum.attr import IntegratedGradients
+    from captum.attr._utils.approximation_methods import SUPPORTED_METHODS
 
+    if not isinstance(integration, str) or integration not in SUPPORTED_METHODS:
+        allowed = ", ".join(map(repr, SUPPORTED_METHODS))
+        raise ValueError(
+            f"integration must be one of {allowed} (the quadrature rules of captum's IntegratedGradients, its "
+            f"'method' option), got {integration!r}"
+        )
     _positive_int("n_steps", n_steps)
     if internal_batch_size is not None:
         _positive_int("internal_batch_size", internal_batch_size)
