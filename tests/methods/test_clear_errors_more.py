@@ -54,6 +54,20 @@ def test_a_cam_where_every_conv_block_is_one_by_one_says_to_use_larger_images():
         hm.explain(model, _x(), 0, "gradcam")
 
 
+def test_cam_layer_candidates_leave_out_one_by_one_layers():
+    """The evaluation's layer rules (``@last``, ...) pick among these: a 1×1 block would only be refused there."""
+    from hidden_monotonicity.methods.layers import conv_block_outputs, layer_candidates
+
+    model = nn.Sequential(
+        nn.Conv2d(3, 4, 3, padding=1), nn.ReLU(), nn.Conv2d(4, 4, 8), nn.ReLU(), nn.AdaptiveAvgPool2d(1),
+        nn.Flatten(), nn.Linear(4, 5),
+    ).eval()  # the second block maps 8 x 8 to 1 x 1
+    spec = hm.methods()["gradcam"]
+    assert conv_block_outputs(model) == ["1", "3"]
+    assert layer_candidates(model, spec, _x()) == ["1"]
+    assert layer_candidates(model, spec, _x(size=16)) == ["1", "3"]  # 9 x 9 at 16 px
+
+
 # ------------------------------------------------------------------------------------------- inputs, targets
 
 

@@ -48,7 +48,8 @@ def _grad_cam(
 
 @contextmanager
 def output_sizes_recorded(model: nn.Module) -> Iterator[dict[str, tuple[int, ...]]]:
-    """Inside, ``sizes[name]`` is the spatial size ``(h, w)`` of the first 4-D output of every named sub-module."""
+    """Inside, ``sizes[name]`` is the spatial size ``(h, w)`` of the first 4-D output of every named sub-module
+    (recorded during whatever forward pass runs inside, so a CAM's own pass costs nothing extra)."""
     sizes: dict[str, tuple[int, ...]] = {}
 
     def record(name: str, output: object) -> None:

@@ -166,9 +166,19 @@ def conv_block_outputs(model: nn.Module) -> list[str]:
 
 def spatial_modules(model: nn.Module, example: torch.Tensor) -> set[str]:
     """Names of the modules whose output on ``example`` is a 4-D (N, C, H, W) feature map."""
-    found: set[str] = set()
+    return set(spatial_sizes(model, example))
+
+
+def spatial_sizes(model: nn.Module, example: torch.Tensor) -> dict[str, tuple[int, int]]:
+    """``{name: (h, w)}`` of every module whose (first) output on ``example`` is a 4-D (N, C, h, w) feature map."""
+    found: dict[str, tuple[int, int]] = {}
+
+    def record(name: str, output: Any) -> None:
+        if torch.is_tensor(output) and output.ndim == 4 and name not in found:
+            found[name] = (int(output.shape[-2]), int(output.shape[-1]))
+
     handles = [
-        module.register_forward_hook(lambda m, i, o, name=name: found.add(name) if torch.is_tensor(o) and o.ndim == 4 else None)
+        module.register_forward_hook(lambda m, i, o, name=name: record(name, o))
         for name, module in model.named_modules()
         if name
     ]
@@ -202,10 +212,15 @@ def split_layer_candidates(model: nn.Module, example: torch.Tensor) -> list[str]
 
 def layer_candidates(model: nn.Module, spec: Any, example: torch.Tensor) -> list[str]:
     """Layers the method ``spec`` (a :class:`~hidden_monotonicity.methods.registry.MethodSpec`) may explain on ``model``:
-    split layers for the split family, convolution-block outputs for every other layer method."""
+    split layers for the split family, convolution-block outputs for every other layer method - without those whose
+    map is 1×1 at ``example``'s size (a CAM there is constant and refused; see ``grad_cam.check_spatial_extent``),
+    unless every one is (then all are returned, and explaining one gives the error saying what to do)."""
     if getattr(spec, "family", None) == "split":
         return split_layer_candidates(model, example)
-    return conv_block_outputs(model)
+    blocks = conv_block_outputs(model)
+    sizes = spatial_sizes(model, example)
+    with_extent = [name for name in blocks if sizes.get(name) != (1, 1)]
+    return with_extent or blocks
 
 
 
