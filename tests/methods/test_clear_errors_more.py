@@ -224,3 +224,17 @@ def test_an_infinite_buffer_is_named_too():
     with pytest.raises(ValueError, match=r"parameter '4.bias' holds 1 NaN value\(s\) of 5 \(and 1 more tensor\(s\), "
                                          r"e.g. '1.running_var'\)"):
         hm.explain(model, _x(), 0, "saliency")
+
+
+def test_huge_but_finite_parameters_are_not_mistaken_for_infinite_ones():
+    """The fast test sums each tensor; a sum that overflows is re-checked value by value."""
+    from hidden_monotonicity.methods.model_guards import check_finite_tensors
+
+    layer = nn.Linear(4, 4)
+    with torch.no_grad():
+        layer.weight.fill_(3e38)  # the float32 sum overflows to inf
+    check_finite_tensors(layer)
+    with torch.no_grad():
+        layer.weight[0, :2] = torch.tensor([float("inf"), -float("inf")])  # +inf and -inf sum to NaN
+    with pytest.raises(ValueError, match=r"parameter 'weight' holds 2 infinite value\(s\) of 16"):
+        check_finite_tensors(layer)

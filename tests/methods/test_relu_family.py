@@ -32,7 +32,9 @@ def _baselines() -> list[str]:
     return [name for name, spec in hm.methods().items() if spec.family != "split"]
 
 
-def _tiny_net(activation: type[nn.Module] | nn.Module, seed: int = 0, scale: float = 1.0, pool: bool = True) -> nn.Module:
+def _tiny_net(
+    activation: type[nn.Module] | nn.Module, seed: int = 0, scale: float = 1.0, pool: bool = True
+) -> nn.Module:
     """conv(3->4) act conv(4->4) act [maxpool] flatten linear(->5); ``scale`` multiplies the conv weights (large
     values drive ReLU6 into saturation). ``activation``: a class or a module instance, copied per use."""
     torch.manual_seed(seed)

@@ -290,7 +290,9 @@ def _rescale_deeplift_class():  # noqa: ANN202 - returns a captum class (captum 
         def _is_non_linear(self, module: nn.Module) -> bool:
             return super()._is_non_linear(module) or isinstance(module, RESCALE_ACTIVATIONS)
 
-        def _backward_hook(self, module: nn.Module, grad_input: torch.Tensor, grad_output: torch.Tensor) -> torch.Tensor:
+        def _backward_hook(
+            self, module: nn.Module, grad_input: torch.Tensor, grad_output: torch.Tensor
+        ) -> torch.Tensor:
             if type(module) in deep_lift.SUPPORTED_NON_LINEAR:
                 return super()._backward_hook(module, grad_input, grad_output)
             if not self.satisfies_attribute_criteria(module):

@@ -17,7 +17,9 @@ Layers
     listed by ``model.named_modules()`` (e.g. ``"features.28"`` of a torchvision VGG16,
     ``"layer4.1"`` of a ResNet18), a container included (``"layer3"``, ``"features"``: its output; split methods
     read the last split node traced inside it, see :func:`~.layers.resolve_split_layer`). ``layer=None`` (the
-    default) means :func:`default_layer`. An unknown name's error suggests the closest names.
+    default) means :func:`default_layer`. An unknown name's error suggests the closest names. A sub-module object
+    (``model.layer4``) is accepted and replaced by its name; a list of layers is refused (one layer per call).
+    CAM baselines refuse a layer whose map is 1×1 (their map would be constant).
 
 Statelessness
     Every call explains exactly the model object it is given, as it is at that moment (Quantus' randomisation
@@ -39,7 +41,8 @@ from torch import nn
 
 from ..decomposition.graph import check_model, output_rule
 from ..decomposition.validation import as_target_tensor, check_targets_in_range  # noqa: F401 (re-exported)
-from .layers import conv_block_output, default_layer, layer_as_name, layer_names, resolve_layer  # noqa: F401
+from .layers import conv_block_output, default_layer, layer_names, resolve_layer  # noqa: F401 (re-exported)
+from .layers import layer_as_name
 from .model_guards import check_finite_tensors
 from .postprocess import finalize_maps
 
@@ -262,7 +265,7 @@ def _target_beyond_int64(targets: Any) -> tuple[int, int] | None:
     if isinstance(targets, torch.Tensor):
         if targets.dtype != torch.uint64 or targets.is_meta:
             return None
-        values = targets.detach().cpu().numpy().reshape(-1)
+        values = targets.detach().cpu().numpy().reshape(-1).tolist()
     elif isinstance(targets, np.ndarray):
         if targets.dtype != np.uint64:
             return None

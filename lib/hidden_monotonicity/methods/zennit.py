@@ -66,9 +66,10 @@ def check_single_tensor_modules(model: nn.Module, method: str) -> None:
     inputs (query, key, value) - torch then fails with "hook 'backward' has returned an incorrect number of values"."""
     attention = [name for name, module in model.named_modules() if isinstance(module, nn.MultiheadAttention)]
     if attention:
+        more = f", and {len(attention) - 1} more" if len(attention) > 1 else ""
         culprit = (
-            f"{attention[0]!r} (nn.MultiheadAttention{f', and {len(attention) - 1} more' if len(attention) > 1 else ''}) "
-            "takes query, key and value and returns a tuple (zennit gives it an activation's Pass rule)"
+            f"{attention[0]!r} (nn.MultiheadAttention{more}) takes query, key and value and returns a tuple (zennit "
+            "gives it an activation's Pass rule)"
         )
         raise ValueError(_single_tensor_rule_message(method, culprit))
 
