@@ -10,6 +10,14 @@ Registered: ``saliency``, ``saliency_abs``, ``input_x_gradient``, ``guided_backp
   user's model (no weight copy).
 * stochastic methods (``gradient_shap``) are seeded and do not touch the global RNG state
   (:func:`seeded_random_state`).
+* the ReLU family: captum's Guided Backprop modifies only ``nn.ReLU`` and its DeepLift applies the Rescale rule
+  only to the module types in ``SUPPORTED_NON_LINEAR`` (``nn.ReLU``, ``nn.LeakyReLU``, ``nn.ELU``, ... but not
+  ``nn.ReLU6`` or ``nn.Hardtanh``); anywhere else both silently pass plain gradients (Guided Backprop on
+  EfficientNet-Lite0, whose activations are all ReLU6, equalled Saliency bit for bit). Here Guided Backprop applies
+  its rule at every rectifier (:func:`~.model_guards.is_rectifier`: ReLU, ReLU6, Hardtanh(0, top)) and refuses
+  ReLU-like activations on which it is not defined (LeakyReLU, GELU, ...); DeepLift applies the Rescale rule to
+  every element-wise activation module (:data:`RESCALE_ACTIVATIONS`). Both refuse activations applied as functions
+  (``F.relu``), which no module rule can see.
 
 The model handling shared with the other libraries (in-place activations) is in :mod:`.model_guards`.
 """
@@ -17,6 +25,7 @@ The model handling shared with the other libraries (in-place activations) is in 
 from __future__ import annotations
 
 import copy
+import functools
 import math
 import warnings
 from collections.abc import Iterator
@@ -28,7 +37,15 @@ import torch
 from torch import nn
 
 from ..decomposition.validation import real_number
-from .model_guards import EXTRA_BASELINE, PAPER_BASELINE, input_requiring_grad, relu_inplace_disabled
+from .model_guards import (
+    EXTRA_BASELINE,
+    PAPER_BASELINE,
+    functional_activations,
+    input_requiring_grad,
+    is_rectifier,
+    relu_like_without_rectifier_rule,
+    relu_inplace_disabled,
+)
 from .postprocess import sum_over_channels
 from .registry import register_method
 
@@ -119,12 +136,64 @@ def _default_patch(x: torch.Tensor, value: int | None, name: str) -> int:
     return size
 
 
+def _refuse_functional_activations(model: nn.Module, method: str, rule: str) -> None:
+    """Refuse a model that applies an activation as a function (``F.relu(x)``): ``rule`` attaches to modules only."""
+    calls = functional_activations(model)
+    if calls:
+        raise ValueError(
+            f"{method}: {type(model).__name__} applies an activation as a function in forward (torch.fx node(s) "
+            f"{', '.join(map(repr, calls[:3]))}{', ...' if len(calls) > 3 else ''}); {rule} attaches to activation "
+            "modules only, so there it would pass plain gradients: use activation modules (nn.ReLU(), nn.ReLU6(), "
+            "...) in forward, or explain with 'saliency' or 'integrated_gradients'"
+        )
+
+
+@functools.lru_cache(maxsize=None)
+def _guided_backprop_class():  # noqa: ANN202 - returns a captum class (captum is imported lazily)
+    """captum's ``GuidedBackprop`` with its hook registered on every rectifier (:func:`~.model_guards.is_rectifier`),
+    not only on ``nn.ReLU``: at ``ReLU6``/``Hardtanh(0, top)`` the gradient that leaves the module backwards is
+    ``relu(grad_output * 1[0 < x < top])``, Guided Backprop's rule "only positive gradients, only through positive
+    (non-saturated) activations" (Springenberg et al. 2015) - exactly what captum computes at ``nn.ReLU``."""
+    from captum.attr import GuidedBackprop
+    from captum.attr._core import guided_backprop_deconvnet  # the hook registration captum uses at nn.ReLU
+
+    class RectifierGuidedBackprop(GuidedBackprop):
+        def _register_hooks(self, module: nn.Module) -> None:
+            if is_rectifier(module):
+                hooks = guided_backprop_deconvnet._register_backward_hook(module, self._backward_hook, self)
+                self.backward_hooks.extend(hooks)
+
+    return RectifierGuidedBackprop
+
+
+def _check_guided_backprop_applies(model: nn.Module) -> None:
+    """Guided Backprop's rule is defined at rectifiers only: refuse ReLU-like activations (LeakyReLU, GELU, ...),
+    which captum would leave unmodified, and activations applied as functions."""
+    found = relu_like_without_rectifier_rule(model)
+    if found:
+        types = sorted({type(module).__name__ for _, module in found})
+        name, module = found[0]
+        raise ValueError(
+            f"guided_backprop: Guided Backprop's rule (pass only positive gradients through positive activations) is "
+            f"defined at rectifiers (nn.ReLU, nn.ReLU6, nn.Hardtanh(min_val=0)), but the model has "
+            f"{'/'.join(types)} ({len(found)} module(s), e.g. {name!r}: {module}), whose negative part is not zero; "
+            "captum would leave those unmodified and mix the rule with plain gradients. Explain this model with "
+            "'saliency', 'deeplift' or 'integrated_gradients'"
+        )
+    _refuse_functional_activations(model, "guided_backprop", "Guided Backprop's rule")
+
+
 def _gradient_method(captum_class_name: str, **attribute_options: Any):  # noqa: ANN202 - returns the method
     def gradient_attribution(model: nn.Module, x: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
         import captum.attr
 
+        if captum_class_name == "GuidedBackprop":
+            _check_guided_backprop_applies(model)
+            explainer_class = _guided_backprop_class()
+        else:
+            explainer_class = getattr(captum.attr, captum_class_name)
         with relu_inplace_disabled(model, x), _captum_notices_silenced():
-            explainer = getattr(captum.attr, captum_class_name)(model)
+            explainer = explainer_class(model)
             attributions = explainer.attribute(input_requiring_grad(x), target=targets, **attribute_options)
         return sum_over_channels(attributions)
 
@@ -142,7 +211,8 @@ _GRADIENT_METHODS = (
     ("input_x_gradient", "InputXGradient", {}, "Input × Gradient",
      "input times gradient (captum InputXGradient), summed over colour channels", EXTRA_BASELINE),
     ("guided_backprop", "GuidedBackprop", {}, "Guided Backprop",
-     "Guided Backpropagation (captum GuidedBackprop, nn.ReLU backward clamped), summed over colour channels",
+     "Guided Backpropagation (captum GuidedBackprop; backward clamped at every rectifier: ReLU, ReLU6, "
+     "Hardtanh(0, top)), summed over colour channels",
      PAPER_BASELINE),
 )
 
@@ -173,7 +243,14 @@ def integrated_gradients(
     internal_batch_size: int | None,
 ) -> torch.Tensor:
     from captum.attr import IntegratedGradients
+    from captum.attr._utils.approximation_methods import SUPPORTED_METHODS
 
+    if not isinstance(integration, str) or integration not in SUPPORTED_METHODS:
+        allowed = ", ".join(map(repr, SUPPORTED_METHODS))
+        raise ValueError(
+            f"integration must be one of {allowed} (the quadrature rules of captum's IntegratedGradients, its "
+            f"'method' option), got {integration!r}"
+        )
     _positive_int("n_steps", n_steps)
     if internal_batch_size is not None:
         _positive_int("internal_batch_size", internal_batch_size)
@@ -189,20 +266,64 @@ def integrated_gradients(
     return sum_over_channels(attributions)
 
 
+#: element-wise activation modules: DeepLIFT's Rescale rule (multiplier = Δoutput / Δinput, the gradient where
+#: Δinput ~ 0) is defined on every one of them (Shrikumar et al. 2017, section 3.5.1)
+RESCALE_ACTIVATIONS: tuple[type[nn.Module], ...] = (
+    nn.ReLU, nn.ReLU6, nn.Hardtanh, nn.LeakyReLU, nn.PReLU, nn.RReLU, nn.ELU, nn.CELU, nn.SELU, nn.GELU, nn.SiLU,
+    nn.Mish, nn.Hardswish, nn.Hardsigmoid, nn.Sigmoid, nn.Tanh, nn.Softplus, nn.Softsign, nn.LogSigmoid,
+    nn.Threshold, nn.Hardshrink, nn.Softshrink, nn.Tanhshrink,
+)
+
+
+@functools.lru_cache(maxsize=None)
+def _rescale_deeplift_class():  # noqa: ANN202 - returns a captum class (captum is imported lazily)
+    """captum's ``DeepLift`` with the Rescale rule on every :data:`RESCALE_ACTIVATIONS` module.
+
+    captum applies it only to the exact types of its ``SUPPORTED_NON_LINEAR`` (ReLU, ELU, LeakyReLU, Sigmoid, Tanh,
+    Softplus, plus max-pool and softmax rules); at any other activation - ReLU6 and Hardtanh among them - the plain
+    gradient passed, so the summation-to-delta property (sum of attributions = f(x) - f(baseline)) silently broke.
+    Those modules get captum's own ``nonlinear`` multiplier here; captum's types keep captum's handling."""
+    from captum.attr import DeepLift
+    from captum.attr._core import deep_lift
+
+    class RescaleDeepLift(DeepLift):
+        def _is_non_linear(self, module: nn.Module) -> bool:
+            return super()._is_non_linear(module) or isinstance(module, RESCALE_ACTIVATIONS)
+
+        def _backward_hook(
+            self, module: nn.Module, grad_input: torch.Tensor, grad_output: torch.Tensor
+        ) -> torch.Tensor:
+            if type(module) in deep_lift.SUPPORTED_NON_LINEAR:
+                return super()._backward_hook(module, grad_input, grad_output)
+            if not self.satisfies_attribute_criteria(module):
+                raise RuntimeError(
+                    f"DeepLift: module {module} lacks its recorded input/output (is it called twice in forward?)"
+                )
+            multipliers = deep_lift.nonlinear(module, module.input, module.output, grad_input, grad_output,
+                                              eps=self.eps)
+            del module.input
+            del module.output
+            return multipliers
+
+    return RescaleDeepLift
+
+
 @register_method(
     "deeplift",
     label="DeepLIFT",
     family="captum",
     defaults={"baseline": 0.0},
-    description="DeepLIFT Rescale rule from a constant baseline image (captum DeepLift), summed over colour channels",
+    description=(
+        "DeepLIFT Rescale rule from a constant baseline image (captum DeepLift; the rule at every element-wise "
+        "activation module, ReLU6 and Hardtanh included), summed over colour channels"
+    ),
     paper_section=PAPER_BASELINE,
 )
 def deeplift(model: nn.Module, x: torch.Tensor, targets: torch.Tensor, *, baseline: float) -> torch.Tensor:
-    from captum.attr import DeepLift
-
+    _refuse_functional_activations(model, "deeplift", "DeepLIFT's Rescale rule")
     with relu_inplace_disabled(model, x), _captum_notices_silenced():
         explained = single_use_modules(model)
-        attributions = DeepLift(explained).attribute(
+        attributions = _rescale_deeplift_class()(explained).attribute(
             input_requiring_grad(x), target=targets, baselines=real_number("baseline", baseline)
         )
     return sum_over_channels(attributions)

@@ -24,9 +24,50 @@ def layer_names(model: nn.Module) -> list[str]:
     return [name for name, _ in model.named_modules() if name]
 
 
-def resolve_layer(model: nn.Module, layer: str) -> nn.Module:
+def layer_as_name(model: nn.Module, layer: Any) -> Any:
+    """``layer`` as a layer name: a sub-module object of ``model`` (``model.layer4``) becomes its name in
+    ``model.named_modules()`` (``"layer4"``); a name or ``None`` is returned as it is (names are checked by
+    :func:`resolve_layer`). Refused, each with what to do: a list or tuple (one layer per call), the model itself, and
+    a module that is not part of ``model`` (e.g. a module of another copy: Quantus' randomisation metrics explain deep
+    copies, so pass names, which hold for every copy)."""
+    if isinstance(layer, (list, tuple)):
+        names = {id(module): name for name, module in model.named_modules() if name}
+        shown = [names.get(id(item), type(item).__name__) if isinstance(item, nn.Module) else item for item in layer]
+        example = shown[0] if shown else default_layer_or_none(model)
+        raise ValueError(
+            f"layer must be one layer name, got a {type(layer).__name__} of {len(layer)} ({shown!r}); explain one "
+            f"layer per call, e.g. layer={example!r}"
+        )
+    if not isinstance(layer, nn.Module):
+        return layer
+    if layer is model:
+        raise ValueError(
+            f"layer is the model itself ({type(model).__name__}), not one of its layers; pass a layer name such as "
+            f"{default_layer_or_none(model)!r}"
+        )
+    for name, module in model.named_modules(remove_duplicate=False):
+        if module is layer and name:
+            return name
+    raise ValueError(
+        f"layer {type(layer).__name__}(...) is a module object that is not part of this {type(model).__name__} (not "
+        "in model.named_modules(); a module of another copy of the model?); pass the layer's name instead, e.g. "
+        f"{default_layer_or_none(model)!r} - names also hold for the copies Quantus' randomisation metrics explain"
+    )
+
+
+def default_layer_or_none(model: nn.Module) -> str | None:
+    """:func:`default_layer`, or ``None`` for a model without convolutions (for error messages)."""
+    try:
+        return default_layer(model)
+    except ValueError:
+        return None
+
+
+def resolve_layer(model: nn.Module, layer: str | nn.Module) -> nn.Module:
     """The sub-module named ``layer`` (any module, a container such as ResNet's ``"layer3"`` or VGG's ``"features"``
-    included: its output is the activation explained). The error for an unknown name suggests the closest names."""
+    included: its output is the activation explained). A sub-module object is accepted too (:func:`layer_as_name`).
+    The error for an unknown name suggests the closest names."""
+    layer = layer_as_name(model, layer)
     modules = dict(model.named_modules())
     if not isinstance(layer, str) or not layer or layer not in modules:
         raise ValueError(unknown_layer_message(layer, layer_names(model), f"{type(model).__name__}", "model.named_modules()"))
@@ -125,9 +166,19 @@ def conv_block_outputs(model: nn.Module) -> list[str]:
 
 def spatial_modules(model: nn.Module, example: torch.Tensor) -> set[str]:
     """Names of the modules whose output on ``example`` is a 4-D (N, C, H, W) feature map."""
-    found: set[str] = set()
+    return set(spatial_sizes(model, example))
+
+
+def spatial_sizes(model: nn.Module, example: torch.Tensor) -> dict[str, tuple[int, int]]:
+    """``{name: (h, w)}`` of every module whose (first) output on ``example`` is a 4-D (N, C, h, w) feature map."""
+    found: dict[str, tuple[int, int]] = {}
+
+    def record(name: str, output: Any) -> None:
+        if torch.is_tensor(output) and output.ndim == 4 and name not in found:
+            found[name] = (int(output.shape[-2]), int(output.shape[-1]))
+
     handles = [
-        module.register_forward_hook(lambda m, i, o, name=name: found.add(name) if torch.is_tensor(o) and o.ndim == 4 else None)
+        module.register_forward_hook(lambda m, i, o, name=name: record(name, o))
         for name, module in model.named_modules()
         if name
     ]
@@ -161,10 +212,15 @@ def split_layer_candidates(model: nn.Module, example: torch.Tensor) -> list[str]
 
 def layer_candidates(model: nn.Module, spec: Any, example: torch.Tensor) -> list[str]:
     """Layers the method ``spec`` (a :class:`~hidden_monotonicity.methods.registry.MethodSpec`) may explain on ``model``:
-    split layers for the split family, convolution-block outputs for every other layer method."""
+    split layers for the split family, convolution-block outputs for every other layer method - without those whose
+    map is 1×1 at ``example``'s size (a CAM there is constant and refused; see ``grad_cam.check_spatial_extent``),
+    unless every one is (then all are returned, and explaining one gives the error saying what to do)."""
     if getattr(spec, "family", None) == "split":
         return split_layer_candidates(model, example)
-    return conv_block_outputs(model)
+    blocks = conv_block_outputs(model)
+    sizes = spatial_sizes(model, example)
+    with_extent = [name for name in blocks if sizes.get(name) != (1, 1)]
+    return with_extent or blocks
 
 
 

@@ -93,3 +93,113 @@ def parameters_frozen(model: nn.Module) -> Iterator[nn.Module]:
 
 def input_requiring_grad(x: torch.Tensor) -> torch.Tensor:
     return x.detach().clone().requires_grad_(True)
+
+
+# ------------------------------------------------------------------------------ model checks for every method
+
+
+def check_finite_tensors(model: nn.Module) -> None:
+    """Refuse a model with a NaN or infinite value in a floating parameter or buffer (a diverged training run, a
+    damaged checkpoint): every method's map would be NaN everywhere, silently.
+
+    Cheap enough for every call: the fast test is the sum of each tensor (NaN and ±inf propagate into it; a sum is
+    ~20x faster than ``torch.isfinite(t).all()`` on a CPU: 35 ms for 10^8 values on one thread) with one device
+    synchronisation; only a tensor whose sum is not finite - a real NaN/inf, or an overflow of large finite values -
+    is examined element-wise, and the values are counted only when something is wrong."""
+    named = [("parameter", name, tensor) for name, tensor in model.named_parameters()]
+    named += [("buffer", name, tensor) for name, tensor in model.named_buffers()]
+    named = [entry for entry in named if entry[2].is_floating_point() or entry[2].is_complex()]
+    if not named:
+        return
+    device = named[0][2].device
+
+    def total(tensor: torch.Tensor) -> torch.Tensor:
+        low_precision = tensor.is_floating_point() and tensor.element_size() < 4  # fp16/bf16 sums overflow early
+        summed = tensor.detach().sum(dtype=torch.float32) if low_precision else tensor.detach().sum()
+        return torch.isfinite(summed).to(device)
+
+    if bool(torch.stack([total(tensor) for _, _, tensor in named]).all()):
+        return
+    bad = [entry for entry in named if not bool(torch.isfinite(entry[2].detach()).all())]
+    if not bad:  # the sums overflowed, every value is finite
+        return
+    kind, name, tensor = bad[0]
+    nan = int(torch.isnan(tensor).sum())
+    infinite = int(torch.isinf(tensor).sum())
+    counts = " and ".join(
+        part for part in (f"{nan} NaN value(s)" if nan else "", f"{infinite} infinite value(s)" if infinite else "")
+        if part
+    )
+    others = f" (and {len(bad) - 1} more tensor(s), e.g. {bad[1][1]!r})" if len(bad) > 1 else ""
+    raise ValueError(
+        f"{kind} {name!r} holds {counts} of {tensor.numel()}{others}: every explanation would be NaN; reload the "
+        "weights (model.load_state_dict(...)) or find the step that produced them"
+    )
+
+
+# ----------------------------------------------------------------------------- the ReLU family, by module type
+
+
+def is_rectifier(module: nn.Module) -> bool:
+    """Whether ``module`` computes ``clamp(x, 0, top)``: ``nn.ReLU``, ``nn.ReLU6`` and any ``nn.Hardtanh`` with
+    ``min_val == 0`` (``ReLU6`` is ``Hardtanh(0, 6)``) - zero for negative inputs, identity on ``(0, top)``.
+
+    Rules written for ReLU ("pass gradients only through positive activations") are defined on all of them;
+    ``ReLU6(x) == ReLU(x)`` wherever ``x < 6``."""
+    if isinstance(module, nn.ReLU):
+        return True
+    return isinstance(module, nn.Hardtanh) and float(module.min_val) == 0.0 and float(module.max_val) > 0.0
+
+
+#: ReLU-like activations whose negative part is not zero (or that are smooth): a rule written for ReLU's
+#: zero/identity branches is not defined on them (:func:`relu_like_without_rectifier_rule` adds Hardtanh with
+#: ``min_val != 0``).
+RELU_LIKE_NOT_RECTIFIERS: tuple[type[nn.Module], ...] = (
+    nn.LeakyReLU,
+    nn.PReLU,
+    nn.RReLU,
+    nn.ELU,
+    nn.CELU,
+    nn.SELU,
+    nn.GELU,
+    nn.SiLU,
+    nn.Mish,
+    nn.Hardswish,
+    nn.Softplus,
+)
+
+
+def relu_like_without_rectifier_rule(model: nn.Module) -> list[tuple[str, nn.Module]]:
+    """``(name, module)`` of every ReLU-like activation module of ``model`` that is not a rectifier
+    (:func:`is_rectifier`): :data:`RELU_LIKE_NOT_RECTIFIERS` and ``nn.Hardtanh`` with ``min_val != 0``."""
+    found = []
+    for name, module in model.named_modules():
+        hardtanh_not_at_zero = isinstance(module, nn.Hardtanh) and not is_rectifier(module)
+        if isinstance(module, RELU_LIKE_NOT_RECTIFIERS) or hardtanh_not_at_zero:
+            found.append((name, module))
+    return found
+
+
+#: activation functions applied as functions in ``forward`` (invisible to rules that attach to modules)
+_FUNCTIONAL_ACTIVATIONS = {
+    "relu", "relu_", "relu6", "hardtanh", "hardtanh_", "leaky_relu", "leaky_relu_", "elu", "elu_", "gelu", "silu",
+    "mish", "hardswish", "softplus", "selu", "celu", "prelu", "rrelu",
+}
+
+
+def functional_activations(model: nn.Module) -> list[str]:
+    """Names of the ``torch.fx`` nodes of ``model`` that apply a ReLU-like activation as a function (``F.relu(x)``,
+    ``torch.relu(x)``, ``x.relu()``, ...) rather than through an ``nn.Module``. Rules that attach to activation
+    modules (captum's Guided Backprop and DeepLift) never see these calls. A model that ``torch.fx`` cannot trace
+    gives ``[]`` (nothing can be told)."""
+    try:
+        traced = torch.fx.symbolic_trace(model)
+    except Exception:  # noqa: BLE001 - data-dependent control flow: cannot inspect the calls
+        return []
+    found = []
+    for node in traced.graph.nodes:
+        if node.op == "call_function" and getattr(node.target, "__name__", None) in _FUNCTIONAL_ACTIVATIONS:
+            found.append(node.name)
+        elif node.op == "call_method" and node.target in _FUNCTIONAL_ACTIVATIONS:
+            found.append(node.name)
+    return found

@@ -26,10 +26,12 @@ Per method (library versions: captum 0.9, pytorch-grad-cam 1.5.7, zennit 0.5.1):
 | saliency              | captum ``Saliency(abs=False)``: signed d logit_t / d x      | sum over C      | input        |
 | saliency_abs          | captum ``Saliency(abs=True)`` (captum's default): abs first | sum over C      | input        |
 | input_x_gradient      | captum ``InputXGradient``: x * d logit_t / d x              | sum over C      | input        |
-| guided_backprop       | captum ``GuidedBackprop``: ReLU backward clamped at 0       | sum over C      | input        |
+| guided_backprop       | captum ``GuidedBackprop``: backward clamped at 0 at every   | sum over C      | input        |
+|                       | rectifier (ReLU, ReLU6, Hardtanh(0, t)) [4]                 |                 |              |
 | integrated_gradients  | captum ``IntegratedGradients``: Gauss-Legendre, constant    | sum over C      | input        |
 |                       | ``baseline``, ``n_steps`` points                            |                 |              |
-| deeplift              | captum ``DeepLift``: Rescale rule, constant ``baseline``    | sum over C      | input        |
+| deeplift              | captum ``DeepLift``: Rescale rule at every element-wise     | sum over C      | input        |
+|                       | activation [4], constant ``baseline``                       |                 |              |
 | gradient_shap         | captum ``GradientShap``: seeded baselines and noise         | sum over C      | input        |
 | occlusion             | captum ``Occlusion``: C x w x w windows [1]                 | sum over C      | input        |
 | feature_ablation      | captum ``FeatureAblation``: square patches over all C [1]   | sum over C      | input        |
@@ -48,7 +50,15 @@ Per method (library versions: captum 0.9, pytorch-grad-cam 1.5.7, zennit 0.5.1):
     the target layers (one here) and **min-max again**.
 [3] ``attr_output = one_hot(target) * logits``, so the relevance sums to the target logit up to
     the rules' epsilon and the relevance the biases absorb (``zero_bias=True`` stops that); the
-    canonizers are chosen by ``zennit.canonizers_for`` (``methods/zennit.py``).
+    canonizers are chosen by ``zennit.canonizers_for`` (``methods/zennit.py``). zennit gives every activation module
+    (ReLU6, Hardtanh, LeakyReLU included) the Pass rule; ``nn.MultiheadAttention``, which zennit also counts as an
+    activation, is refused.
+[4] captum itself handles only ``nn.ReLU`` (Guided Backprop) and its ``SUPPORTED_NON_LINEAR`` types (DeepLift); the
+    wrappers in ``methods/captum.py`` extend both to the ReLU family. Guided Backprop refuses ReLU-like activations
+    whose negative part is not zero (LeakyReLU, PReLU, Hardtanh(-1, 1), GELU, SiLU, ...), and both refuse
+    activations applied as functions (``F.relu``).
+
+CAM baselines refuse a layer whose map is 1×1 (a constant map); see ``grad_cam.check_spatial_extent``.
 
 Consequences worth knowing: pytorch-grad-cam maps are non-negative and lie in [0, 1] per image
 (so ``abs`` is a no-op for them and their scale carries no information); every other method

@@ -17,7 +17,9 @@ Layers
     listed by ``model.named_modules()`` (e.g. ``"features.28"`` of a torchvision VGG16,
     ``"layer4.1"`` of a ResNet18), a container included (``"layer3"``, ``"features"``: its output; split methods
     read the last split node traced inside it, see :func:`~.layers.resolve_split_layer`). ``layer=None`` (the
-    default) means :func:`default_layer`. An unknown name's error suggests the closest names.
+    default) means :func:`default_layer`. An unknown name's error suggests the closest names. A sub-module object
+    (``model.layer4``) is accepted and replaced by its name; a list of layers is refused (one layer per call).
+    CAM baselines refuse a layer whose map is 1×1 (their map would be constant).
 
 Statelessness
     Every call explains exactly the model object it is given, as it is at that moment (Quantus' randomisation
@@ -40,6 +42,8 @@ from torch import nn
 from ..decomposition.graph import check_model, output_rule
 from ..decomposition.validation import as_target_tensor, check_targets_in_range  # noqa: F401 (re-exported)
 from .layers import conv_block_output, default_layer, layer_names, resolve_layer  # noqa: F401 (re-exported)
+from .layers import layer_as_name
+from .model_guards import check_finite_tensors
 from .postprocess import finalize_maps
 
 #: Method families, in the order :func:`methods` lists them.
@@ -184,12 +188,21 @@ def get_method(name: str) -> MethodSpec:
 # ------------------------------------------------------------------------------------ validation
 
 
+def _check_not_meta(x: torch.Tensor) -> None:
+    if x.is_meta:
+        raise ValueError(
+            f"x is on the meta device (no data: a shape {tuple(x.shape)} without values); explanations need the "
+            "pixel values: create or load x on 'cpu' or 'cuda' (e.g. torch.randn(..., device='cpu'))"
+        )
+
+
 def _check_input(x: Any) -> None:
     if not isinstance(x, torch.Tensor):
         raise TypeError(
             f"x must be a torch.Tensor of shape (N, C, H, W), got {type(x).__name__}; "
             "convert numpy arrays with torch.as_tensor(x, dtype=torch.float32)"
         )
+    _check_not_meta(x)
     if x.ndim != 4:
         raise ValueError(f"x must be a 4-D tensor (N, C, H, W), got shape {tuple(x.shape)}")
     if not x.is_floating_point():
@@ -237,6 +250,37 @@ def _number_of_classes(model: nn.Module, x: torch.Tensor) -> int:
     return int(output.shape[1])
 
 
+_INT64 = np.iinfo(np.int64)
+
+
+def _target_beyond_int64(targets: Any) -> tuple[int, int] | None:
+    """``(image, value)`` of the first target that int64 cannot hold (a uint64 2**63 + 1, a huge Python int), else
+    ``None``. Checked on the original dtype: casting first would wrap 2**63 + 1 around to a negative number (and the
+    range error would report that number, not the user's)."""
+    if isinstance(targets, (bool, np.bool_)):
+        return None
+    if isinstance(targets, (int, np.integer)):
+        value = int(targets)
+        return None if _INT64.min <= value <= _INT64.max else (0, value)
+    if isinstance(targets, torch.Tensor):
+        if targets.dtype != torch.uint64 or targets.is_meta:
+            return None
+        values = targets.detach().cpu().numpy().reshape(-1).tolist()
+    elif isinstance(targets, np.ndarray):
+        if targets.dtype != np.uint64:
+            return None
+        values = targets.reshape(-1).tolist()
+    elif isinstance(targets, (list, tuple)):  # element by element: numpy would turn [2**63 + 1, 0] into floats
+        values = list(targets)
+    else:
+        return None
+    for index, value in enumerate(values):
+        if isinstance(value, (int, np.integer)) and not isinstance(value, bool):
+            if not _INT64.min <= int(value) <= _INT64.max:
+                return index, int(value)
+    return None
+
+
 def _check_parameters(spec: MethodSpec, params: dict[str, Any]) -> None:
     unknown = sorted(set(params) - set(spec.parameters))
     if unknown:
@@ -260,9 +304,11 @@ def explain(
 
     Returns a detached float32 tensor ``(N, 1, H, W)`` at the input resolution on ``x.device``.
 
-    Steps: validate (method name, parameter names, ``x`` a finite 4-D float tensor, model in eval
-    mode and on ``x.device``, one integer target per image - an int is broadcast - within
-    ``[0, num_classes)`` where ``num_classes`` comes from one forward pass of the first two images, the ``layer`` name);
+    Steps: validate (method name, parameter names, ``x`` a finite 4-D float tensor with data - not on the meta
+    device, model in eval mode, on ``x.device`` and with finite parameters and buffers (a NaN weight would make
+    every map NaN), one integer target per image - an int is broadcast - within ``[0, num_classes)`` where
+    ``num_classes`` comes from one forward pass of the first two images, the ``layer`` - a name, or a sub-module
+    object, which is replaced by its name);
     call the method function with its defaults updated by ``params`` (gradients enabled even
     inside ``torch.no_grad()``); post-process (see :mod:`.postprocess`): bilinear upsampling to
     ``(H, W)``, ``abs`` (default False) takes ``|map|``, float32.
@@ -272,15 +318,26 @@ def explain(
     check_model(model)
     _check_input(x)
     _check_device_and_dtype(model, x)
+    check_finite_tensors(model)
+    beyond_int64 = _target_beyond_int64(targets)
+    num_classes = _number_of_classes(model, x)
+    if beyond_int64 is not None:
+        index, value = beyond_int64
+        raise ValueError(
+            f"target {value} (image {index}) is out of range: the model has {num_classes} outputs, so targets must "
+            f"lie in [0, {num_classes})"
+        )
     target_tensor = as_target_tensor(targets, x.shape[0], device=x.device)
-    check_targets_in_range(target_tensor, _number_of_classes(model, x))
+    check_targets_in_range(target_tensor, num_classes)
 
     call_params = {**spec.defaults, **params}
     take_abs = bool(call_params.pop("abs", False))
-    if spec.needs_layer and not spec.own_layers:
-        if call_params.get("layer") is None:
-            call_params["layer"] = default_layer(model)
-        resolve_layer(model, call_params["layer"])
+    if spec.needs_layer:
+        call_params["layer"] = layer_as_name(model, call_params.get("layer"))  # a module object -> its name
+        if not spec.own_layers:
+            if call_params["layer"] is None:
+                call_params["layer"] = default_layer(model)
+            resolve_layer(model, call_params["layer"])
 
     with torch.enable_grad():
         raw = spec.function(model, x.detach(), target_tensor, **call_params)
@@ -312,6 +369,8 @@ def quantus_explain_func(model: nn.Module, inputs: Any, targets: Any, **kwargs: 
     if device is None:
         tensors = list(_parameters_and_buffers(model)) if isinstance(model, nn.Module) else []
         device = tensors[0].device if tensors else torch.device("cpu")
+    if isinstance(inputs, torch.Tensor):
+        _check_not_meta(inputs)
     x = torch.as_tensor(inputs.detach().cpu().numpy() if isinstance(inputs, torch.Tensor) else np.asarray(inputs))
     floating = [p.dtype for p in model.parameters() if p.is_floating_point()] if isinstance(model, nn.Module) else []
     dtype = floating[0] if floating else (x.dtype if x.is_floating_point() else torch.float32)

@@ -49,12 +49,46 @@ def target_logit_output(targets: torch.Tensor):  # noqa: ANN201 - returns a clos
     return attr_output
 
 
-def _zennit_relevance(model: nn.Module, x: torch.Tensor, targets: torch.Tensor, composite: Any) -> torch.Tensor:
+#: what to use on models zennit's rules cannot explain
+_ALTERNATIVES = "'saliency', 'integrated_gradients' or 'occlusion'"
+
+
+def _single_tensor_rule_message(method: str, culprit: str) -> str:
+    return (
+        f"{method}: zennit's LRP rules need modules that take and return a single tensor, but {culprit}; use a "
+        f"method that works on such models, e.g. {_ALTERNATIVES}"
+    )
+
+
+def check_single_tensor_modules(model: nn.Module, method: str) -> None:
+    """Refuse ``nn.MultiheadAttention``: zennit 0.5.1 counts it among its activations (``zennit.types.Activation``),
+    so every composite gives it the Pass rule, whose backward hook returns one gradient for a module with three
+    inputs (query, key, value) - torch then fails with "hook 'backward' has returned an incorrect number of values"."""
+    attention = [name for name, module in model.named_modules() if isinstance(module, nn.MultiheadAttention)]
+    if attention:
+        more = f", and {len(attention) - 1} more" if len(attention) > 1 else ""
+        culprit = (
+            f"{attention[0]!r} (nn.MultiheadAttention{more}) takes query, key and value and returns a tuple (zennit "
+            "gives it an activation's Pass rule)"
+        )
+        raise ValueError(_single_tensor_rule_message(method, culprit))
+
+
+def _zennit_relevance(
+    model: nn.Module, x: torch.Tensor, targets: torch.Tensor, composite: Any, method: str
+) -> torch.Tensor:
     from zennit.attribution import Gradient
 
+    check_single_tensor_modules(model, method)
     with relu_inplace_disabled(model, x):
-        with Gradient(model=model, composite=composite) as attributor:
-            _, relevance = attributor(x.detach(), target_logit_output(targets))
+        try:
+            with Gradient(model=model, composite=composite) as attributor:
+                _, relevance = attributor(x.detach(), target_logit_output(targets))
+        except RuntimeError as error:  # a rule on another module with several inputs or outputs
+            if "incorrect number of values" not in str(error):
+                raise
+            culprit = f"a module of {type(model).__name__} with a rule takes or returns several tensors ({error})"
+            raise ValueError(_single_tensor_rule_message(method, culprit)) from error
     return sum_over_channels(relevance)
 
 
@@ -83,7 +117,7 @@ def lrp_epsilon(model: nn.Module, x: torch.Tensor, targets: torch.Tensor, *, eps
         layer_map=layer_map_base() + [(AnyLinear, rule)],
         canonizers=canonizers_for(model),
     )
-    return _zennit_relevance(model, x, targets, composite)
+    return _zennit_relevance(model, x, targets, composite, "lrp_epsilon")
 
 
 @register_method(
@@ -122,7 +156,7 @@ def lrp_gamma(
         zero_params=_zero_params(zero_bias),
         canonizers=canonizers_for(model),
     )
-    return _zennit_relevance(model, x, targets, composite)
+    return _zennit_relevance(model, x, targets, composite, "lrp_gamma")
 
 
 @_register_epsilon_lrp(
@@ -137,4 +171,4 @@ def lrp_epsilon_plus_flat(model: nn.Module, x: torch.Tensor, targets: torch.Tens
     composite = EpsilonPlusFlat(
         epsilon=real_number("epsilon", epsilon, low=0.0, low_open=True), zero_params=_zero_params(zero_bias), canonizers=canonizers_for(model)
     )
-    return _zennit_relevance(model, x, targets, composite)
+    return _zennit_relevance(model, x, targets, composite, "lrp_epsilon_plus_flat")
