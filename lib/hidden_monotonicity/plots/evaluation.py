@@ -5,8 +5,8 @@
   metric (PointingGame) is drawn as its mean with the 95 % bootstrap interval (dots);
 * :func:`plot_rank_heatmap` - methods x metrics, the rank of each method's mean score per metric
   (1 = best), plus the mean rank; one heatmap per model;
-* :func:`plot_class_sensitivity` - per method, the rank correlation of the maps for two classes and
-  RandomLogit, with intervals;
+* :func:`plot_class_sensitivity` - per method, the rank correlation of the maps for two classes (signed and
+  on |map|) beside the same-class baseline, and RandomLogit, with intervals;
 * :func:`write_evaluation_figures` - distributions and ranks, as PNG files in a folder.
 
 Input is the tidy ``scores.csv`` of :func:`hidden_monotonicity.evaluation.evaluate`.
@@ -160,14 +160,30 @@ def plot_rank_heatmap(scores: pd.DataFrame, directions: Mapping[str, str], *, mo
 
 
 def plot_class_sensitivity(summary: pd.DataFrame, table: pd.DataFrame | None = None, *,
-                           model: str | None = None) -> plt.Figure:
-    """Class sensitivity per method: rank correlation of the maps for the label and for another class
-    (:func:`~hidden_monotonicity.evaluation.class_sensitivity.summarize_class_sensitivity`), and - when the
-    evaluation ``table`` is given - Quantus RandomLogit (SSIM to a random other class's map); dots = means,
-    bars = 95 % bootstrap intervals; near 1 = the same map whatever class is explained.
+                           model: str | None = None, correlation: str = "spearman") -> plt.Figure:
+    """Class sensitivity per method
+    (:func:`~hidden_monotonicity.evaluation.class_sensitivity.summarize_class_sensitivity`): one panel for the
+    signed maps and one for ``|map|``, each with the correlation of the maps for the label and for another class
+    (filled dots) beside the same-class baseline, the maps for the label with and without a small input noise
+    (open diamonds); dots = means, bars = 95 % bootstrap intervals. A method is class-insensitive where its
+    ``|map|`` dot is high and close to its diamond; -1 in the signed panel is a sign flip, not class sensitivity.
+    When the evaluation ``table`` is given, Quantus RandomLogit (SSIM to a random other class's map) is a
+    third panel.
     """
+    if correlation not in ("spearman", "pearson"):
+        raise ValueError(f"correlation must be 'spearman' or 'pearson', got {correlation!r}")
+    needed = [f"{q}_{correlation}{end}" for q in ("other_signed", "other_abs", "same_signed", "same_abs")
+              for end in ("", "_ci_low", "_ci_high")]
+    missing = [column for column in needed if column not in summary.columns]
+    if missing:
+        raise ValueError(f"the summary lacks the columns {missing}; pass the output of summarize_class_sensitivity()")
     methods = list(summary["method"])
-    panels = [("spearman", "Spearman correlation of the maps\nfor y and (y + 3) mod C")]
+    noise = summary["noise_sd"].iloc[0] if "noise_sd" in summary.columns and len(summary) else float("nan")
+    name = correlation.capitalize()
+    panels: list[tuple[str, str]] = [
+        ("signed", f"{name} correlation, signed maps\n(does the sign pattern change?)"),
+        ("abs", f"{name} correlation, |map|\n(does it point elsewhere?)"),
+    ]
     random_logit = None
     if table is not None:
         part = table[(table["metric"] == "RandomLogit")]
@@ -176,22 +192,34 @@ def plot_class_sensitivity(summary: pd.DataFrame, table: pd.DataFrame | None = N
         if not part.empty:
             random_logit = part.set_index("method").reindex(methods)
             panels.append(("RandomLogit", "RandomLogit (SSIM to a random\nother class's map) \u2193"))
-    figure, axes = plt.subplots(1, len(panels), figsize=(4.2 * len(panels), 0.9 + 0.3 * len(methods)),
+    figure, axes = plt.subplots(1, len(panels), figsize=(3.8 * len(panels), 1.4 + 0.3 * len(methods)),
                                 squeeze=False, sharey=True, layout="constrained")
-    positions = list(range(len(methods)))
-    for ax, (key, title) in zip(axes[0], panels):
-        if key == "spearman":
-            mean, low, high = summary["spearman"], summary["spearman_ci_low"], summary["spearman_ci_high"]
-        else:
-            mean, low, high = random_logit["mean"], random_logit["ci_low"], random_logit["ci_high"]
+    positions = np.arange(len(methods), dtype=float)
+
+    def draw(ax: plt.Axes, mean: Any, low: Any, high: Any, offset: float, **style: Any) -> Any:
         mean, low, high = (pd.Series(v).to_numpy(dtype=float) for v in (mean, low, high))
         low, high = np.where(np.isnan(low), mean, low), np.where(np.isnan(high), mean, high)
-        ax.errorbar(mean, positions, xerr=[mean - low, high - mean], fmt="o", color="C0", capsize=3)
+        return ax.errorbar(mean, positions + offset, xerr=[mean - low, high - mean], capsize=2, ls="none", **style)
+
+    handles = []
+    for ax, (key, title) in zip(axes[0], panels):
+        if key == "RandomLogit":
+            draw(ax, random_logit["mean"], random_logit["ci_low"], random_logit["ci_high"], 0.0, fmt="o", color="C0")
+        else:
+            columns = {who: f"{who}_{key}_{correlation}" for who in ("other", "same")}
+            handles = [
+                draw(ax, *(summary[columns["other"] + end] for end in ("", "_ci_low", "_ci_high")), -0.12,
+                     fmt="o", color="C0", label="label vs another class"),
+                draw(ax, *(summary[columns["same"] + end] for end in ("", "_ci_low", "_ci_high")), 0.12,
+                     fmt="D", color="C1", mfc="none", ms=4,
+                     label=f"same-class baseline (label vs label, noise SD {noise:g} x image SD)"),
+            ]
         ax.axvline(1.0, color="0.6", lw=0.8, ls="--")
         ax.axvline(0.0, color="0.8", lw=0.8)
         ax.set_title(title, fontsize=9)
     axes[0, 0].set_yticks(positions, methods)
     axes[0, 0].invert_yaxis()
+    figure.legend(handles=handles, loc="outside lower center", ncols=2, fontsize=8, frameon=False)
     figure.suptitle(f"Class sensitivity{f' - {model}' if model else ''}", fontsize=10)
     return figure
 
