@@ -87,3 +87,16 @@ def test_display_path_hides_the_checkout_location(tmp_path):
     assert (root / "pyproject.toml").is_file()
     assert outputs.display_path(root / "figures" / "a.png") == str(Path("figures") / "a.png")
     assert outputs.display_path(tmp_path) == str(tmp_path.resolve())
+
+
+def test_per_image_scores_are_saved_compressed_at_full_precision_and_byte_stable(tmp_path):
+    """Issue 25.9: the committed per-image scores (``*.csv.gz``) keep every digit and a rerun writes the same bytes."""
+    scores = pd.DataFrame({"sample": [0, 1, 2], "score": [0.1234567890123, 1e-17, -3.25]})
+    saver = outputs.FigureSaver(tmp_path)
+    saver.save_table(scores, "scores.csv.gz")
+    first = (tmp_path / "scores.csv.gz").read_bytes()
+    saver.save_table(scores, "scores.csv.gz")
+    assert (tmp_path / "scores.csv.gz").read_bytes() == first and first[:2] == b"\x1f\x8b"
+    pd.testing.assert_frame_equal(pd.read_csv(tmp_path / "scores.csv.gz"), scores, check_exact=True)
+    with pytest.raises(ValueError, match=r"\.gz only as \.csv\.gz"):
+        saver.save_table(scores, "scores.md.gz")

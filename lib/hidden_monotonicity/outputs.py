@@ -33,7 +33,7 @@ __all__ = [
 #: slides need at least 150 dpi.
 FIGURE_DPI = 150
 #: File types a notebook may write through :class:`FigureSaver`.
-OUTPUT_EXTENSIONS: tuple[str, ...] = (".png", ".csv", ".md", ".tex", ".json")
+OUTPUT_EXTENSIONS: tuple[str, ...] = (".png", ".csv", ".md", ".tex", ".json", ".gz")  # .gz: only ".csv.gz"
 _SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$")
 
 
@@ -73,8 +73,8 @@ class FigureSaver:
                 f"output names must be plain file names like 'toy_1d_decomposition.png' (letters, digits, '_', '-', "
                 f"'.'; no folders), got {name!r}"
             )
-        if Path(name).suffix not in OUTPUT_EXTENSIONS:
-            raise ValueError(f"output {name!r} must end with one of {', '.join(OUTPUT_EXTENSIONS)}")
+        if Path(name).suffix not in OUTPUT_EXTENSIONS or (name.endswith(".gz") and not name.endswith(".csv.gz")):
+            raise ValueError(f"output {name!r} must end with one of {', '.join(OUTPUT_EXTENSIONS)} (.gz only as .csv.gz)")
         return self.folder / name
 
     def _record(self, name: str) -> Path:
@@ -107,8 +107,9 @@ class FigureSaver:
             plt.close(figure)
 
     def save_table(self, table: Any, name: str, *, optional: bool = False) -> None:
-        """Write a DataFrame (``.csv``/``.md``/``.tex``), a string, or a JSON-able object (``.json``) as ``name``
-        (``optional`` as in :meth:`save`)."""
+        """Write a DataFrame (``.csv``/``.md``/``.tex``; ``.csv.gz``: gzip-compressed at full precision, with a fixed
+        header time so that a rerun with the same numbers writes the same bytes - for per-image scores), a string, or
+        a JSON-able object (``.json``) as ``name`` (``optional`` as in :meth:`save`)."""
         path = self._record(name)
         suffix = path.suffix
         if isinstance(table, str):
@@ -118,6 +119,8 @@ class FigureSaver:
         elif hasattr(table, "to_csv"):
             if suffix == ".csv":
                 table.to_csv(path, index=False, float_format="%.6g")
+            elif suffix == ".gz":
+                table.to_csv(path, index=False, compression={"method": "gzip", "mtime": 0})
             elif suffix == ".md":
                 path.write_text(markdown_table(table) + "\n", encoding="utf-8")
             elif suffix == ".tex":
