@@ -121,11 +121,13 @@ def test_write_tables_creates_all_formats(tmp_path):
     ranks = written[written["metric"] == T.MEAN_RANK]
     assert (ranks["ci_low"] <= ranks["ci_high"]).all() and ranks["ci_low"].ge(1).all() and ranks["ci_high"].le(3).all()
     comparisons = pd.read_csv(paths["comparisons"])
-    assert list(comparisons.columns[:9]) == ["model", "method", "baseline", "metric", "direction", "mean_difference",
-                                             "ci_low", "ci_high", "p_value"]
-    # splitcam against the two baselines on both metrics
+    assert list(comparisons.columns[:14]) == ["model", "method", "baseline", "metric", "family", "direction", "effect",
+                                              "ci_low", "ci_high", "p_value", "p_adjusted", "mde", "equivalent", "n"]
+    # splitcam against the two baselines on both metrics; LayerCAM is one of the paper's baselines, Saliency is not
     assert len(comparisons) == 4 and set(comparisons["baseline"]) == {"layercam", "saliency"}
-    assert comparisons["p_value"].between(0, 1).all() and (comparisons["p_holm"] >= comparisons["p_value"]).all()
+    assert comparisons["p_value"].between(0, 1).all() and (comparisons["p_adjusted"] >= comparisons["p_value"]).all()
+    family = comparisons.set_index("baseline")["family"]
+    assert set(family["layercam"]) == {"confirmatory"} and set(family["saliency"]) == {"exploratory"}
 
 
 def test_headline_and_other_tables_have_their_own_ranks():
@@ -173,14 +175,16 @@ def test_comparisons_take_the_direction_into_account_and_mark_what_holds():
     result = T.compare_methods(scores, "m", ["splitx"], ["base", "same"], ["MaxSensitivity", "PointingGame"], DIRECTIONS)
     by = result.set_index(["baseline", "metric"])
     # splitx is 0.3 lower: better for MaxSensitivity (lower), worse for PointingGame (higher)
-    assert by.loc[("base", "MaxSensitivity"), "favours"] == "method"
-    assert by.loc[("base", "PointingGame"), "favours"] == "baseline"
+    assert by.loc[("base", "MaxSensitivity"), "direction"] == "method"
+    assert by.loc[("base", "PointingGame"), "direction"] == "baseline"
     assert result["holds"].all() and (result["n"] == 40).all()
+    assert set(result["family"]) == {"exploratory"}  # "splitx" is none of the paper's split methods
     cell = by.loc[("base", "MaxSensitivity")]
-    assert cell["ci_low"] < cell["mean_difference"] < cell["ci_high"] and abs(cell["mean_difference"] + 0.3) < 0.01
+    assert cell["ci_low"] < cell["effect"] < cell["ci_high"] and abs(cell["effect"] + 0.3) < 0.01
     assert cell["ci_high"] - cell["ci_low"] < 0.02  # per-image noise sd 0.014, n = 40: interval about +-0.0045
     text = "\n".join(T.comparisons_markdown(result))
-    assert "4 hold at family-wise 5 %" in text and "| splitx | base | MaxSensitivity \u2193 | method |" in text
+    assert "2 favour the split method, 2 the baseline" in text
+    assert "| splitx | base | MaxSensitivity \u2193 | method |" in text
 
 
 def test_rank_by_direction():

@@ -1,13 +1,15 @@
-"""Uncertainty of the evaluation: bootstrap intervals, paired tests, Holm correction (issue 13.2).
+"""Uncertainty of the evaluation: bootstrap intervals, paired tests, multiplicity corrections (issues 13.2, 25).
 
 The tables report means over a few dozen test images; this module says how sure they are.
 
 * :func:`mean_interval` - 95 % bootstrap confidence interval of the mean over images
   (``scipy.stats.bootstrap``, percentile method; a constant sample gives a zero-width interval);
 * :func:`paired_comparison` - one method against another on the same images: the mean per-image
-  difference, its bootstrap interval and the Wilcoxon signed-rank p-value (``scipy.stats.wilcoxon``,
-  zero differences dropped as in Wilcoxon's original test; all differences zero -> p = 1);
-* :func:`holm` - Holm's step-down correction of a family of p-values (not in scipy; Holm 1979);
+  difference, its BCa bootstrap interval and the p-value of a paired sign-flip permutation test of that
+  mean (:func:`sign_flip_p_values`: exact up to 16 pairs, else Monte-Carlo; issue 25.3);
+* :func:`holm` / :func:`benjamini_hochberg` - family-wise (confirmatory) and false-discovery-rate (exploratory)
+  corrections; :func:`minimal_detectable_effect` and :func:`tost_p_value` (equivalence) say what a
+  non-significant comparison can and cannot exclude (issue 25.5);
 * :func:`bootstrap_ranks` - resample the images (the same resample for every method and metric),
   re-rank, and return the percentile interval of every method's mean rank.
 
@@ -51,35 +53,137 @@ def mean_interval(values: Sequence[float], *, seed: int, confidence: float = CON
     return float(result.confidence_interval.low), float(result.confidence_interval.high)
 
 
+#: Paired tests (issue 25.3): up to this many pairs every one of the 2^n sign patterns is enumerated (2^16 = 65,536).
+EXACT_SIGN_FLIPS_MAX = 16
+#: Monte-Carlo sign patterns beyond that; p = (k + 1) / (N + 1), so the smallest p-value is 1 / 100,000.
+N_SIGN_FLIPS = 99_999
+#: Power at which :func:`minimal_detectable_effect` is stated.
+POWER = 0.8
+_FLIP_CHUNK = 8192  # sign patterns per matrix product (8192 x n floats)
+
+
+def _paired_differences(a: Sequence[float], b: Sequence[float]) -> np.ndarray:
+    first = np.asarray(a, dtype=np.float64).reshape(-1)
+    second = np.asarray(b, dtype=np.float64).reshape(-1)
+    if first.shape != second.shape:
+        raise ValueError(f"paired scores must have the same length, got {len(first)} and {len(second)}")
+    if not (np.isfinite(first).all() and np.isfinite(second).all()):
+        raise ValueError("paired tests need finite values; drop NaN / inf scores first (status != 'ok')")
+    return first - second
+
+
+def sign_flip_test_name(n: int, n_permutations: int = N_SIGN_FLIPS) -> str:
+    """How :func:`sign_flip_p_values` computes the p-value of ``n`` pairs (the ``test`` column of comparisons.csv)."""
+    if n <= EXACT_SIGN_FLIPS_MAX:
+        return f"sign-flip permutation of the mean, exact (2^{n} patterns)"
+    return f"sign-flip permutation of the mean, Monte-Carlo (N = {n_permutations})"
+
+
+def sign_flip_p_values(differences: np.ndarray | Sequence[float], *, seed: int,
+                       n_permutations: int = N_SIGN_FLIPS) -> np.ndarray:
+    """Two-sided paired sign-flip permutation p-values of the mean difference, one per row of ``differences``.
+
+    The test of the statistic the tables report (issue 25.3): under H0 each per-image difference is as likely to
+    have either sign (the two methods are exchangeable on every image), so every sign pattern ``s`` is equally
+    likely and ``p = P(|sum s*d| >= |sum d|)`` (``|mean|`` equivalently). With ``n <= EXACT_SIGN_FLIPS_MAX`` pairs
+    all 2^n patterns are enumerated (the identity and its mirror included: ``p >= 2 / 2^n``); beyond, ``N`` random
+    patterns from ``default_rng(seed)`` give ``p = (k + 1) / (N + 1)`` (Phipson & Smyth 2010: never 0, exact level).
+    Sums equal to the observed one up to rounding (1e-9 of ``sum |d|``) count as at least as extreme; a row of zeros
+    gets p = 1. All rows (same ``n``) share the patterns - one matrix product for a family; each p-value is valid
+    on its own.
+    """
+    d = np.asarray(differences, dtype=np.float64)
+    d = d[None, :] if d.ndim == 1 else d
+    if d.ndim != 2:
+        raise ValueError(f"differences must be one vector or a (comparisons, pairs) array, got shape {d.shape}")
+    if not np.isfinite(d).all():
+        raise ValueError("paired tests need finite differences; drop NaN / inf scores first (status != 'ok')")
+    if n_permutations < 1:
+        raise ValueError(f"n_permutations must be a positive number of sign patterns, got {n_permutations}")
+    k, n = d.shape
+    if n == 0:
+        return np.full(k, np.nan)
+    threshold = np.abs(d.sum(axis=1)) - 1e-9 * np.abs(d).sum(axis=1)
+    count = np.zeros(k, dtype=np.int64)
+    if n <= EXACT_SIGN_FLIPS_MAX:
+        total = 2 ** n
+        for start in range(0, total, _FLIP_CHUNK):
+            codes = np.arange(start, min(start + _FLIP_CHUNK, total))
+            signs = 1.0 - 2.0 * ((codes[:, None] >> np.arange(n)) & 1)  # row = one of the 2^n patterns
+            count += (np.abs(signs @ d.T) >= threshold).sum(axis=0)
+        return count / total
+    rng = np.random.default_rng(seed)
+    for start in range(0, n_permutations, _FLIP_CHUNK):
+        signs = 1.0 - 2.0 * rng.integers(0, 2, size=(min(_FLIP_CHUNK, n_permutations - start), n))
+        count += (np.abs(signs @ d.T) >= threshold).sum(axis=0)
+    return (count + 1) / (n_permutations + 1)
+
+
+def mean_difference_interval(differences: Sequence[float], *, seed: int, confidence: float = CONFIDENCE,
+                             n_resamples: int = N_RESAMPLES) -> tuple[float, float, str]:
+    """BCa bootstrap interval of the mean of paired ``differences``: (low, high, method).
+
+    BCa (bias-corrected and accelerated; ``scipy.stats.bootstrap``, seeded): second-order accurate for the skewed
+    per-image differences of bounded metrics. Where BCa is undefined (a resample distribution without spread, e.g.
+    one non-zero difference) the percentile interval of the same resamples is returned and ``method`` says so;
+    equal differences give a zero-width interval (``"constant"``), fewer than two NaN (``"none"``).
+    """
+    d = np.asarray(differences, dtype=np.float64).reshape(-1)
+    if len(d) < 2:
+        return float("nan"), float("nan"), "none"
+    if np.all(d == d[0]):
+        return float(d[0]), float(d[0]), "constant"
+    for method in ("BCa", "percentile"):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # DegenerateDataWarning / RuntimeWarning: BCa undefined, fall back
+            result = scipy.stats.bootstrap((d,), np.mean, n_resamples=n_resamples, confidence_level=confidence,
+                                           method=method, vectorized=True, rng=np.random.default_rng(seed))
+        low, high = float(result.confidence_interval.low), float(result.confidence_interval.high)
+        if np.isfinite(low) and np.isfinite(high):
+            return low, high, method
+    return float("nan"), float("nan"), "none"
+
+
 @dataclass(frozen=True)
 class PairedComparison:
-    """``a - b`` on the same images: mean difference, its interval, Wilcoxon p-value, number of pairs."""
+    """``a - b`` on the same images: the mean difference, its BCa interval, the sign-flip p-value of that mean."""
 
     mean_difference: float
     ci_low: float
     ci_high: float
     p_value: float
     n: int
+    sd: float = float("nan")  #: SD of the differences (ddof = 1), for the detectable effect and the TOST
+    test: str = ""
+    ci_method: str = ""
 
 
 def paired_comparison(a: Sequence[float], b: Sequence[float], *, seed: int, confidence: float = CONFIDENCE,
-                      n_resamples: int = N_RESAMPLES) -> PairedComparison:
-    """Compare two methods on the same images (``a[i]`` and ``b[i]`` belong to image ``i``)."""
-    first, second = _finite(a), _finite(b)
-    if first.shape != second.shape:
-        raise ValueError(f"paired scores must have the same length, got {len(first)} and {len(second)}")
-    n = len(first)
+                      n_resamples: int = N_RESAMPLES, n_permutations: int = N_SIGN_FLIPS) -> PairedComparison:
+    """Compare two methods on the same images (``a[i]`` and ``b[i]`` belong to image ``i``).
+
+    The p-value tests the reported statistic, the mean difference (:func:`sign_flip_p_values`), not Wilcoxon's
+    pseudo-median, whose sign can differ from the mean's; the interval is :func:`mean_difference_interval`.
+    """
+    difference = _paired_differences(a, b)
+    n = len(difference)
     if n == 0:
         return PairedComparison(float("nan"), float("nan"), float("nan"), float("nan"), 0)
-    difference = first - second
-    low, high = mean_interval(difference, seed=seed, confidence=confidence, n_resamples=n_resamples)
-    if np.all(difference == 0):
-        p_value = 1.0
-    else:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", RuntimeWarning)  # few non-zero differences: normal approximation warns
-            p_value = float(scipy.stats.wilcoxon(difference, zero_method="wilcox").pvalue)
-    return PairedComparison(float(difference.mean()), low, high, p_value, n)
+    low, high, ci_method = mean_difference_interval(difference, seed=seed, confidence=confidence,
+                                                    n_resamples=n_resamples)
+    p_value = float(sign_flip_p_values(difference, seed=stable_seed(seed, "sign flips"),
+                                       n_permutations=n_permutations)[0])
+    sd = float(difference.std(ddof=1)) if n > 1 else float("nan")
+    return PairedComparison(float(difference.mean()), low, high, p_value, n, sd,
+                            sign_flip_test_name(n, n_permutations), ci_method)
+
+
+def _checked_p_values(p_values: Sequence[float]) -> tuple[np.ndarray, np.ndarray]:
+    p = np.asarray(p_values, dtype=np.float64).reshape(-1)
+    valid = np.flatnonzero(~np.isnan(p))
+    if np.any((p[valid] < 0) | (p[valid] > 1)):
+        raise ValueError("p-values must lie in [0, 1]")
+    return p, valid
 
 
 def holm(p_values: Sequence[float]) -> np.ndarray:
@@ -89,18 +193,70 @@ def holm(p_values: Sequence[float]) -> np.ndarray:
     adjusted values monotone, and they are capped at 1. An adjusted value <= alpha rejects at
     family-wise error rate alpha.
     """
-    p = np.asarray(p_values, dtype=np.float64)
+    p, valid = _checked_p_values(p_values)
     adjusted = np.full_like(p, np.nan)
-    valid = np.flatnonzero(~np.isnan(p))
     if len(valid) == 0:
         return adjusted
-    if np.any((p[valid] < 0) | (p[valid] > 1)):
-        raise ValueError("p-values must lie in [0, 1]")
     order = valid[np.argsort(p[valid], kind="mergesort")]
     m = len(order)
     scaled = p[order] * (m - np.arange(m))
     adjusted[order] = np.minimum(np.maximum.accumulate(scaled), 1.0)
     return adjusted
+
+
+def benjamini_hochberg(p_values: Sequence[float]) -> np.ndarray:
+    """Benjamini-Hochberg step-up adjusted p-values (1995); NaN entries stay NaN and are not counted.
+
+    Sorted ascending, ``p_(i)`` (i = 1..m) becomes ``p_(i) * m / i``; the running minimum from the largest down makes
+    them monotone; capped at 1. Adjusted values <= q reject with a false discovery rate of at most q (independent or
+    positively dependent tests) - the correction of the exploratory comparisons, which propose rather than claim.
+    """
+    p, valid = _checked_p_values(p_values)
+    adjusted = np.full_like(p, np.nan)
+    if len(valid) == 0:
+        return adjusted
+    order = valid[np.argsort(p[valid], kind="mergesort")]
+    m = len(order)
+    scaled = p[order] * m / np.arange(1, m + 1)
+    adjusted[order] = np.minimum(np.minimum.accumulate(scaled[::-1])[::-1], 1.0)
+    return adjusted
+
+
+def minimal_detectable_effect(sd: float, n: int, level: float, power: float = POWER) -> float:
+    """The mean difference a two-sided test at ``level`` detects with ``power``, for ``n`` pairs whose differences
+    have standard deviation ``sd``: ``(z_{1-level/2} + z_{power}) * sd / sqrt(n)`` (normal approximation of the
+    paired test, the observed ``sd`` taken as the true one). NaN for fewer than two pairs."""
+    if n < 2 or not np.isfinite(sd):
+        return float("nan")
+    if not 0 < level < 1 or not 0 < power < 1:
+        raise ValueError(f"level and power must lie in (0, 1), got level={level} and power={power}")
+    z = scipy.stats.norm.ppf(1 - level / 2) + scipy.stats.norm.ppf(power)
+    return float(z * sd / np.sqrt(n))
+
+
+def tost_p_value(differences: Sequence[float], margin: float) -> float:
+    """Two one-sided tests (Schuirmann 1987) of equivalence of the mean difference to 0 within ``+-margin``.
+
+    Paired t statistics ``t_low = (mean + margin) / se`` (H0: mean <= -margin) and ``t_high = (mean - margin) / se``
+    (H0: mean >= margin), ``se = sd / sqrt(n)``, ``n - 1`` degrees of freedom; the p-value is the larger of the two
+    one-sided ones (equivalent at level alpha <=> the 1 - 2 alpha t interval lies inside the margin). A margin <= 0
+    cannot be met (p = 1); differences without spread: p = 0 inside the margin, 1 outside; NaN for fewer than two.
+    """
+    d = np.asarray(differences, dtype=np.float64).reshape(-1)
+    n = len(d)
+    if n < 2:
+        return float("nan")
+    if not np.isfinite(d).all():
+        raise ValueError("paired tests need finite differences; drop NaN / inf scores first (status != 'ok')")
+    mean = float(d.mean())
+    if not margin > 0:
+        return 1.0
+    se = float(d.std(ddof=1)) / np.sqrt(n)
+    if se == 0:
+        return 0.0 if abs(mean) < margin else 1.0
+    p_low = float(scipy.stats.t.sf((mean + margin) / se, n - 1))
+    p_high = float(scipy.stats.t.cdf((mean - margin) / se, n - 1))
+    return max(p_low, p_high)
 
 
 def bootstrap_ranks(cube: np.ndarray, rank_columns: Callable[[np.ndarray], np.ndarray], *, seed: int,

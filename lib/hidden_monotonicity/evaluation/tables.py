@@ -13,9 +13,9 @@ A column whose mean is the same for every method cannot order them: it is shown 
 the mean rank, with a note. ``Completeness`` (pass rate at the stated tolerance) is not tabulated -
 it is 0 for nearly every method - ``CompletenessError`` (the relative error) is.
 
-:func:`compare_methods` tests every split method against every baseline on every metric, paired
-per image (Wilcoxon signed-rank), Holm-corrected per model; ``holds`` says whether the comparison
-survives the correction and ``favours`` which side the metric's direction prefers.
+:func:`compare_methods` (:mod:`.comparisons`) tests every split method against every baseline on every metric,
+paired per image (sign-flip permutation test of the mean difference); the paper's claims form a confirmatory family
+(Holm), the rest an exploratory one (Benjamini-Hochberg); ``direction`` says which side a significant effect favours.
 
 Ranks are computed here only (:func:`rank_columns`); the selection protocol and the figures use
 these functions.
@@ -32,6 +32,7 @@ import pandas as pd
 import scipy.stats
 
 from . import statistics
+from .comparisons import COMPARISON_COLUMNS, compare_methods, comparisons_markdown  # noqa: F401 (tables' API)
 from .metrics import ARROWS, HIGHER, LOWER
 from .profiles import PAPER_SELECTION_METRICS
 
@@ -47,8 +48,6 @@ NOT_TABULATED: dict[str, str] = {
 SUMMARY_COLUMNS = ["model", "method", "config", "metric", "category", "direction", "mean", "std", "ci_low", "ci_high", "n"]
 TABLE_COLUMNS = ["model", "table", "method", "config", "metric", "category", "direction", "arrow", "mean", "std",
                  "ci_low", "ci_high", "n", "rank", "display", "is_best"]
-COMPARISON_COLUMNS = ["model", "method", "baseline", "metric", "direction", "mean_difference", "ci_low", "ci_high",
-                      "p_value", "p_holm", "n", "holds", "favours"]
 
 
 # --------------------------------------------------------------------------------------------
@@ -274,53 +273,6 @@ def build_tables(
 
 
 # --------------------------------------------------------------------------------------------
-# paired comparisons
-# --------------------------------------------------------------------------------------------
-
-
-def compare_methods(
-    scores: pd.DataFrame,
-    model: str,
-    methods: Sequence[str],
-    baselines: Sequence[str],
-    metrics: Sequence[str],
-    directions: Mapping[str, str],
-    *,
-    alpha: float = statistics.ALPHA,
-    seed: int = 0,
-) -> pd.DataFrame:
-    """Every method against every baseline on every metric, paired per image, Holm-corrected over the model.
-
-    ``mean_difference`` is method minus baseline (raw, whatever the direction); ``favours`` names the
-    side the metric's direction prefers (``"method"``, ``"baseline"`` or ``"neither"`` when the mean
-    difference is 0); ``holds`` is True when the Holm-adjusted p-value is <= ``alpha``.
-    """
-    ok = _ok_scores(scores[scores["model"] == model], directions)
-    by_key = {key: part.set_index("sample")["score"] for key, part in ok.groupby(["method", "metric"], sort=False)}
-    rows = []
-    for method in methods:
-        for baseline in baselines:
-            for metric in metrics:
-                a, b = by_key.get((method, metric)), by_key.get((baseline, metric))
-                if a is None or b is None:
-                    continue
-                common = a.index.intersection(b.index).sort_values()
-                result = statistics.paired_comparison(
-                    a.loc[common].to_numpy(), b.loc[common].to_numpy(),
-                    seed=statistics.stable_seed(seed, model, method, baseline, metric))
-                difference = result.mean_difference
-                better = difference > 0 if directions[metric] == HIGHER else difference < 0
-                favours = "neither" if difference == 0 or math.isnan(difference) else ("method" if better else "baseline")
-                rows.append({"model": model, "method": method, "baseline": baseline, "metric": metric,
-                             "direction": directions[metric], "mean_difference": difference, "ci_low": result.ci_low,
-                             "ci_high": result.ci_high, "p_value": result.p_value, "n": result.n, "favours": favours})
-    frame = pd.DataFrame(rows, columns=[c for c in COMPARISON_COLUMNS if c not in ("p_holm", "holds")])
-    frame["p_holm"] = statistics.holm(frame["p_value"].to_numpy(dtype=float)) if len(frame) else []
-    frame["holds"] = frame["p_holm"] <= alpha
-    return frame[COMPARISON_COLUMNS]
-
-
-# --------------------------------------------------------------------------------------------
 # output formats
 # --------------------------------------------------------------------------------------------
 
@@ -361,23 +313,6 @@ def _markdown_grid(part: pd.DataFrame) -> list[str]:
     unranked = sorted({r["metric"] for _, r in part.iterrows() if r["metric"] != MEAN_RANK and math.isnan(r["rank"])})
     if unranked:
         lines += ["", f"Not in the mean rank (the same mean for every method): {', '.join(unranked)}."]
-    return lines
-
-
-def comparisons_markdown(comparisons: pd.DataFrame, precision: int = 3) -> list[str]:
-    """Markdown lines listing the comparisons that hold after Holm correction (grouped by method)."""
-    held = comparisons[comparisons["holds"].astype(bool)]
-    total = len(comparisons)
-    lines = [f"Paired comparisons (Wilcoxon signed-rank per image, Holm-corrected over the {total} comparisons of "
-             f"this model): {len(held)} hold at family-wise 5 %."]
-    if held.empty:
-        return lines
-    lines += ["", "| Method | Baseline | Metric | Favours | Mean difference [95 % CI] | Holm p | n |",
-              "|---|---|---|---|---:|---:|---:|"]
-    for _, r in held.iterrows():
-        text = format_interval(r["mean_difference"], r["ci_low"], r["ci_high"], precision)
-        lines.append(f"| {r['method']} | {r['baseline']} | {r['metric']} {ARROWS[r['direction']]} | {r['favours']} | "
-                     f"{text} | {r['p_holm']:.2g} | {int(r['n'])} |")
     return lines
 
 
@@ -510,7 +445,8 @@ def write_tables(
     baselines = [m for m in method_order if m in present and m not in ours]
     tabulated = [m for m in metric_order if m not in NOT_TABULATED]
     comparisons = pd.concat(
-        [compare_methods(scores, m, ours, baselines, tabulated, directions, seed=seed) for m in models],
+        [compare_methods(scores, m, ours, baselines, tabulated, directions, seed=seed,
+                         confirmatory_metrics=headline_metrics) for m in models],
         ignore_index=True) if models else pd.DataFrame(columns=COMPARISON_COLUMNS)
     defaults: list[pd.DataFrame] = []
     if default_scores is not None and not default_scores.empty:
