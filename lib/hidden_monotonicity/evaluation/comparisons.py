@@ -227,3 +227,27 @@ def comparisons_markdown(comparisons: pd.DataFrame, precision: int = 3) -> list[
         if not shown.empty:
             lines += [""] + _rows(shown, precision)
     return lines
+
+
+VERDICTS = ("favours method", "favours baseline", "equivalent", "inconclusive")
+
+
+def verdicts(comparisons: pd.DataFrame) -> pd.Series:
+    """One verdict per comparison: ``"favours method"`` / ``"favours baseline"`` (a significant difference after the
+    family's correction), else ``"equivalent"`` (TOST within the margin), else ``"inconclusive"`` (neither: the run
+    cannot tell "no difference" from "not enough images"; compare the row's ``mde`` with the margin)."""
+    significant = comparisons["direction"].map({"method": "favours method", "baseline": "favours baseline"})
+    equivalent = comparisons["equivalent"].astype(bool).map({True: "equivalent", False: "inconclusive"})
+    return significant.fillna(equivalent).rename("verdict")
+
+
+def comparison_summary(comparisons: pd.DataFrame) -> pd.DataFrame:
+    """Counts of each verdict per model and family (rows: model, family; columns: :data:`VERDICTS`, ``total``)
+    and the median minimal detectable effect in units of the equivalence margin (``median_mde_over_margin``: above 1,
+    the run could not have detected an effect of the margin's size)."""
+    frame = comparisons.assign(verdict=verdicts(comparisons), mde_over_margin=comparisons["mde"] / comparisons["margin"])
+    counts = frame.groupby(["model", "family", "verdict"]).size().unstack("verdict", fill_value=0)
+    counts = counts.reindex(columns=list(VERDICTS), fill_value=0)
+    counts["total"] = counts.sum(axis=1)
+    counts["median_mde_over_margin"] = frame.groupby(["model", "family"])["mde_over_margin"].median().round(2)
+    return counts.reset_index()
