@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import math
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
@@ -42,6 +42,9 @@ LOWER = "lower"
 ARROWS = {HIGHER: "\u2191", LOWER: "\u2193"}
 
 CATEGORIES = ("Faithfulness", "Localisation", "Robustness", "Complexity", "Randomisation", "Axiomatic")
+#: Outputs whose per-image score is 0 or 1 by definition - a hit (PointingGame, unweighted) or a pass
+#: (Completeness) - so that their mean is a proportion (exact binomial interval in the tables).
+BINARY_OUTPUTS = frozenset({"PointingGame", "Completeness"})
 
 
 @dataclass(frozen=True)
@@ -52,6 +55,7 @@ class MetricOutput:
     category: str
     direction: str  # HIGHER or LOWER
     description: str = ""
+    binary: bool = False  # the per-image score is 0 or 1 by the metric's definition (BINARY_OUTPUTS)
 
     @property
     def arrow(self) -> str:
@@ -285,6 +289,14 @@ class FlattenedMPRT(QuantusMetric):
         return result
 
 
+class PointingGameMetric(QuantusMetric):
+    """Quantus PointingGame: a hit (1) or a miss (0) per image - unless ``weighted=True``, which scales hits."""
+
+    def outputs(self) -> tuple[MetricOutput, ...]:
+        (output,) = super().outputs()
+        return (replace(output, binary=not self.params.get("weighted", False)),)
+
+
 class AttributionLocalisationMetric(QuantusMetric):
     """Quantus AttributionLocalisation with its ``max_size`` bug silenced and ``weighted=True`` refused.
 
@@ -374,7 +386,8 @@ class ToleranceCompleteness(MetricEvaluator):
 
     def outputs(self) -> tuple[MetricOutput, ...]:
         return (
-            MetricOutput(self.name, self.category, HIGHER, f"sum(a) = f(x) - f(x0) within {self.tolerance:g} relative"),
+            MetricOutput(self.name, self.category, HIGHER, f"sum(a) = f(x) - f(x0) within {self.tolerance:g} relative",
+                         binary=True),
             MetricOutput(f"{self.name}Error", self.category, LOWER, "|sum(a) - (f(x) - f(x0))| / |f(x) - f(x0)|"),
         )
 
@@ -451,7 +464,7 @@ CATALOGUE: dict[str, CatalogueEntry] = {
                        softmax=False, evaluator=AttributionLocalisationMetric, needs_mask=True,
                        extra_params=frozenset({"positive_attributions"})),
         CatalogueEntry("PointingGame", {"weighted": False, "abs": False, **_NORMALISED},
-                       softmax=False, needs_mask=True),
+                       softmax=False, evaluator=PointingGameMetric, needs_mask=True),
         # ---- robustness (paper) ----
         CatalogueEntry("MaxSensitivity", {"nr_samples": 200, "lower_bound": 0.2, "abs": False, "normalise": False},
                        softmax=False, needs_explain_func=True,
@@ -489,6 +502,15 @@ def catalogue_entry(name: str) -> CatalogueEntry:
         return CATALOGUE[name]
     except KeyError:
         raise ValueError(f"unknown metric {name!r}; the catalogue has {sorted(CATALOGUE)}") from None
+
+
+def output_is_binary(name: str) -> bool | None:
+    """Whether output ``name`` is 0/1 per image by its metric's definition at the catalogue defaults (True / False);
+    None for a name no catalogue metric produces (the tables then look at the data, with a warning)."""
+    if name in BINARY_OUTPUTS:
+        return True
+    known = name.split("[", 1)[0] in CATALOGUE or name.startswith("AUC@") or name.removesuffix("Error") in CATALOGUE
+    return False if known else None
 
 
 def resolve_params(name: str, overrides: Mapping[str, Any] | None = None) -> dict[str, Any]:

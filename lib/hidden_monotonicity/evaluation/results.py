@@ -98,6 +98,7 @@ def finalize(out_dir: str | Path, profile: EvaluationProfile, metadata: dict[str
         title=f"Evaluation ({profile.name} profile): mean [95 % CI] over test images",
         notes=status_notes(status),
         seed=profile.seed,
+        binary_metrics=[name for name, o in outputs.items() if o.binary],
     )
     metadata.update(status)
     paths.update({"scores": store.root / "scores.csv", "selection": store.root / "selection.csv", "metadata": store.metadata_path})

@@ -45,7 +45,8 @@ RECORD_SUFFIX = ".check"
 #: What an evaluation writes into its output folder (``remove_results`` deletes these, the files that the folder's
 #: ``metadata.json`` lists as its ``outputs``, and whatever matches :data:`RESULT_PATTERNS`).
 RESULT_ENTRIES = ("units", "selection", "figures", "metadata.json", "scores.csv", "selection.csv",
-                  "table.md", "table.tex", "table.csv", "table_defaults.csv", "comparisons.csv")
+                  "table.md", "table.tex", "table.csv", "table_defaults.csv", "comparisons.csv",
+                  "metric_correlations.csv")
 #: File names the tables have had (``table_*.csv``, ``comparisons*.csv``): removed with the results even when the
 #: folder's metadata does not list them (a folder written by an older version).
 RESULT_PATTERNS = ("table*.md", "table*.tex", "table*.csv", "comparisons*.csv")

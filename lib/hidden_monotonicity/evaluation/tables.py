@@ -4,39 +4,57 @@ Per model, two tables: the **headline** - the paper's six columns (AUC@5, AUC@20
 AttributionLocalisation, PointingGame, MaxSensitivity) and their mean rank - and **other
 categories** (complexity, randomisation, axiomatic) with their own mean rank. Rows are methods,
 columns are metrics with their direction arrow (``↑`` higher is better, ``↓`` lower is better);
-a cell is the mean over the test images with its 95 % bootstrap confidence interval
-(:mod:`.statistics`), the best mean of each column is bold (every cell that displays the same best
-value). The mean rank averages the per-metric ranks of the means (ties share the average rank) and
-carries a bootstrap interval too (images resampled, every method re-ranked on the same resample).
+a cell is the mean over the test images with its 95 % confidence interval (:mod:`.statistics`; the
+method by the metric's definition - Clopper-Pearson for 0/1 scores, BCa otherwise - named per cell in
+``interval_method`` and per column under the markdown table), the best mean of each ranked column is
+bold (every cell that displays the same best value). The mean rank averages the per-metric ranks of
+the means (ties share the average rank) and carries a bootstrap interval too (images resampled, every
+method re-ranked on the same resample); bold are the methods whose interval overlaps the best's
+(:func:`.ranking.indistinguishable_from_best`), none when all do.
 
-A column whose mean is the same for every method cannot order them: it is shown but left out of
-the mean rank, with a note. ``Completeness`` (pass rate at the stated tolerance) is not tabulated -
-it is 0 for nearly every method - ``CompletenessError`` (the relative error) is.
+A column that some method lacks, or whose mean is the same for every method, cannot order them: it is
+shown but left out of the mean rank, with a note (:func:`.ranking.ranked_metrics`). The table "at registered
+defaults" keeps only the columns computed for every method. ``Completeness`` (pass rate at the stated
+tolerance) is not tabulated - it is 0 for nearly every method - ``CompletenessError`` (the relative error) is.
 
 :func:`compare_methods` (:mod:`.comparisons`) tests every split method against every baseline on every metric,
 paired per image (sign-flip permutation test of the mean difference); the paper's claims form a confirmatory family
 (Holm), the rest an exploratory one (Benjamini-Hochberg); ``direction`` says which side a significant effect favours.
 
-Ranks are computed here only (:func:`rank_columns`); the selection protocol and the figures use
-these functions.
+Ranks are computed in :mod:`.ranking` only (re-exported here); the selection protocol and the figures use
+those functions. ``metric_correlations.csv``: how far the ranked metrics agree (:func:`.ranking.metric_correlations`).
 """
 
 from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import Mapping, Sequence
+from typing import Collection, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
-import scipy.stats
 
 from . import statistics
 from .comparisons import COMPARISON_COLUMNS, compare_methods, comparisons_markdown  # noqa: F401 (tables' API)
 from .metrics import ARROWS, HIGHER, LOWER
 from .profiles import PAPER_SELECTION_METRICS
+from .ranking import (  # noqa: F401  (the ranking helpers are part of this module's interface)
+    MEAN_RANK,
+    column_precision,
+    columns_for_every_method,
+    constant_metrics,
+    incomplete_metrics,
+    indistinguishable_from_best,
+    mean_ranks,
+    metric_correlations,
+    model_metric_correlations,
+    rank_by_direction,
+    rank_columns,
+    rank_table,
+    ranked_metrics,
+    score_cube,
+)
 
-MEAN_RANK = "Mean rank"
 HEADLINE = "headline"
 OTHER = "other"
 TABLE_TITLES = {HEADLINE: "Headline: the paper's columns", OTHER: "Other categories"}
@@ -45,56 +63,12 @@ NOT_TABULATED: dict[str, str] = {
     "Completeness": "Completeness (pass rate of |sum(a) - (f(x) - f(0))| <= 1 % of |f(x) - f(0)|) is in scores.csv; "
     "the table shows CompletenessError, the relative error itself",
 }
-SUMMARY_COLUMNS = ["model", "method", "config", "metric", "category", "direction", "mean", "std", "ci_low", "ci_high", "n"]
+SUMMARY_COLUMNS = ["model", "method", "config", "metric", "category", "direction", "mean", "std", "ci_low", "ci_high",
+                   "interval_method", "n"]
 TABLE_COLUMNS = ["model", "table", "method", "config", "metric", "category", "direction", "arrow", "mean", "std",
-                 "ci_low", "ci_high", "n", "rank", "display", "is_best"]
-
-
-# --------------------------------------------------------------------------------------------
-# ranks (the one place they are computed)
-# --------------------------------------------------------------------------------------------
-
-
-def _check_direction(direction: str) -> None:
-    if direction not in (HIGHER, LOWER):
-        raise ValueError(f"direction must be {HIGHER!r} or {LOWER!r}, got {direction!r}")
-
-
-def rank_columns(means: np.ndarray, directions: Sequence[str]) -> np.ndarray:
-    """Rank the rows of ``means`` (..., methods, metrics) per metric column: 1 = best.
-
-    Ties share the average rank; a missing (NaN) mean ranks last. ``directions[k]`` is the direction
-    of column ``k``.
-    """
-    means = np.asarray(means, dtype=np.float64)
-    if means.shape[-1] != len(directions):
-        raise ValueError(f"{means.shape[-1]} metric columns but {len(directions)} directions")
-    for direction in directions:
-        _check_direction(direction)
-    sign = np.array([-1.0 if d == HIGHER else 1.0 for d in directions])
-    keyed = np.where(np.isnan(means), np.inf, means * sign)
-    return scipy.stats.rankdata(keyed, method="average", axis=-2)
-
-
-def rank_by_direction(values: pd.Series, direction: str) -> pd.Series:
-    """Rank values so that 1 is best; ties share the average rank; NaN ranks last."""
-    ranks = rank_columns(values.to_numpy(dtype=float)[:, None], [direction])[:, 0]
-    return pd.Series(ranks, index=values.index)
-
-
-def rank_table(means: pd.DataFrame, directions: Mapping[str, str]) -> pd.DataFrame:
-    """Ranks of ``means`` (rows = methods or candidates, columns = metrics) plus a ``Mean rank`` column."""
-    if means.shape[1] == 0:
-        raise ValueError("ranking needs at least one metric column")
-    ranks = rank_columns(means.to_numpy(dtype=float), [directions[c] for c in means.columns])
-    table = pd.DataFrame(ranks, index=means.index, columns=means.columns)
-    table[MEAN_RANK] = table.mean(axis=1)
-    return table
-
-
-def mean_ranks(means: pd.DataFrame, directions: Mapping[str, str]) -> pd.Series:
-    """Average over columns of the per-column ranks of ``means`` (rows = candidates, columns = metrics)."""
-    return rank_table(means, directions)[MEAN_RANK]
+                 "ci_low", "ci_high", "interval_method", "n", "rank", "display", "is_best"]
+#: Interval method of the mean-rank column: percentiles of the mean ranks over image resamples (same images for all).
+RANK_INTERVAL = "percentile (paired rank bootstrap)"
 
 
 # --------------------------------------------------------------------------------------------
@@ -107,39 +81,31 @@ def _ok_scores(scores: pd.DataFrame, directions: Mapping[str, str]) -> pd.DataFr
     return ok[np.isfinite(ok["score"].to_numpy(dtype=float))]
 
 
-def summarize(scores: pd.DataFrame, directions: Mapping[str, str], *, seed: int = 0) -> pd.DataFrame:
-    """Mean, std (ddof=0), 95 % bootstrap interval and count of the ``ok`` scores per model, method, config, metric.
+def summarize(scores: pd.DataFrame, directions: Mapping[str, str], *, seed: int = 0,
+              binary_metrics: Collection[str] | None = None) -> pd.DataFrame:
+    """Mean, std (ddof=0), 95 % interval (and its method) and count of the ``ok`` scores per model, method, config,
+    metric.
 
-    The interval of each cell is seeded by ``seed`` and the cell's identity (model, method, config, metric).
+    The interval is :func:`.statistics.interval_of_mean`: Clopper-Pearson for the metrics whose per-image score is
+    0/1 by definition (:func:`.statistics.binary_metrics`), BCa bootstrap otherwise, seeded by ``seed`` and the
+    cell's identity (model, method, config, metric); ``interval_method`` names the method each cell got.
     """
     ok = _ok_scores(scores, directions)
     if ok.empty:
         return pd.DataFrame(columns=SUMMARY_COLUMNS)
+    binary = statistics.binary_metrics({str(m): part["score"].to_numpy(dtype=float)
+                                        for m, part in ok.groupby("metric", sort=False)}, binary_metrics)
     rows = []
     for (model, method, config, metric, category), part in ok.groupby(
             ["model", "method", "config", "metric", "category"], sort=False):
         values = part.sort_values("sample", kind="mergesort")["score"].to_numpy(dtype=float)
-        low, high = statistics.mean_interval(values, seed=statistics.stable_seed(seed, model, method, config, metric))
+        interval = statistics.interval_of_mean(values, binary=metric in binary,
+                                               seed=statistics.stable_seed(seed, model, method, config, metric))
         rows.append({"model": model, "method": method, "config": config, "metric": metric, "category": category,
                      "direction": directions[metric], "mean": float(values.mean()), "std": float(np.std(values)),
-                     "ci_low": low, "ci_high": high, "n": len(values)})
+                     "ci_low": interval.low, "ci_high": interval.high, "interval_method": interval.method,
+                     "n": len(values)})
     return pd.DataFrame(rows, columns=SUMMARY_COLUMNS)
-
-
-def score_cube(scores: pd.DataFrame, model: str, methods: Sequence[str], metrics: Sequence[str]) -> np.ndarray:
-    """Per-image ``ok`` scores of one model as an array (methods, metrics, images); NaN where missing."""
-    part = scores[(scores["model"] == model) & (scores["status"] == "ok") & scores["metric"].isin(list(metrics))
-                  & scores["method"].isin(list(methods))]
-    samples = sorted(set(part["sample"].astype(int)))
-    cube = np.full((len(methods), len(metrics), len(samples)), np.nan)
-    if not samples:
-        return cube
-    where = {s: i for i, s in enumerate(samples)}
-    method_index = {m: i for i, m in enumerate(methods)}
-    metric_index = {m: i for i, m in enumerate(metrics)}
-    cube[part["method"].map(method_index).to_numpy(), part["metric"].map(metric_index).to_numpy(),
-         part["sample"].astype(int).map(where).to_numpy()] = part["score"].to_numpy(dtype=float)
-    return cube
 
 
 def format_number(value: float, precision: int = 3) -> str:
@@ -161,27 +127,6 @@ def format_interval(mean: float, low: float, high: float, precision: int = 3) ->
 # --------------------------------------------------------------------------------------------
 
 
-def column_precision(values: pd.Series | np.ndarray, precision: int = 3) -> int:
-    """Decimals for one metric column: ``precision``, or more when the column's largest ``|mean|`` is below
-    ``10 ** (1 - precision)`` (0.01 at 3 decimals) - then enough for two significant digits of it, so that a column
-    of small values (e.g. AUC@5 of probabilities over 1000 classes) is neither shown as 0.000 nor taken as constant.
-    At most 12 decimals."""
-    finite = np.abs(np.asarray(values, dtype=float))
-    finite = finite[np.isfinite(finite)]
-    largest = float(finite.max()) if finite.size else 0.0
-    if largest == 0.0 or largest >= 10.0 ** (1 - precision):
-        return precision
-    return int(min(12, max(precision, 1 - math.floor(math.log10(largest)))))
-
-
-def constant_metrics(means: pd.DataFrame, precision: int = 3) -> list[str]:
-    """Columns whose displayed mean (at :func:`column_precision`) is the same for every method (they cannot order
-    the methods)."""
-    if len(means) < 2:
-        return []
-    return [c for c in means.columns if means[c].round(column_precision(means[c], precision)).nunique(dropna=False) == 1]
-
-
 def build_table(
     summary: pd.DataFrame,
     model: str,
@@ -197,8 +142,11 @@ def build_table(
     """Tidy table of one model: one row per (method, metric) plus the mean-rank column.
 
     Columns: :data:`TABLE_COLUMNS`. ``display`` is ``mean [ci_low, ci_high]`` at ``precision``
-    decimals (more for a column of small values, :func:`column_precision`). The mean rank's interval needs the per-image ``scores`` (test split, chosen
-    configurations); without them it is NaN. Columns constant across methods are not ranked.
+    decimals (more for a column of small values, :func:`column_precision`). Only complete, non-constant columns
+    are ranked (:func:`.ranking.ranked_metrics`): a column some method lacks, or with the same mean for every
+    method, is shown with ``rank`` NaN and nothing bold. The mean rank's interval needs the per-image ``scores``
+    (test split, chosen configurations); without them it is NaN and no mean rank is bold; with them the bold
+    mean ranks are the methods not distinguishable from the best (:func:`.ranking.indistinguishable_from_best`).
     """
     part = summary[summary["model"] == model]
     metrics = [m for m in metric_order if m in set(part["metric"])]
@@ -207,7 +155,7 @@ def build_table(
     means = part.pivot_table(index="method", columns="metric", values="mean", aggfunc="first", sort=False)
     means = means.reindex(index=methods, columns=metrics)
     cells = {(r["method"], r["metric"]): r for _, r in part.iterrows()}
-    ranked = [m for m in metrics if m not in constant_metrics(means, precision)]
+    ranked = ranked_metrics(means, precision)
     ranks = rank_table(means[ranked], directions) if ranked else pd.DataFrame(index=methods)
     for metric in metrics:
         direction = directions[metric]
@@ -223,7 +171,8 @@ def build_table(
             rows.append({
                 "model": model, "table": table, "method": method, "config": record["config"], "metric": metric,
                 "category": record["category"], "direction": direction, "arrow": ARROWS[direction], "mean": mean,
-                "std": float(record["std"]), "ci_low": low, "ci_high": high, "n": int(record["n"]),
+                "std": float(record["std"]), "ci_low": low, "ci_high": high,
+                "interval_method": record.get("interval_method", statistics.NO_INTERVAL), "n": int(record["n"]),
                 "rank": float(ranks.loc[method, metric]) if metric in ranked else float("nan"),
                 "display": format_interval(mean, low, high, decimals),
                 "is_best": bool(metric in ranked and not math.isnan(mean) and round(mean, decimals) == best_value),
@@ -236,15 +185,16 @@ def build_table(
             low, high = statistics.bootstrap_ranks(
                 cube, lambda m: rank_columns(m, [directions[c] for c in ranked]),
                 seed=statistics.stable_seed(seed, model, table, "mean rank"))
-        best_rank = overall.round(2).min()
+        bold = indistinguishable_from_best(overall.to_numpy(dtype=float), low, high)
         for i, method in enumerate(methods):
             value = float(overall[method])
             rows.append({
                 "model": model, "table": table, "method": method, "config": part[part["method"] == method]["config"].iloc[0],
                 "metric": MEAN_RANK, "category": "Summary", "direction": LOWER, "arrow": ARROWS[LOWER], "mean": value,
-                "std": float("nan"), "ci_low": float(low[i]), "ci_high": float(high[i]), "n": len(ranked),
+                "std": float("nan"), "ci_low": float(low[i]), "ci_high": float(high[i]),
+                "interval_method": RANK_INTERVAL if np.isfinite(low[i]) else statistics.NO_INTERVAL, "n": len(ranked),
                 "rank": float("nan"), "display": format_interval(value, float(low[i]), float(high[i]), 2),
-                "is_best": bool(round(value, 2) == best_rank),
+                "is_best": bool(bold[i]),
             })
     return pd.DataFrame(rows, columns=TABLE_COLUMNS)
 
@@ -259,10 +209,13 @@ def build_tables(
     headline_metrics: Sequence[str] = PAPER_SELECTION_METRICS,
     precision: int = 3,
     seed: int = 0,
+    binary_metrics: Collection[str] | None = None,
 ) -> pd.DataFrame:
-    """The headline table and the other-categories table of one model from per-image test ``scores``."""
+    """The headline table and the other-categories table of one model from per-image test ``scores``
+    (``binary_metrics``: see :func:`.statistics.binary_metrics`)."""
     tabulated = [m for m in metric_order if m not in NOT_TABULATED]
-    summary = summarize(scores[scores["model"] == model], {m: directions[m] for m in tabulated}, seed=seed)
+    summary = summarize(scores[scores["model"] == model], {m: directions[m] for m in tabulated}, seed=seed,
+                        binary_metrics=binary_metrics)
     headline = [m for m in tabulated if m in headline_metrics]
     other = [m for m in tabulated if m not in headline_metrics]
     parts = [build_table(summary, model, columns, method_order, directions, precision, scores=scores, table=name,
@@ -310,10 +263,32 @@ def _markdown_grid(part: pd.DataFrame) -> list[str]:
             cell = cells.get((method, metric))
             row.append("" if cell is None else (f"**{cell['display']}**" if cell["is_best"] else cell["display"]))
         lines.append("| " + " | ".join(row) + " |")
-    unranked = sorted({r["metric"] for _, r in part.iterrows() if r["metric"] != MEAN_RANK and math.isnan(r["rank"])})
-    if unranked:
-        lines += ["", f"Not in the mean rank (the same mean for every method): {', '.join(unranked)}."]
-    return lines
+    unranked = [m for m in metrics if m != MEAN_RANK and part[part["metric"] == m]["rank"].isna().all()]
+    missing = {m: [k for k in methods if (k, m) not in cells] for m in unranked}
+    incomplete = [f"{m} ({', '.join(missing[m])})" for m in unranked if missing[m]]
+    if incomplete:
+        lines += ["", f"Not in the mean rank (no score for the methods in brackets): {'; '.join(incomplete)}."]
+    constant = [m for m in unranked if not missing[m]]
+    if constant:
+        lines += ["", f"Not in the mean rank (the same mean for every method): {', '.join(constant)}."]
+    return lines + _interval_note(part)
+
+
+def _interval_note(part: pd.DataFrame) -> list[str]:
+    """One line saying which interval method each column of ``part`` uses (cells per method when a column mixes)."""
+    if "interval_method" not in part:
+        return []
+    cells = part[part["metric"] != MEAN_RANK]
+    columns: dict[str, list[str]] = {}
+    for metric, column in cells.groupby("metric", sort=False):
+        counts = column["interval_method"].fillna(statistics.NO_INTERVAL).value_counts(sort=False)
+        for method, count in counts.items():
+            columns.setdefault(str(method), []).append(metric if count == len(column) else
+                                                        f"{metric} ({count} of {len(column)} cells)")
+    if not columns:
+        return []
+    parts = [f"{method} for {', '.join(names)}" for method, names in columns.items()]
+    return ["", f"Intervals: {'; '.join(parts)}."]
 
 
 def to_markdown(
@@ -324,8 +299,10 @@ def to_markdown(
     comparisons: pd.DataFrame | None = None,
     candidate_counts: Mapping[tuple[str, str], int] | None = None,
     defaults: Sequence[pd.DataFrame] = (),
+    defaults_left_out: Mapping[str, Sequence[str]] | None = None,
 ) -> str:
-    """Markdown with one section per model: both tables, held comparisons, selected configurations."""
+    """Markdown with one section per model: both tables, held comparisons, selected configurations, and the table at
+    registered defaults (``defaults``) with the columns left out of it (``defaults_left_out``, per model)."""
     lines: list[str] = [f"# {title}", ""] if title else []
     defaults_by_model = {t["model"].iloc[0]: t for t in defaults if not t.empty}
     for table in tables:
@@ -351,8 +328,22 @@ def to_markdown(
             lines += [f"### {model}: at registered defaults, no selection", ""]
             for part in _sections(defaults_by_model[model]):
                 lines += _markdown_grid(part) + [""]
-    lines += ["Cells: mean over test images [95 % bootstrap confidence interval of the mean]; mean rank: average "
-              "per-metric rank of the means [95 % bootstrap interval, images resampled and re-ranked]."]
+        left_out = list((defaults_left_out or {}).get(model, ()))
+        if left_out:
+            if model not in defaults_by_model:
+                lines += [f"### {model}: at registered defaults, no selection", ""]
+            lines += [f"Left out at registered defaults (not computed for every method at its defaults; see the "
+                      f"table above): {', '.join(left_out)}.", ""]
+    used = {m for t in [*tables, *defaults] if "interval_method" in t for m in t["interval_method"].dropna()}
+    lines += ["Cells: mean over test images [95 % confidence interval of the mean, by the method named under each "
+              "table: " + "; ".join(f"{k}: {v}" for k, v in statistics.INTERVAL_METHODS.items() if k in used) + "]. "
+              "Bold: the best mean of each ranked column.",
+              "Mean rank: average per-metric rank of the means over the columns every method has whose means differ "
+              "[95 % percentile interval of a paired bootstrap: the same images resampled for every method, then "
+              "re-ranked]; bold: the methods whose interval overlaps the best's (not distinguishable from it), none "
+              "when every method's does or without intervals.",
+              "metric_correlations.csv: Spearman correlation of every two ranked metrics over the methods' means "
+              "(per model; lower-is-better metrics negated, so +1 = the same order of the methods)."]
     lines += [f"{reason}." for reason in NOT_TABULATED.values()]
     lines += [f"{note}" for note in notes]
     return "\n".join(lines).rstrip() + "\n"
@@ -427,16 +418,19 @@ def write_tables(
     notes: Sequence[str] = (),
     precision: int = 3,
     seed: int = 0,
+    binary_metrics: Collection[str] | None = None,
 ) -> dict[str, Path]:
-    """Write ``table.csv/.md/.tex`` and ``comparisons.csv`` from per-image test ``scores``; return the paths.
+    """Write ``table.csv/.md/.tex``, ``comparisons.csv`` and ``metric_correlations.csv`` from per-image test
+    ``scores``; return the paths.
 
     ``scores``: the test rows of the chosen configurations. ``split_methods``: the rows compared
     against every other row (default: labels starting with ``"split"``). ``default_scores``: test
     rows of every method at its registered defaults (``table_defaults.csv`` and a section of the
-    markdown).
+    markdown; only the columns every method has, :func:`.ranking.columns_for_every_method`). ``binary_metrics``:
+    the outputs whose per-image score is 0/1 by definition (:func:`.statistics.binary_metrics`).
     """
     out = Path(out_dir)
-    common = dict(headline_metrics=headline_metrics, precision=precision, seed=seed)
+    common = dict(headline_metrics=headline_metrics, precision=precision, seed=seed, binary_metrics=binary_metrics)
     tables = [build_tables(scores, m, metric_order, method_order, directions, **common) for m in models]
     tables = [t for t in tables if not t.empty]
     present = list(dict.fromkeys(scores["method"])) if not scores.empty else []
@@ -449,11 +443,17 @@ def write_tables(
                          confirmatory_metrics=headline_metrics) for m in models],
         ignore_index=True) if models else pd.DataFrame(columns=COMPARISON_COLUMNS)
     defaults: list[pd.DataFrame] = []
+    left_out: dict[str, list[str]] = {}
     if default_scores is not None and not default_scores.empty:
-        defaults = [build_tables(default_scores, m, metric_order, method_order, directions, **common) for m in models]
+        for m in models:
+            kept, left_out[m] = columns_for_every_method(default_scores, m, tabulated)
+            defaults.append(build_tables(default_scores, m, kept, method_order, directions, **common))
         defaults = [t for t in defaults if not t.empty]
     paths = {"csv": out / "table.csv", "md": out / "table.md", "tex": out / "table.tex",
-             "comparisons": out / "comparisons.csv"}
+             "comparisons": out / "comparisons.csv", "metric_correlations": out / "metric_correlations.csv"}
+    correlations = [model_metric_correlations(t, directions) for t in tables]
+    (pd.concat(correlations, ignore_index=True) if correlations else pd.DataFrame(columns=["model", "metric"])).to_csv(
+        paths["metric_correlations"], index=False)
     combined = pd.concat(tables, ignore_index=True) if tables else pd.DataFrame(columns=TABLE_COLUMNS)
     combined.to_csv(paths["csv"], index=False)
     comparisons.to_csv(paths["comparisons"], index=False)
@@ -462,7 +462,8 @@ def write_tables(
         (pd.concat(defaults, ignore_index=True) if defaults else pd.DataFrame(columns=TABLE_COLUMNS)).to_csv(
             paths["defaults"], index=False)
     paths["md"].write_text(to_markdown(tables, title=title, notes=notes, comparisons=comparisons,
-                                       candidate_counts=candidate_counts(selection), defaults=defaults),
+                                       candidate_counts=candidate_counts(selection), defaults=defaults,
+                                       defaults_left_out=left_out),
                            encoding="utf-8")
     paths["tex"].write_text(to_latex(tables, caption=title), encoding="utf-8")
     return paths
