@@ -8,6 +8,7 @@ from .graph import SUPPORTED_OPERATIONS, UnsupportedModelError
 from .network import (
     DECOMPOSITION_OPTIONS,
     LayerRecord,
+    ModelChangedError,
     RelevanceResult,
     SensitivityResult,
     SplitNetwork,
@@ -16,12 +17,14 @@ from .network import (
 )
 from .stabilize import STRATEGIES, Stabilizer
 from .split_values import Relevance, Sensitivities, Streams
+from .validation import check_finite_tensors
 
 __all__ = [
     "DECOMPOSITION_OPTIONS",
     "SUPPORTED_OPERATIONS",
     "STRATEGIES",
     "LayerRecord",
+    "ModelChangedError",
     "Relevance",
     "RelevanceResult",
     "Sensitivities",
@@ -31,5 +34,6 @@ __all__ = [
     "Stabilizer",
     "Streams",
     "UnsupportedModelError",
+    "check_finite_tensors",
     "decompose",
 ]

@@ -8,6 +8,7 @@ once and before any computation, by :class:`UnsupportedModelError`.
 
 from __future__ import annotations
 
+import copy
 import difflib
 import operator
 from dataclasses import dataclass, field
@@ -19,6 +20,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from . import rules as R
+from .fingerprint import forward_hooks
 from .inplace import functionalize
 
 SUPPORTED_OPERATIONS = (
@@ -97,12 +99,13 @@ def _module_rule(module: nn.Module, maxpool: str) -> R.SplitRule | str:
         if maxpool == "dc" and module.dilation not in (1, (1, 1)):
             return "MaxPool2d with dilation in maxpool='dc' mode"
         return R.MaxPoolRule(maxpool, module.kernel_size, module.stride, module.padding, module.dilation, module.ceil_mode)
-    if isinstance(module, nn.AvgPool2d):
-        return R.PositiveLinearRule("AvgPool2d", module)
+    if isinstance(module, nn.AvgPool2d):  # a copy: the split is a snapshot of the model (SplitNetwork)
+        return R.PositiveLinearRule("AvgPool2d", copy.deepcopy(module))
     if isinstance(module, nn.AdaptiveAvgPool2d):
-        return R.PositiveLinearRule("AdaptiveAvgPool2d", module)
+        return R.PositiveLinearRule("AdaptiveAvgPool2d", copy.deepcopy(module))
     if isinstance(module, nn.Flatten):
-        return R.ReshapeRule("Flatten", lambda t: t.flatten(module.start_dim, module.end_dim))
+        start_dim, end_dim = module.start_dim, module.end_dim
+        return R.ReshapeRule("Flatten", lambda t: t.flatten(start_dim, end_dim))
     if isinstance(module, (nn.Dropout, nn.Dropout1d, nn.Dropout2d, nn.AlphaDropout)):
         return R.IdentityRule("Dropout")
     if isinstance(module, nn.Identity):
@@ -237,8 +240,27 @@ def check_model(model: Any) -> None:
         )
 
 
+def hooks_message(hooks: list[str]) -> str:
+    """The one message for forward hooks the split cannot see (:func:`~.fingerprint.forward_hooks` lists them)."""
+    shown = "; ".join(hooks[:5]) + (f"; and {len(hooks) - 5} more" if len(hooks) > 5 else "")
+    return (
+        f"{shown}: the DC split cannot see what a forward hook computes (torch.fx traces forward alone, so the split "
+        "would explain the model without it): remove the hook (handle.remove(), or torch.nn.utils.remove_weight_norm / "
+        "remove_spectral_norm(module) for a WeightNorm / SpectralNorm hook) or fold what it does into the module's "
+        "forward"
+    )
+
+
 def trace(model: nn.Module) -> fx.GraphModule:
-    """Symbolically trace ``model`` (standard torch.nn modules stay leaves)."""
+    """Symbolically trace ``model`` (standard torch.nn modules stay leaves).
+
+    Refused, because the trace would silently leave them out: a ``forward`` replaced on an instance, and every
+    forward hook and forward pre-hook, on any module or global (:func:`~.fingerprint.forward_hooks`; a hook that
+    does not change the output cannot be told from one that does, so all are refused). Backward hooks are
+    allowed: they change only the gradients autograd reports, not the function ``f`` that the split decomposes."""
+    hooks = forward_hooks(model)
+    if hooks:
+        raise UnsupportedModelError(hooks_message(hooks))
     patched = [name or "the model" for name, module in model.named_modules()
                if "forward" in vars(module) and (not name or type(module).__module__.startswith("torch.nn"))]
     if patched:

@@ -8,13 +8,16 @@
   ``split.sensitivities(...)``),
 * and propagates ε-LRP relevance through the non-negative split network (C.3, ``split.relevance(...)``).
 
-The split holds its own copy of the weights, in ``dtype``, taken when it is built; build a new split after
-changing the model (``hm.explain`` always does).
+A split is a snapshot: it holds its own copy of every weight, in ``dtype``, taken when it is built, and refuses to
+run once the model has changed (:class:`ModelChangedError`); build a new split after changing the model
+(``hm.explain`` always does).
 """
 
 from __future__ import annotations
 
 import inspect
+import itertools
+import weakref
 from dataclasses import dataclass
 from typing import Iterable, Sequence
 
@@ -22,10 +25,11 @@ import torch
 import torch.fx as fx
 import torch.nn as nn
 
-from .graph import PlannedNode, check_model, closest_names, plan
+from .fingerprint import ModelFingerprint, fingerprint
+from .graph import PlannedNode, UnsupportedModelError, check_model, closest_names, hooks_message, plan
 from .rules import SplitRule
 from .stabilize import Stabilizer
-from .validation import as_target_tensor, check_alpha, check_targets_in_range, real_number
+from .validation import as_target_tensor, check_alpha, check_finite_tensors, check_targets_in_range, real_number
 from .split_values import Relevance, Sensitivities, Streams
 
 INPUT_SPLITS = ("center", "positive")
@@ -91,8 +95,31 @@ class RelevanceResult:
         return self.layers[name]
 
 
+class ModelChangedError(RuntimeError):
+    """The model was edited after :func:`hidden_monotonicity.decompose` built a split of it (the split is a snapshot)."""
+
+
 class SplitNetwork:
-    """The split ``f = g − h`` of a traced ReLU network. Build it with :func:`hidden_monotonicity.decompose`."""
+    """The split ``f = g − h`` of a traced ReLU network. Build it with :func:`hidden_monotonicity.decompose`.
+
+    A split is a snapshot of the model at the moment it is built: it copies every weight and buffer it needs (folded
+    batch norms, ``dtype`` copies of the weights; never a view of the model's tensors, float64 models included) and
+    records a fingerprint of the model (:func:`~.fingerprint.fingerprint`: module types and public attributes, the
+    shape, dtype, device and content of every parameter and buffer, forward hooks). Every pass (``split(x)``,
+    :meth:`forward_streams`, :meth:`activations`, :meth:`sensitivities`, :meth:`relevance`) first compares the model
+    with that fingerprint and raises :class:`ModelChangedError`, naming what changed, if it was edited since (weights
+    or batch-norm statistics changed in place or through ``.data``, ``load_state_dict``, a module replaced, an
+    attribute such as ``eps`` or ``stride`` set, the model moved to another device or dtype): results of a stale split
+    would silently disagree with the model. Build a new split then: ``hm.decompose(model)``. A forward hook
+    registered since raises :class:`~.graph.UnsupportedModelError` as at decomposition. ``model.train()``/``eval()``
+    is not a change (the split computes the eval-mode function). The split holds the model weakly: once the model is
+    gone nothing is checked, and the snapshot keeps working.
+
+    Refused at decomposition, each with what to do: a model in training mode, with NaN or Inf in a parameter or
+    buffer (:func:`~.validation.check_finite_tensors`), with forward hooks or forward pre-hooks (on any module, or
+    global; the trace cannot see what they compute; backward hooks do not change ``f`` and are allowed), or with an
+    operation that has no split rule (:class:`~.graph.UnsupportedModelError`).
+    """
 
     def __init__(
         self,
@@ -114,8 +141,15 @@ class SplitNetwork:
         self.stabilizer = Stabilizer(stabilize, theta, threshold)
         self.maxpool = maxpool
         self.input_split = input_split
+        check_finite_tensors(model)
         self.graph_module, self.nodes = plan(model, maxpool)
-        self._device: torch.device | None = None
+        self._source = weakref.ref(model)  # weak: the split cache of hm.explain is keyed weakly on the model
+        self._fingerprint: ModelFingerprint = fingerprint(model)
+        tensors = itertools.chain(model.parameters(), model.buffers())
+        self._device: torch.device = next((t.device for t in tensors), torch.device("cpu"))
+        for p in self.nodes:
+            if p.rule is not None:
+                p.rule.to(self._device, self.dtype)
         self._output_node = self.nodes[-1].inputs[0]
         self.layer_names: list[str] = [p.name for p in self.nodes if p.role in ("input", "split")]
         self._by_layer = {p.name: p for p in self.nodes if p.role in ("input", "split")}
@@ -128,7 +162,28 @@ class SplitNetwork:
             f"input_split={self.input_split!r})"
         )
 
+    def check_model_unchanged(self) -> None:
+        """Raise :class:`ModelChangedError` if the model was edited since this split was built (the split is a
+        snapshot: see the class docstring), :class:`~.graph.UnsupportedModelError` if a forward hook was registered
+        since. Every pass calls it; it costs one pass of three sums over the model's parameters and buffers."""
+        model = self._source()
+        if model is None:
+            return
+        now = fingerprint(model)
+        if now == self._fingerprint:
+            return
+        hooks = [hook for hook in now.hooks if hook not in self._fingerprint.hooks]
+        if hooks:
+            raise UnsupportedModelError(f"{hooks_message(hooks)} (registered after hm.decompose(model) built this split)")
+        changes = self._fingerprint.changes(now) or ["its fingerprint (types, attributes, weights)"]
+        raise ModelChangedError(
+            f"the model changed after hm.decompose(model) built this split: {'; '.join(changes)}. A SplitNetwork is a "
+            "snapshot of the model when it was decomposed (its own copy of every weight), so it would no longer "
+            "explain the model: call hm.decompose(model) again"
+        )
+
     def _prepare(self, x: torch.Tensor) -> None:
+        self.check_model_unchanged()
         if self._device != x.device:
             for p in self.nodes:
                 if p.rule is not None:
@@ -399,6 +454,10 @@ def decompose(model: nn.Module, **options) -> SplitNetwork:
     * ``threshold``: Θ of "threshold" (paper: 10);
     * ``maxpool``: "wta" (winner from the original activation, as in the paper) or "dc" (exact DC form);
     * ``input_split``: "center" (``x⁺ = ReLU(x)``, ``x⁻ = ReLU(−x)``) or "positive" (``(x, 0)``).
+
+    The split is a snapshot of the model now: it raises :class:`ModelChangedError` once the model is edited (call
+    ``decompose`` again then). Refused with what to do: NaN/Inf weights or buffers, forward hooks and pre-hooks, and
+    operations without a split rule (see :class:`SplitNetwork`).
     """
     unknown = sorted(set(options) - set(DECOMPOSITION_OPTIONS))
     if unknown:

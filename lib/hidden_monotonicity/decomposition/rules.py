@@ -75,7 +75,9 @@ class AffineRule(SplitRule):
     shifts = True
 
     def __init__(self, weight: Tensor, bias: Tensor | None):
-        self.weight, self.bias = weight.detach(), None if bias is None else bias.detach()
+        # own copies, never views of the model's tensors: a split is a snapshot of the model (SplitNetwork)
+        self.weight = weight.detach().clone()
+        self.bias = None if bias is None else bias.detach().clone()
         self._refresh()
 
     def _refresh(self) -> None:

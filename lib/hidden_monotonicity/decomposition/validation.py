@@ -1,5 +1,6 @@
 """The checks of the arguments every entry point shares (``hm.explain``, ``SplitNetwork.sensitivities`` and
-``.relevance``, the method functions): target class indices and numeric parameters, each with one message."""
+``.relevance``, the method functions): target class indices and numeric parameters, each with one message; and
+:func:`check_finite_tensors`, the model's weights (no NaN or Inf in a parameter or buffer)."""
 
 from __future__ import annotations
 
@@ -88,3 +89,37 @@ def check_alpha(alpha: Any, allow_large_alpha: bool = False) -> float:
             f"{error} (the paper's range, B.3; above 0.5 the sensitivities grow like (2α − 1)^depth; "
             "SplitNetwork.sensitivities(..., allow_large_alpha=True) allows up to 1)"
         ) from None
+
+
+def check_finite_tensors(model: torch.nn.Module) -> None:
+    """Refuse a model with a NaN or ±Inf value in a parameter or buffer, naming each such tensor and its count.
+
+    Every explanation of such a model is NaN (or meaningless) without a word: a NaN weight spreads to every output it
+    reaches, and ``0 · Inf`` is NaN in the split streams even where the model's own output stays finite. The usual
+    cause is a diverged training run or a corrupted checkpoint. Meta-device tensors (no values) are skipped:
+    :func:`~.graph.check_model` explains those. One pass over every tensor, one transfer per device."""
+    named = [("parameter", name, tensor) for name, tensor in model.named_parameters()]
+    named += [("buffer", name, tensor) for name, tensor in model.named_buffers()]
+    named = [(kind, name, tensor.detach()) for kind, name, tensor in named
+             if not tensor.is_meta and (tensor.is_floating_point() or tensor.is_complex())]
+    by_device: dict[torch.device, list[int]] = {}
+    counts = []
+    for index, (_, _, tensor) in enumerate(named):
+        counts.append(torch.stack([torch.isnan(tensor).sum(), torch.isinf(tensor).sum()]))
+        by_device.setdefault(tensor.device, []).append(index)
+    bad = []
+    for indices in by_device.values():
+        values = torch.stack([counts[i] for i in indices]).tolist()  # one transfer per device
+        bad += [(index, nans, infs) for index, (nans, infs) in zip(indices, values) if nans or infs]
+    if not bad:
+        return
+    described = []
+    for index, nans, infs in sorted(bad)[:5]:
+        kind, name, tensor = named[index]
+        values = " and ".join(part for part in (f"{nans} NaN" if nans else "", f"{infs} Inf" if infs else "") if part)
+        described.append(f"{kind} {name!r} holds {values} value(s) (of {tensor.numel()})")
+    more = f", and {len(bad) - 5} more tensor(s)" if len(bad) > 5 else ""
+    raise ValueError(
+        f"the model has non-finite weights: {'; '.join(described)}{more}; every explanation of it would be NaN: load "
+        "finite weights (a diverged training run or a corrupted checkpoint is the usual cause)"
+    )

@@ -36,6 +36,7 @@ import torch
 from torch import nn
 
 from ..decomposition import DECOMPOSITION_OPTIONS, SplitNetwork, decompose
+from ..decomposition.fingerprint import module_structure, named_tensors, tensor_statistics
 from .layers import SPLIT_DEFAULT_LAYER, resolve_split_layer
 from .registry import register_method
 
@@ -61,52 +62,22 @@ def _dtype(value: Any) -> torch.dtype:
     return names[value]
 
 
-def _frozen(value: Any) -> Any:
-    """A comparable stand-in for a module attribute (tensors by shape and content, the unhashable by repr)."""
-    if isinstance(value, torch.Tensor):
-        return ("tensor", tuple(value.shape), value.dtype, _content(value.detach()))
-    if isinstance(value, (tuple, list)):
-        return tuple(_frozen(item) for item in value)
-    try:
-        hash(value)
-    except TypeError:
-        return repr(value)
-    return value
-
-
-def _content(tensor: torch.Tensor) -> tuple:
-    """Sum, and row- and column-position-weighted sums of the tensor as a (first dim, rest) matrix: a change of values
-    (beyond the rounding of the tensor's own dtype), and a swap of channels (rows or columns), changes them. The row
-    and column sums are taken in the tensor's dtype (float64 accumulation would cost 20x on CPU), weighted in float64."""
-    if tensor.ndim == 0:
-        return (float(tensor),)
-    matrix = tensor.reshape(tensor.shape[0], -1)
-    if not matrix.is_floating_point():
-        matrix = matrix.double()
-    rows, columns = matrix.sum(1).double(), matrix.sum(0).double()
-    weights = lambda n: torch.arange(1, n + 1, device=tensor.device, dtype=torch.float64)  # noqa: E731
-    return float(rows.sum()), float(rows @ weights(rows.numel())), float(columns @ weights(columns.numel()))
-
-
 def function_key(model: nn.Module) -> tuple:
     """Everything that defines the function ``model`` computes, for the split cache:
 
     * the traced graph (``torch.fx`` code: which modules and functions are called on what, with which constants);
     * every module's name, type, class ``forward`` and public attributes (stride, padding, eps, negative_slope,
       inplace, ... - an edit such as ``m.features[1] = nn.LeakyReLU(0.5)`` or ``bn.eps = 0.1`` changes it);
-    * every parameter and buffer: identity (storage, shape, dtype, device, version counter) and content (sum and a
-      position-weighted sum, so that a change through ``.data`` - which leaves the version alone - and a channel
-      swap show up).
+    * every parameter and buffer: identity (storage, shape, dtype, device, version counter) and content (sum and two
+      position-weighted sums, :func:`~hidden_monotonicity.decomposition.fingerprint.tensor_statistics`, so that a
+      change through ``.data`` - which leaves the version alone - and a channel swap show up).
     """
     code = torch.fx.symbolic_trace(model).code
-    structure = tuple(
-        (name, type(module), type(module).forward,
-         tuple(sorted((key, _frozen(value)) for key, value in vars(module).items() if not key.startswith("_"))))
-        for name, module in model.named_modules()
-    )
-    tensors = [*model.named_parameters(), *model.named_buffers()]
-    identity = tuple((name, t.data_ptr(), tuple(t.shape), t.dtype, str(t.device), t._version) for name, t in tensors)
-    content = tuple(_content(t.detach()) for _, t in tensors)
+    structure = tuple(module_structure(model, ignored=frozenset(), tensor_attributes=True).items())
+    tensors = named_tensors(model)
+    identity = tuple((kind, name, t.data_ptr(), tuple(t.shape), t.dtype, str(t.device), t._version)
+                     for kind, name, t in tensors)
+    content = tuple(tensor_statistics([t for _, _, t in tensors]))
     return code, structure, identity, content
 
 
@@ -116,8 +87,9 @@ def split_of(model: nn.Module, *, stabilize, theta, threshold, maxpool, dtype, i
     Building a split (tracing, and copying the weights into ``dtype``) costs about a third of a SplitCAM call
     (vgg11, 64 px, batch 8, one thread: 2.4 s CPU per call with the cache, 3.6 s without; the key costs 0.12 s), so the last split of each model object
     is kept (weakly: it goes with the model) and reused only while :func:`function_key` - graph, module types and
-    attributes, parameter identity and content - and the options are unchanged; a deep copy (Quantus MPRT), a
-    re-initialised or an edited model is decomposed anew.
+    attributes, parameter and buffer identity and content - and every option are unchanged; a deep copy (Quantus
+    MPRT), a re-initialised or an edited model, or other options, are decomposed anew. (The split itself checks its
+    model again before each pass, :meth:`~hidden_monotonicity.decomposition.SplitNetwork.check_model_unchanged`.)
     """
     options = (stabilize, float(theta), float(threshold), maxpool, _dtype(dtype), input_split)
     try:
