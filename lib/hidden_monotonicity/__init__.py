@@ -29,6 +29,7 @@ _LAZY: dict[str, tuple[str, str | None]] = {
     "decompose": (".decomposition", "decompose"),
     "SplitNetwork": (".decomposition", "SplitNetwork"),
     "UnsupportedModelError": (".decomposition", "UnsupportedModelError"),
+    "ModelChangedError": (".decomposition", "ModelChangedError"),
     "explain": (".methods", "explain"),
     "methods": (".methods", "methods"),
     "quantus_explain_func": (".methods", "quantus_explain_func"),
