@@ -281,3 +281,20 @@ def test_data_fingerprint_detects_one_changed_pixel_label_and_mask():
     for other in (provenance.data_fingerprint(images, labels[::-1].copy(), masks),
                   provenance.data_fingerprint(images, labels, masks2)):
         assert provenance.differences({"data": {"test": base}}, {"data": {"test": other}})[0][0].startswith("the test labels")
+
+
+# ------------------------------------------------------------------------------ issue 25.7: a qualitative profile
+
+
+def test_a_qualitative_profile_marks_no_winner_and_says_why(tmp_path):
+    why = "Qualitative sanity check: the test images repeat the validation photos."
+    result = _run(tmp_path, profile=small_profile(qualitative=why))
+    assert not result.table["is_best"].any()
+    assert why in (tmp_path / "table.md").read_text() and "**" not in (tmp_path / "table.md").read_text().split("Paired")[0]
+    assert _run(tmp_path / "claims").table["is_best"].any()  # the same run without the sentence marks winners
+
+
+def test_the_natural_profile_is_qualitative():
+    from hidden_monotonicity.evaluation.profiles import get_profile
+
+    assert "same four photos" in get_profile("natural").qualitative and get_profile("default").qualitative == ""

@@ -174,6 +174,10 @@ class EvaluationProfile:
         explanation are seeded alike). ``False``: every metric explains for itself.
     seed:
         Root of every random choice (per-unit seeds are derived from it).
+    qualitative:
+        Empty (default) for a profile whose test images can support claims. Otherwise the sentence that says why its
+        tables cannot (e.g. validation and test images drawn from the same few photos): the tables then open with it,
+        mark no winner in bold, and the notebook presents them as a qualitative sanity check (issue 25.7).
     """
 
     name: str
@@ -195,6 +199,7 @@ class EvaluationProfile:
     allow_random_init: bool = False
     defaults_metrics: tuple[str, ...] = ()
     reuse_explanations: bool = True
+    qualitative: str = ""
 
     def __post_init__(self) -> None:
         labels = [m.name for m in self.methods]
@@ -521,6 +526,11 @@ NATURAL = EvaluationProfile(
     selection_metric_params={"MaxSensitivity": {"nr_samples": 1}},
     chunk_size=8,
     seed=0,
+    qualitative=(
+        "Qualitative sanity check, not evidence: the validation and test mosaics are views of the same four photos, "
+        "so the selection saw the test photos and the effective number of independent test images is at most four "
+        "(the intervals treat the mosaics as independent and are too narrow); no winner is marked."
+    ),
 )
 PROFILES[NATURAL.name] = NATURAL
 

@@ -95,10 +95,12 @@ def finalize(out_dir: str | Path, profile: EvaluationProfile, metadata: dict[str
         split_methods=[g.name for g in profile.methods if g.method in SPLIT_METHODS],
         selection=selection,
         default_scores=default_scores,
-        title=f"Evaluation ({profile.name} profile): mean [95 % CI] over test images",
+        title=f"Evaluation ({profile.name} profile): mean [95 % CI] over test images"
+              + (f". {profile.qualitative}" if profile.qualitative else ""),
         notes=status_notes(status),
         seed=profile.seed,
         binary_metrics=[name for name, o in outputs.items() if o.binary],
+        mark_best=not profile.qualitative,
     )
     metadata.update(status)
     paths.update({"scores": store.root / "scores.csv", "selection": store.root / "selection.csv", "metadata": store.metadata_path})

@@ -138,8 +138,10 @@ def build_table(
     scores: pd.DataFrame | None = None,
     table: str = HEADLINE,
     seed: int = 0,
+    mark_best: bool = True,
 ) -> pd.DataFrame:
-    """Tidy table of one model: one row per (method, metric) plus the mean-rank column.
+    """Tidy table of one model: one row per (method, metric) plus the mean-rank column (``mark_best=False``: no
+    cell is marked best, for a profile whose images cannot support a winner).
 
     Columns: :data:`TABLE_COLUMNS`. ``display`` is ``mean [ci_low, ci_high]`` at ``precision``
     decimals (more for a column of small values, :func:`column_precision`). Only complete, non-constant columns
@@ -175,7 +177,7 @@ def build_table(
                 "interval_method": record.get("interval_method", statistics.NO_INTERVAL), "n": int(record["n"]),
                 "rank": float(ranks.loc[method, metric]) if metric in ranked else float("nan"),
                 "display": format_interval(mean, low, high, decimals),
-                "is_best": bool(metric in ranked and not math.isnan(mean) and round(mean, decimals) == best_value),
+                "is_best": bool(mark_best and metric in ranked and not math.isnan(mean) and round(mean, decimals) == best_value),
             })
     if ranked and methods:
         overall = ranks[MEAN_RANK]
@@ -194,7 +196,7 @@ def build_table(
                 "std": float("nan"), "ci_low": float(low[i]), "ci_high": float(high[i]),
                 "interval_method": RANK_INTERVAL if np.isfinite(low[i]) else statistics.NO_INTERVAL, "n": len(ranked),
                 "rank": float("nan"), "display": format_interval(value, float(low[i]), float(high[i]), 2),
-                "is_best": bool(bold[i]),
+                "is_best": bool(mark_best and bold[i]),
             })
     return pd.DataFrame(rows, columns=TABLE_COLUMNS)
 
@@ -210,16 +212,17 @@ def build_tables(
     precision: int = 3,
     seed: int = 0,
     binary_metrics: Collection[str] | None = None,
+    mark_best: bool = True,
 ) -> pd.DataFrame:
     """The headline table and the other-categories table of one model from per-image test ``scores``
-    (``binary_metrics``: see :func:`.statistics.binary_metrics`)."""
+    (``binary_metrics``: see :func:`.statistics.binary_metrics`; ``mark_best``: see :func:`build_table`)."""
     tabulated = [m for m in metric_order if m not in NOT_TABULATED]
     summary = summarize(scores[scores["model"] == model], {m: directions[m] for m in tabulated}, seed=seed,
                         binary_metrics=binary_metrics)
     headline = [m for m in tabulated if m in headline_metrics]
     other = [m for m in tabulated if m not in headline_metrics]
     parts = [build_table(summary, model, columns, method_order, directions, precision, scores=scores, table=name,
-                         seed=seed)
+                         seed=seed, mark_best=mark_best)
              for name, columns in ((HEADLINE, headline), (OTHER, other)) if columns]
     parts = [p for p in parts if not p.empty]
     return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=TABLE_COLUMNS)
@@ -419,6 +422,7 @@ def write_tables(
     precision: int = 3,
     seed: int = 0,
     binary_metrics: Collection[str] | None = None,
+    mark_best: bool = True,
 ) -> dict[str, Path]:
     """Write ``table.csv/.md/.tex``, ``comparisons.csv`` and ``metric_correlations.csv`` from per-image test
     ``scores``; return the paths.
@@ -430,7 +434,8 @@ def write_tables(
     the outputs whose per-image score is 0/1 by definition (:func:`.statistics.binary_metrics`).
     """
     out = Path(out_dir)
-    common = dict(headline_metrics=headline_metrics, precision=precision, seed=seed, binary_metrics=binary_metrics)
+    common = dict(headline_metrics=headline_metrics, precision=precision, seed=seed, binary_metrics=binary_metrics,
+                  mark_best=mark_best)
     tables = [build_tables(scores, m, metric_order, method_order, directions, **common) for m in models]
     tables = [t for t in tables if not t.empty]
     present = list(dict.fromkeys(scores["method"])) if not scores.empty else []
