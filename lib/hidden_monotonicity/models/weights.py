@@ -155,7 +155,8 @@ def _explain_load_failure(path: Path, error: Exception) -> ValueError:
     if damage is not None:
         reason = f"{damage} ({type(error).__name__}: {_first_line(error)})"
         return UnreadableWeightsError(
-            f"cannot read {path} as a PyTorch state_dict: {reason}; delete it and train or download the weights again",
+            f"cannot read {path} as a PyTorch state_dict: the file is damaged: {reason}; delete it and train or download the "
+            "weights again",
             reason,
         )
     return ValueError(
