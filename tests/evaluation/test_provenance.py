@@ -294,6 +294,27 @@ def test_a_qualitative_profile_marks_no_winner_and_says_why(tmp_path):
     assert _run(tmp_path / "claims").table["is_best"].any()  # the same run without the sentence marks winners
 
 
+@pytest.mark.parametrize("qualitative", [True, False])
+def test_a_qualitative_profile_tests_no_comparison(tmp_path, qualitative):
+    from hidden_monotonicity.evaluation import tables
+    from hidden_monotonicity.evaluation.comparisons import comparison_summary, verdicts
+
+    rng = np.random.default_rng(0)
+    rows = [{"model": "m", "method": method, "config": "c", "metric": "AttributionLocalisation", "category": "x", "sample": i,
+             "score": float(shift + rng.normal(0, 0.1)), "status": "ok"}
+            for method, shift in (("splitcam", 1.0), ("layercam", 0.0)) for i in range(20)]
+    paths = tables.write_tables(pd.DataFrame(rows), tmp_path, models=["m"], metric_order=["AttributionLocalisation"],
+                                method_order=["splitcam", "layercam"], directions={"AttributionLocalisation": "higher"},
+                                split_methods=["splitcam"], mark_best=not qualitative)
+    comparisons = pd.read_csv(paths["comparisons"])
+    if qualitative:
+        assert set(comparisons["family"]) == {"descriptive"} and set(verdicts(comparisons)) == {"not tested"}
+        assert not comparisons["holds"].any() and comparison_summary(comparisons)["not tested"].sum() == 1
+        assert "no comparison is tested" in paths["md"].read_text()
+    else:  # a difference of 10 SD on 20 images: the confirmatory test finds it
+        assert list(verdicts(comparisons)) == ["favours method"] and comparisons["family"].iloc[0] == "confirmatory"
+
+
 def test_the_natural_profile_is_qualitative():
     from hidden_monotonicity.evaluation.profiles import get_profile
 

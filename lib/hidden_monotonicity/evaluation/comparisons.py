@@ -48,6 +48,9 @@ from .profiles import PAPER_SELECTION_METRICS, SPLIT_METHODS
 PAPER_BASELINES: tuple[str, ...] = tuple(name for name in PAPER_VGG16_RESULTS if name not in SPLIT_METHODS)
 CONFIRMATORY = "confirmatory"
 EXPLORATORY = "exploratory"
+#: The family of every comparison of a qualitative profile (:attr:`.profiles.EvaluationProfile.qualitative`): effects
+#: and intervals describe its images, no test verdict is drawn (its images are not independent draws).
+DESCRIPTIVE = "descriptive"
 #: The multiplicity correction of each family.
 CORRECTIONS = {CONFIRMATORY: ("holm", statistics.holm), EXPLORATORY: ("bh", statistics.benjamini_hochberg)}
 #: Equivalence margin in units of the metric's pooled per-image SD (0.2 SD: a "small" standardised effect).
@@ -206,6 +209,12 @@ def _rows(part: pd.DataFrame, precision: int) -> list[str]:
     return lines
 
 
+def descriptive(comparisons: pd.DataFrame) -> pd.DataFrame:
+    """The comparisons of a qualitative profile: the same effects, intervals and p-values (for the record), but in the
+    family :data:`DESCRIPTIVE`, with no direction, no equivalence and no claim (``holds`` False)."""
+    return comparisons.assign(family=DESCRIPTIVE, direction="none", equivalent=False, holds=False)
+
+
 def comparisons_markdown(comparisons: pd.DataFrame, precision: int = 3) -> list[str]:
     """Markdown lines of one model's comparisons: the confirmatory family (every claim it supports: a significant
     difference or an equivalence), then the exploratory family's significant differences, each with its counts."""
@@ -214,6 +223,9 @@ def comparisons_markdown(comparisons: pd.DataFrame, precision: int = 3) -> list[
              "at the family's level α/m, normal approximation with the observed SD of the differences; equivalent: "
              f"TOST within ± {EQUIVALENCE_MARGIN_SD:g} pooled per-image SD of the metric; every row is in "
              "comparisons.csv)."]
+    if (comparisons["family"] == DESCRIPTIVE).any():
+        lines += ["", f"**Descriptive** ({len(comparisons)} comparisons): the profile is qualitative (see the title), so "
+                  "no comparison is tested: the effects and intervals in comparisons.csv describe these images only."]
     for family, title, rule in (
             (CONFIRMATORY, "Confirmatory", "the paper's claims, fixed before the run - split methods against the "
              "paper's baselines on the headline columns; Holm, family-wise 5 %"),
@@ -229,16 +241,18 @@ def comparisons_markdown(comparisons: pd.DataFrame, precision: int = 3) -> list[
     return lines
 
 
-VERDICTS = ("favours method", "favours baseline", "equivalent", "inconclusive")
+VERDICTS = ("favours method", "favours baseline", "equivalent", "inconclusive", "not tested")
 
 
 def verdicts(comparisons: pd.DataFrame) -> pd.Series:
     """One verdict per comparison: ``"favours method"`` / ``"favours baseline"`` (a significant difference after the
     family's correction), else ``"equivalent"`` (TOST within the margin), else ``"inconclusive"`` (neither: the run
-    cannot tell "no difference" from "not enough images"; compare the row's ``mde`` with the margin)."""
+    cannot tell "no difference" from "not enough images"; compare the row's ``mde`` with the margin); ``"not tested"``
+    for the :data:`DESCRIPTIVE` comparisons of a qualitative profile."""
     significant = comparisons["direction"].map({"method": "favours method", "baseline": "favours baseline"})
     equivalent = comparisons["equivalent"].astype(bool).map({True: "equivalent", False: "inconclusive"})
-    return significant.fillna(equivalent).rename("verdict")
+    verdict = significant.fillna(equivalent)
+    return verdict.where(comparisons["family"] != DESCRIPTIVE, "not tested").rename("verdict")
 
 
 def comparison_summary(comparisons: pd.DataFrame) -> pd.DataFrame:

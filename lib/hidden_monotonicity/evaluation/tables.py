@@ -35,7 +35,7 @@ import numpy as np
 import pandas as pd
 
 from . import statistics
-from .comparisons import COMPARISON_COLUMNS, compare_methods, comparisons_markdown  # noqa: F401 (tables' API)
+from .comparisons import COMPARISON_COLUMNS, compare_methods, comparisons_markdown, descriptive  # noqa: F401 (tables' API)
 from .metrics import ARROWS, HIGHER, LOWER
 from .profiles import PAPER_SELECTION_METRICS
 from .ranking import (  # noqa: F401  (the ranking helpers are part of this module's interface)
@@ -447,6 +447,8 @@ def write_tables(
         [compare_methods(scores, m, ours, baselines, tabulated, directions, seed=seed,
                          confirmatory_metrics=headline_metrics) for m in models],
         ignore_index=True) if models else pd.DataFrame(columns=COMPARISON_COLUMNS)
+    if not mark_best:  # a qualitative profile: effects described, nothing tested
+        comparisons = descriptive(comparisons)
     defaults: list[pd.DataFrame] = []
     left_out: dict[str, list[str]] = {}
     if default_scores is not None and not default_scores.empty:
