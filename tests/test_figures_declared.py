@@ -24,7 +24,7 @@ NOTEBOOKS = discover_notebooks(REPOSITORY / "notebooks")
 PRODUCED_BY_TESTS: dict[str, str] = {
     "explorer_browser.png": "HM_UPDATE_BROWSER_FIGURE=1 .venv/bin/python -m pytest tests/browser",
 }
-REFERENCE = re.compile(r"figures/([A-Za-z0-9][A-Za-z0-9_.\-]*\.(?:png|csv|md|tex|json))")
+REFERENCE = re.compile(r"figures/([A-Za-z0-9][A-Za-z0-9_.\-]*\.(?:csv\.gz|png|csv|md|tex|json))")
 
 
 def figure_references(text: str) -> set[str]:

@@ -1,0 +1,115 @@
+"""The README's result tables, rendered from the files ``make reproduce`` writes into ``figures/`` (issue 25).
+
+The README quotes these tables verbatim; ``tests/test_readme_results.py`` renders them again from the committed files
+and fails when the README and the files drift apart, so no number of these tables is typed twice. Print them with
+``python -m hidden_monotonicity.evaluation.digest --write README.md`` after a run: it replaces every block between
+``<!-- digest: NAME -->`` and ``<!-- /digest -->`` with the table NAME rendered from ``figures/``.
+
+* :func:`mean_rank_table` - the headline mean rank (with its interval) of the best three baselines, LayerCAM and the
+  split methods, per model (``evaluation_table.csv``);
+* :func:`verdict_table` - how many comparisons of each family favour the split method or the baseline, are
+  equivalent or inconclusive (``evaluation_comparisons.csv``; :func:`.comparisons.comparison_summary`);
+* :func:`class_sensitivity_table` - the class-sensitivity correlations on |map| beside the same-class baseline and the
+  signed ones (``evaluation_class_sensitivity.csv``).
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+from pathlib import Path
+from typing import Sequence
+
+import pandas as pd
+
+from ..outputs import markdown_table
+from .comparisons import comparison_summary
+from .profiles import SPLIT_METHODS
+
+MEAN_RANK = "Mean rank"
+#: The rows of the class-sensitivity table: the split methods and the baselines closest to them.
+CLASS_SENSITIVITY_ROWS: tuple[str, ...] = ("splitcam", "splitgrad", "splitlrp", "layercam", "gradcam_pp",
+                                            "guided_backprop", "saliency")
+
+
+def mean_rank_table(table: pd.DataFrame, *, best: int = 3, compared: Sequence[str] = ("layercam",)) -> str:
+    """Markdown: per model the ``best`` baselines by headline mean rank, the ``compared`` rows and the split methods,
+    each ``mean [interval]`` as the evaluation table displays it."""
+    ranks = table[(table["table"] == "headline") & (table["metric"] == MEAN_RANK)]
+    header = ["model", f"best {best} baselines", *compared, *SPLIT_METHODS]
+    rows = []
+    for model, part in ranks.groupby("model", sort=False):
+        shown = part.set_index("method")["display"]
+        baselines = part[~part["method"].isin(SPLIT_METHODS)].sort_values("mean", kind="mergesort")
+        leaders = ", ".join(f"{r['method']} {r['display']}" for _, r in baselines.head(best).iterrows())
+        rows.append([model, leaders, *(shown.get(m, "–") for m in (*compared, *SPLIT_METHODS))])
+    return markdown_table(pd.DataFrame(rows, columns=header))
+
+
+def verdict_table(comparisons: pd.DataFrame) -> str:
+    """Markdown of :func:`.comparisons.comparison_summary` (per model and family; per split when there are several)."""
+    return markdown_table(comparison_summary(comparisons))
+
+
+def class_sensitivity_table(sensitivity: pd.DataFrame, rows: Sequence[str] = CLASS_SENSITIVITY_ROWS) -> str:
+    """Markdown: per model and method, Spearman's ρ between the maps for the label and another class on |map| (with
+    its interval), the same-class baseline on |map| (the label's map under small input noise) and the signed ρ."""
+    records = []
+    for _, r in sensitivity[sensitivity["method"].isin(rows)].iterrows():
+        records.append({
+            "model": r["model"], "method": r["method"],
+            "other class, |map|": f"{r['other_abs_spearman']:.2f} [{r['other_abs_spearman_ci_low']:.2f}, "
+                                  f"{r['other_abs_spearman_ci_high']:.2f}]",
+            "same class + noise, |map|": f"{r['same_abs_spearman']:.2f}",
+            "other class, signed": f"{r['other_signed_spearman']:.2f}",
+            "n": int(r["n"]),
+        })
+    frame = pd.DataFrame(records)
+    order = {name: i for i, name in enumerate(rows)}
+    frame = frame.sort_values(["model", "method"], key=lambda c: c.map(order) if c.name == "method" else c,
+                              ascending=[False, True], kind="mergesort")
+    return markdown_table(frame)
+
+
+def readme_tables(figures: str | Path) -> dict[str, str]:
+    """Every table the README quotes, rendered from the files in ``figures``."""
+    folder = Path(figures)
+    return {
+        "mean ranks": mean_rank_table(pd.read_csv(folder / "evaluation_table.csv")),
+        "verdicts": verdict_table(pd.read_csv(folder / "evaluation_comparisons.csv")),
+        "class sensitivity": class_sensitivity_table(pd.read_csv(folder / "evaluation_class_sensitivity.csv")),
+    }
+
+
+END_MARKER = "<!-- /digest -->"
+_BLOCK = re.compile(r"(<!-- digest: (?P<name>[^>]+?) -->\n)(?P<body>.*?)(" + re.escape(END_MARKER) + ")", re.S)
+
+
+def render_readme(text: str, tables: dict[str, str]) -> str:
+    """``text`` with every ``<!-- digest: NAME -->`` ... ``<!-- /digest -->`` block holding ``tables[NAME]``; an
+    unknown NAME raises ``KeyError`` naming it."""
+    def replace(match: re.Match) -> str:
+        name = match.group("name")
+        if name not in tables:
+            raise KeyError(f"README block 'digest: {name}' names no table; known: {sorted(tables)}")
+        return f"{match.group(1)}{tables[name]}\n{END_MARKER}"
+
+    return _BLOCK.sub(replace, text)
+
+
+def readme_blocks(text: str) -> list[str]:
+    """The names of the digest blocks in ``text``, in order."""
+    return [m.group("name") for m in _BLOCK.finditer(text)]
+
+
+if __name__ == "__main__":  # pragma: no cover - a helper for whoever updates the README after make reproduce
+    from ..outputs import repository_root
+
+    rendered = readme_tables(repository_root() / "figures")
+    if len(sys.argv) == 3 and sys.argv[1] == "--write":
+        readme = Path(sys.argv[2])
+        readme.write_text(render_readme(readme.read_text(encoding="utf-8"), rendered), encoding="utf-8")
+        print(f"updated {readme}: {', '.join(readme_blocks(readme.read_text(encoding='utf-8')))}")
+    else:
+        for name, body in rendered.items():
+            print(f"<!-- digest: {name} -->\n{body}\n{END_MARKER}\n")

@@ -1,0 +1,40 @@
+"""The README's result tables are the committed figures' numbers (issue 25: the results section is rewritten from the
+new files; no number of these tables is typed twice).
+
+Each ``<!-- digest: NAME -->`` block of the README must equal the table ``hm.evaluation.digest`` renders from
+``figures/``; after ``make reproduce``, ``python -m hidden_monotonicity.evaluation.digest --write README.md`` updates
+them.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from hidden_monotonicity.evaluation import digest
+from hidden_monotonicity.outputs import repository_root
+
+README = repository_root() / "README.md"
+FIGURES = repository_root() / "figures"
+
+
+def test_every_digest_block_of_the_readme_equals_the_table_rendered_from_figures():
+    text = README.read_text(encoding="utf-8")
+    assert digest.readme_blocks(text) == ["mean ranks", "verdicts", "class sensitivity"]
+    rendered = digest.render_readme(text, digest.readme_tables(FIGURES))
+    assert rendered == text, ("the README's result tables differ from figures/: run "
+                              "`python -m hidden_monotonicity.evaluation.digest --write README.md`")
+
+
+def test_a_drifted_number_is_caught(tmp_path):
+    text = README.read_text(encoding="utf-8")
+    tables = digest.readme_tables(FIGURES)
+    comparisons = pd.read_csv(FIGURES / "evaluation_comparisons.csv")
+    comparisons.loc[comparisons.index[0], "direction"] = "method" if comparisons["direction"].iloc[0] != "method" else "none"
+    drifted = {**tables, "verdicts": digest.verdict_table(comparisons)}
+    assert digest.render_readme(text, drifted) != text
+
+
+def test_an_unknown_block_is_named():
+    with pytest.raises(KeyError, match="digest: nonsense"):
+        digest.render_readme("<!-- digest: nonsense -->\nold\n<!-- /digest -->\n", {"verdicts": "x"})
