@@ -45,7 +45,7 @@ def test_a_table_cell_is_the_mean_of_its_published_per_image_scores(evidence, mo
 def test_a_confirmatory_comparison_is_the_paired_difference_of_its_published_scores(evidence):
     scores, chosen = evidence
     comparisons = pd.read_csv(FIGURES / "evaluation_comparisons.csv")
-    row = comparisons[(comparisons["family"] == "confirmatory") & (comparisons["model"] == "benchmark_vgg")
+    row = comparisons[(comparisons["family"] == "confirmatory") & (comparisons["split"] == "test") & (comparisons["model"] == "benchmark_vgg")
                       & (comparisons["method"] == "splitcam") & (comparisons["baseline"] == "layercam")
                       & (comparisons["metric"] == "AUC@20")].iloc[0]
     method = _test_scores(scores, chosen, "benchmark_vgg", "splitcam", "AUC@20")

@@ -24,6 +24,11 @@ matched by sample id, so a failed image of one row drops that image from its com
 
 A comparison that is neither significant nor equivalent is inconclusive: the data exclude neither no effect nor an
 effect of the size of the margin; its ``mde`` says how large an effect the run could have detected.
+
+``split`` (the last column) says which test split a row was computed on: ``"test"``, or ``"fresh"`` - a second test
+split drawn once the protocol was frozen (:mod:`.fresh_split`), on which only the confirmatory family is tested
+(:func:`replicate_confirmatory`: a Holm family of its own per model, with the test split's margins).
+:func:`confirmatory_side_by_side` puts the verdicts of both splits next to each other.
 """
 
 from __future__ import annotations
@@ -60,7 +65,7 @@ P_DISPLAY_FLOOR = 1e-6
 COMPARISON_COLUMNS = ["model", "method", "baseline", "metric", "family", "direction", "effect", "ci_low", "ci_high",
                       "p_value", "p_adjusted", "mde", "equivalent", "n", "metric_direction", "correction",
                       "test_level", "margin", "p_equivalence", "p_equivalence_adjusted", "sd_difference", "test",
-                      "ci_method", "holds"]
+                      "ci_method", "holds", "split"]
 
 
 def _ok_scores(scores: pd.DataFrame, metrics: Sequence[str]) -> pd.DataFrame:
@@ -110,16 +115,22 @@ def compare_methods(
     confirmatory_baselines: Sequence[str] = PAPER_BASELINES,
     margin_sd: float = EQUIVALENCE_MARGIN_SD,
     n_permutations: int = statistics.N_SIGN_FLIPS,
+    margins: Mapping[str, float] | None = None,
+    split: str = "test",
 ) -> pd.DataFrame:
     """Every method against every baseline on every metric of one model, paired by sample id (see the module).
 
     Returns :data:`COMPARISON_COLUMNS`, one row per (method, baseline, metric) with scores on both sides. The
     interval of a row is seeded by ``seed`` and the row's identity; the sign patterns by ``seed``, the model and
     the number of pairs (shared by the rows with that many pairs), so nothing depends on the order of the rows.
+    ``margins``: the equivalence margin per metric (default: :func:`equivalence_margins` of these scores);
+    ``split``: the value of the ``split`` column.
     """
     ok = _ok_scores(scores[scores["model"] == model], [m for m in metrics if m in directions])
     by_key = {key: _per_sample(part, model, *key) for key, part in ok.groupby(["method", "metric"], sort=False)}
-    margins = equivalence_margins(ok, list(methods) + list(baselines), metrics, margin_sd)
+    if margins is None:
+        margins = equivalence_margins(ok, list(methods) + list(baselines), metrics, margin_sd)
+    margins = {metric: float(margins.get(metric, float("nan"))) for metric in metrics}
     rows, differences = [], []
     for method in methods:
         for baseline in baselines:
@@ -133,8 +144,8 @@ def compare_methods(
                     d, seed=statistics.stable_seed(seed, model, method, baseline, metric))
                 confirmatory = (method in confirmatory_methods and baseline in confirmatory_baselines
                                 and metric in confirmatory_metrics)
-                rows.append({"model": model, "method": method, "baseline": baseline, "metric": metric,
-                             "family": CONFIRMATORY if confirmatory else EXPLORATORY,
+                rows.append({"model": model, "split": split, "method": method, "baseline": baseline,
+                             "metric": metric, "family": CONFIRMATORY if confirmatory else EXPLORATORY,
                              "effect": float(d.mean()) if len(d) else float("nan"), "ci_low": low, "ci_high": high,
                              "n": len(d), "metric_direction": directions[metric], "margin": margins[metric],
                              "p_equivalence": statistics.tost_p_value(d, margins[metric]),
@@ -260,8 +271,124 @@ def comparison_summary(comparisons: pd.DataFrame) -> pd.DataFrame:
     and the median minimal detectable effect in units of the equivalence margin (``median_mde_over_margin``: above 1,
     the run could not have detected an effect of the margin's size)."""
     frame = comparisons.assign(verdict=verdicts(comparisons), mde_over_margin=comparisons["mde"] / comparisons["margin"])
-    counts = frame.groupby(["model", "family", "verdict"]).size().unstack("verdict", fill_value=0)
+    keys = ["model", "split", "family"] if "split" in frame else ["model", "family"]
+    counts = frame.groupby(keys + ["verdict"]).size().unstack("verdict", fill_value=0)
     counts = counts.reindex(columns=list(VERDICTS), fill_value=0)
     counts["total"] = counts.sum(axis=1)
-    counts["median_mde_over_margin"] = frame.groupby(["model", "family"])["mde_over_margin"].median().round(2)
-    return counts.reset_index()
+    counts["median_mde_over_margin"] = frame.groupby(keys)["mde_over_margin"].median().round(2)
+    counts = counts.reset_index()
+    if "split" in counts:  # test split first, then the fresh one (in the order of comparisons.csv)
+        order = {split: i for i, split in enumerate(dict.fromkeys(frame["split"]))}
+        counts = counts.sort_values(["model", "split"], key=lambda c: c.map(order) if c.name == "split" else c,
+                                    kind="mergesort").reset_index(drop=True)
+    return counts
+
+
+# --------------------------------------------------------------------------------------------
+# the confirmatory family on a second test split (issue 25.10, :mod:`.fresh_split`)
+# --------------------------------------------------------------------------------------------
+
+
+def replicate_confirmatory(
+    scores: pd.DataFrame,
+    model: str,
+    methods: Sequence[str],
+    baselines: Sequence[str],
+    metrics: Sequence[str],
+    directions: Mapping[str, str],
+    reference: pd.DataFrame | None,
+    *,
+    split: str,
+    seed: int = 0,
+    confirmatory_metrics: Sequence[str] = PAPER_SELECTION_METRICS,
+    confirmatory_methods: Sequence[str] = SPLIT_METHODS,
+    confirmatory_baselines: Sequence[str] = PAPER_BASELINES,
+    **options,
+) -> pd.DataFrame:
+    """The confirmatory comparisons of one model on the test split ``split`` (e.g. ``"fresh"``), and only those.
+
+    The pairs of ``methods`` x ``baselines`` x ``metrics`` that belong to the confirmatory family, with the tests of
+    :func:`compare_methods`, Holm-corrected as a family of their own (this model, this split). The equivalence
+    margins are those of ``reference`` (the model's comparisons on the test split: fixed before these images were
+    seen, and the same on both splits, so that their verdicts compare); a metric without one gets the margin of these
+    scores. The random draws (intervals, sign patterns) are seeded by ``seed`` and ``split``. ``options``: further
+    arguments of :func:`compare_methods` (``alpha``, ``n_permutations``, ...).
+    """
+    methods = [m for m in methods if m in confirmatory_methods]
+    baselines = [b for b in baselines if b in confirmatory_baselines]
+    metrics = [m for m in metrics if m in confirmatory_metrics]
+    known = reference[reference["model"] == model] if reference is not None and not reference.empty else None
+    margins = {} if known is None else {str(k): float(v) for k, v in known.groupby("metric")["margin"].first().items()}
+    missing = [m for m in metrics if m not in margins]
+    if missing:
+        margins.update(equivalence_margins(scores[scores["model"] == model], methods + baselines, missing))
+    return compare_methods(scores, model, methods, baselines, metrics, directions,
+                           seed=statistics.stable_seed(seed, split), confirmatory_metrics=confirmatory_metrics,
+                           confirmatory_methods=confirmatory_methods, confirmatory_baselines=confirmatory_baselines,
+                           margins=margins, split=split, **options)
+
+
+_PAIR = ["model", "method", "baseline", "metric"]
+
+
+def confirmatory_side_by_side(comparisons: pd.DataFrame) -> pd.DataFrame:
+    """One row per confirmatory comparison (model, method, baseline, metric) with, per split, its verdict
+    (:func:`verdicts`), effect, interval and adjusted p in columns ``<name>_<split>`` (``verdict_test``,
+    ``verdict_fresh``, ...), and ``same_verdict``: whether every split gave the same verdict (False when a split
+    lacks the comparison)."""
+    part = comparisons[comparisons["family"] == CONFIRMATORY]
+    if "split" not in part:
+        part = part.assign(split="test")
+    splits = list(dict.fromkeys(part["split"]))
+    part = part.assign(verdict=verdicts(part))
+    values = ["verdict", "effect", "ci_low", "ci_high", "p_adjusted"]
+    wide = part.set_index(_PAIR + ["split"])[values].unstack("split")
+    pairs = list(dict.fromkeys(map(tuple, part[_PAIR].itertuples(index=False))))
+    wide = wide.reindex(pd.MultiIndex.from_tuples(pairs, names=_PAIR)) if pairs else wide
+    columns = [(value, split) for split in splits for value in values]
+    frame = wide.reindex(columns=pd.MultiIndex.from_tuples(columns)) if columns else wide
+    frame.columns = [f"{value}_{split}" for value, split in columns]
+    verdict_columns = frame[[f"verdict_{split}" for split in splits]]
+    frame["same_verdict"] = verdict_columns.notna().all(axis=1) & verdict_columns.nunique(axis=1).eq(1)
+    return frame.reset_index()
+
+
+def split_verdicts_markdown(comparisons: pd.DataFrame) -> list[str]:
+    """Markdown lines of the confirmatory verdicts of every test split side by side: counts per model and split, and
+    how many comparisons keep their verdict on the other split(s); no lines when ``comparisons`` holds one split."""
+    part = comparisons[comparisons["family"] == CONFIRMATORY] if "split" in comparisons else comparisons.iloc[:0]
+    splits = list(dict.fromkeys(part["split"]))
+    if len(splits) < 2:
+        return []
+    lines = ["## The confirmatory family on both test splits", "",
+             f"The paper's claims (split methods against the paper's baselines on the headline columns; Holm per model "
+             f"and split) on the {splits[0]} split and on the {', '.join(splits[1:])} split, a second test split drawn "
+             "once the protocol - rows, candidates, metrics, selection - was frozen, scored with the configurations "
+             "chosen on the validation split and the same equivalence margins (`split` column of comparisons.csv; "
+             "its images: `fresh_test` in metadata.json). Verdicts:", "",
+             "| Model | Split | Images | Favours method | Favours baseline | Equivalent | Inconclusive | Comparisons |",
+             "|---|---|---:|---:|---:|---:|---:|---:|"]
+    frame = part.assign(verdict=verdicts(part))
+    for model in dict.fromkeys(frame["model"]):
+        for split in splits:
+            cell = frame[(frame["model"] == model) & (frame["split"] == split)]
+            if cell.empty:
+                continue
+            counts = cell["verdict"].value_counts()
+            n = sorted({int(v) for v in cell["n"]})
+            images = str(n[0]) if len(n) == 1 else f"{n[0]}-{n[-1]}"
+            lines.append(f"| {model} | {split} | {images} | "
+                         + " | ".join(str(int(counts.get(v, 0))) for v in VERDICTS) + f" | {len(cell)} |")
+    side = confirmatory_side_by_side(part)
+    lines.append("")
+    for model in dict.fromkeys(side["model"]):
+        rows = side[side["model"] == model]
+        first = rows[f"verdict_{splits[0]}"]
+        held = first.isin(["favours method", "favours baseline"])
+        for other in splits[1:]:
+            again = rows[f"verdict_{other}"]
+            lines.append(f"- {model}: the same verdict on the {splits[0]} and the {other} split for "
+                         f"{int((first == again).sum())} of {len(rows)} comparisons; of the {int(held.sum())} "
+                         f"significant differences on the {splits[0]} split, {int((held & (first == again)).sum())} "
+                         f"are significant in the same direction on the {other} split.")
+    return lines + [""]

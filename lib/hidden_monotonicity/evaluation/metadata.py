@@ -3,7 +3,8 @@
 The profile (in full), the seed, the package versions, every metric's resolved parameters and
 softmax flag, the selection protocol, one record per run (start, device, threads, wall time, units
 computed), the models' weights, a summary of the score statuses and whether the run is complete.
-A merged folder records the shards it was merged from (:func:`merged_metadata`).
+A merged folder records the shards it was merged from (:func:`merged_metadata`). A profile with a fresh test split
+records what it is and what it scores under ``fresh_test`` (:func:`.fresh_split.describe`).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from typing import Any, Mapping, Sequence
 
 import pandas as pd
 
+from . import fresh_split
 from .metrics import ModelContext, build_metric, resolve_params
 from .profiles import EvaluationProfile
 from .provenance import differences
@@ -56,7 +58,7 @@ def metrics_metadata(profile: EvaluationProfile) -> dict[str, Any]:
 
 def new_metadata(profile: EvaluationProfile, shard: int, num_shards: int, device: str) -> dict[str, Any]:
     """The metadata of a fresh output folder (its ``runs`` list grows with every run)."""
-    return {
+    metadata = {
         "format": METADATA_FORMAT,
         "profile_name": profile.name,
         "profile": profile.to_dict(),
@@ -71,6 +73,10 @@ def new_metadata(profile: EvaluationProfile, shard: int, num_shards: int, device
         "runs": [],
         "complete": False,
     }
+    fresh = fresh_split.describe(profile)
+    if fresh is not None:
+        metadata["fresh_test"] = fresh
+    return metadata
 
 
 def status_summary(scores: pd.DataFrame) -> dict[str, Any]:
@@ -93,7 +99,8 @@ def status_summary(scores: pd.DataFrame) -> dict[str, Any]:
 def merged_metadata(shard_dirs: Sequence[str], metadatas: Sequence[dict[str, Any]], shards_complete: bool) -> dict[str, Any]:
     """The metadata of a merge of shard folders ``shard_dirs`` with metadata ``metadatas``."""
     first = metadatas[0]
-    merged = {key: first[key] for key in ("format", "profile_name", "profile", "seed", "metrics", "selection")}
+    merged = {key: first[key] for key in ("format", "profile_name", "profile", "seed", "metrics", "selection",
+                                          "fresh_test") if key in first}
     merged.update(
         {
             "versions": first["versions"],
@@ -178,8 +185,8 @@ def check_shards(stores: Sequence[ResultStore], metadatas: Sequence[dict[str, An
 
 
 class Timings:
-    """CPU and wall seconds of the work units, per key (``"model/row"`` with the part ``val``, ``test`` or
-    ``defaults``; ``"metric/<split>/<metric>"``); recorded in metadata.json as ``seconds`` (issue 13.5)."""
+    """CPU and wall seconds of the work units, per key (``"model/row"`` with the part ``val``, ``test``,
+    ``defaults`` or ``fresh``; ``"metric/<split>/<metric>"``); recorded in metadata.json as ``seconds`` (issue 13.5)."""
 
     def __init__(self) -> None:
         self.seconds: dict[str, dict[str, float]] = {}

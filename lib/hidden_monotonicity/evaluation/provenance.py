@@ -212,8 +212,12 @@ def _with_new_fields(described: Any) -> Any:
     folder written before a field existed resumes as long as the new field keeps its default)."""
     if not isinstance(described, dict):
         return described
-    defaults = {f.name: f.default for f in dataclasses.fields(EvaluationProfile) if f.default is not dataclasses.MISSING}
-    return {**{k: v for k, v in defaults.items() if k not in described and isinstance(v, (bool, int, float, str))}, **described}
+    defaults = {f.name: f.default if f.default is not dataclasses.MISSING else f.default_factory()
+                for f in dataclasses.fields(EvaluationProfile)
+                if f.default is not dataclasses.MISSING or f.default_factory is not dataclasses.MISSING}
+    plain = (bool, int, float, str)  # and empty mappings: fields such as fresh_test, whose default is {}
+    return {**{k: v for k, v in defaults.items() if k not in described
+               and (isinstance(v, plain) or (isinstance(v, dict) and not v))}, **described}
 
 
 _FRESH_OR_RESTART = ("use a fresh --out folder, or pass --restart (restart=True) to recompute in place what changed")

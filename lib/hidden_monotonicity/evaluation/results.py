@@ -14,7 +14,7 @@ from . import tables as tables_module
 from .metadata import status_notes, status_summary
 from .profiles import SPLIT_METHODS, EvaluationProfile
 from .selection import profile_outputs
-from .store import ResultStore, config_key, sort_scores
+from .store import FRESH_SPLIT, ResultStore, config_key, sort_scores
 
 
 @dataclass
@@ -77,6 +77,7 @@ def finalize(out_dir: str | Path, profile: EvaluationProfile, metadata: dict[str
     selection.to_csv(store.root / "selection.csv", index=False)
 
     test = scores[scores["split"] == "test"]
+    fresh = scores[scores["split"] == FRESH_SPLIT]  # the confirmatory rows on the fresh test split (.fresh_split)
     default_scores = None
     if profile.defaults_metrics:
         default_keys = pd.DataFrame([{"method": g.name, "config": config_key(g.default_parameters())} for g in profile.methods])
@@ -84,6 +85,7 @@ def finalize(out_dir: str | Path, profile: EvaluationProfile, metadata: dict[str
     if not selection.empty and not test.empty:
         chosen = selection[selection["chosen"].astype(bool)][["model", "method", "config"]]
         test = test.merge(chosen, on=["model", "method", "config"], how="inner")
+        fresh = fresh.merge(chosen, on=["model", "method", "config"], how="inner")
     status = status_summary(scores)
     paths = tables_module.write_tables(
         test,
@@ -101,6 +103,7 @@ def finalize(out_dir: str | Path, profile: EvaluationProfile, metadata: dict[str
         seed=profile.seed,
         binary_metrics=[name for name, o in outputs.items() if o.binary],
         mark_best=not profile.qualitative,
+        fresh_scores=fresh if not fresh.empty else None,
     )
     metadata.update(status)
     paths.update({"scores": store.root / "scores.csv", "selection": store.root / "selection.csv", "metadata": store.metadata_path})

@@ -10,6 +10,8 @@ every method row of the profile (:class:`~.profiles.MethodGrid`):
    candidate is not evaluated on the validation split).
 2. **test**: the chosen configuration is evaluated on the test split with every metric of the profile,
    and the row's registered defaults with ``profile.defaults_metrics`` (the table without selection).
+3. **fresh** (profiles with ``fresh_test``, rows of the confirmatory family only): the chosen configuration on a
+   second test split drawn once the protocol was frozen, with the headline metrics (:mod:`.fresh_split`).
 
 The rooms of the evaluation: :mod:`.backend` (models, data and methods of a profile),
 :mod:`.selection` (the selection protocol), :mod:`.store` (the files of an output folder),
@@ -57,6 +59,7 @@ from torch import nn
 from ..environment import seed_everything, select_device
 from ..progress import report_progress
 from .backend import EvaluationBackend, Samples, check_data_dir, default_backend
+from .fresh_split import FRESH, check_fresh_split, fresh_plan, load_split
 from .metadata import Timings, check_shards, merged_metadata, new_metadata
 from .metrics import MetricEvaluator, ModelContext, build_metric
 from .profiles import EvaluationProfile, MethodGrid, get_profile
@@ -121,6 +124,7 @@ class _Run:
         self.selection_outputs, self.selection_metrics = selection_metric_names(profile, self.outputs)
         self.directions = {name: o.direction for name, o in self.outputs.items()}
         self._samples: dict[str, Samples] = {}
+        self.fresh_rows, self.fresh_metrics = fresh_plan(profile)
         self.models_info: dict[str, dict[str, Any]] = {}
         self.seconds = Timings()  # CPU and wall seconds per "model/row" and split, and per metric
 
@@ -128,7 +132,7 @@ class _Run:
     def samples(self, split: str) -> Samples:
         if split not in self._samples:
             n = self.profile.n_val if split == "val" else self.profile.n_test
-            dataset = self.backend.load_split(self.profile, split, self.data_dir)
+            dataset = load_split(self.backend, self.profile, split, self.data_dir)
             self._samples[split] = Samples.from_dataset(dataset, split, n)
         return self._samples[split]
 
@@ -148,6 +152,9 @@ class _Run:
         self.samples("test")
         if self.profile.n_val != 0:
             self.samples("val")
+        if self.fresh_rows:  # loaded (and fingerprinted) by every shard, compared with the other splits' images
+            self.samples(FRESH)
+            check_fresh_split(self.profile, {split: samples.x for split, samples in self._samples.items()})
         self._models: dict[str, tuple[nn.Module, str]] = {}
         self.model_fingerprints: dict[str, str] = {}
         for model_name in dict.fromkeys(m for m, _ in mine):
@@ -211,6 +218,8 @@ class _Run:
             defaults = grid.default_parameters()
             self.run_units(model_name, model, context, "test", grid, defaults, self.profile.defaults_metrics,
                            timing_key="defaults")
+        if grid.name in self.fresh_rows:  # the same chosen configuration on the fresh split: no new selection
+            self.run_units(model_name, model, context, FRESH, grid, params, self.fresh_metrics)
 
     # ---------------------------------------------------------------- units
     def evaluator(self, metric: str, context: ModelContext, split: str) -> MetricEvaluator:

@@ -37,7 +37,9 @@ import pandas as pd
 
 SCORE_COLUMNS = ["model", "split", "method", "config", "metric", "category", "sample", "target", "score", "status", "seed"]
 _TEXT_COLUMNS = {c: str for c in ("model", "split", "method", "config", "metric", "category", "status")}
-SPLITS = ("val", "test")
+#: The fresh test split: drawn once the protocol was frozen, scored for the confirmatory family only (:mod:`.fresh_split`).
+FRESH_SPLIT = "fresh"
+SPLITS = ("val", "test", FRESH_SPLIT)
 STATUS_OK = "ok"
 STATUS_EMPTY_MASK = "dropped: empty mask"
 SELECTION_COLUMNS = ["model", "method", "candidate", "config", "params", "criterion", "criterion_value", "chosen"]
@@ -313,7 +315,7 @@ class ResultStore:
 
 
 def sort_scores(scores: pd.DataFrame) -> pd.DataFrame:
-    """Scores in the order of ``scores.csv``: model, split (val, test), method, config, metric, sample."""
+    """Scores in the order of ``scores.csv``: model, split (val, test, fresh), method, config, metric, sample."""
     if scores.empty:
         return scores[SCORE_COLUMNS]
     ordered = scores.assign(_split=scores["split"].map({s: i for i, s in enumerate(SPLITS)}))

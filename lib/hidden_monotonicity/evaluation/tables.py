@@ -36,8 +36,10 @@ import pandas as pd
 
 from . import statistics
 from .comparisons import COMPARISON_COLUMNS, compare_methods, comparisons_markdown, descriptive  # noqa: F401 (tables' API)
+from .comparisons import replicate_confirmatory, split_verdicts_markdown
 from .metrics import ARROWS, HIGHER, LOWER
 from .profiles import PAPER_SELECTION_METRICS
+from .store import FRESH_SPLIT
 from .ranking import (  # noqa: F401  (the ranking helpers are part of this module's interface)
     MEAN_RANK,
     column_precision,
@@ -423,6 +425,7 @@ def write_tables(
     seed: int = 0,
     binary_metrics: Collection[str] | None = None,
     mark_best: bool = True,
+    fresh_scores: pd.DataFrame | None = None,
 ) -> dict[str, Path]:
     """Write ``table.csv/.md/.tex``, ``comparisons.csv`` and ``metric_correlations.csv`` from per-image test
     ``scores``; return the paths.
@@ -431,7 +434,10 @@ def write_tables(
     against every other row (default: labels starting with ``"split"``). ``default_scores``: test
     rows of every method at its registered defaults (``table_defaults.csv`` and a section of the
     markdown; only the columns every method has, :func:`.ranking.columns_for_every_method`). ``binary_metrics``:
-    the outputs whose per-image score is 0/1 by definition (:func:`.statistics.binary_metrics`).
+    the outputs whose per-image score is 0/1 by definition (:func:`.statistics.binary_metrics`). ``fresh_scores``:
+    the rows of the fresh test split (:mod:`.fresh_split`); its confirmatory comparisons join ``comparisons.csv``
+    (``split`` = ``"fresh"``, :func:`.comparisons.replicate_confirmatory`) and ``table.md`` ends with the
+    confirmatory verdicts of both splits side by side; the tables stay on ``scores``.
     """
     out = Path(out_dir)
     common = dict(headline_metrics=headline_metrics, precision=precision, seed=seed, binary_metrics=binary_metrics,
@@ -449,6 +455,14 @@ def write_tables(
         ignore_index=True) if models else pd.DataFrame(columns=COMPARISON_COLUMNS)
     if not mark_best:  # a qualitative profile: effects described, nothing tested
         comparisons = descriptive(comparisons)
+    test_comparisons = comparisons
+    if fresh_scores is not None and not fresh_scores.empty:
+        on_fresh = set(fresh_scores["method"])
+        fresh = [replicate_confirmatory(fresh_scores, m, [x for x in ours if x in on_fresh],
+                                        [b for b in baselines if b in on_fresh], tabulated, directions, comparisons,
+                                        split=FRESH_SPLIT, seed=seed, confirmatory_metrics=headline_metrics)
+                 for m in models]
+        comparisons = pd.concat([c for c in [comparisons, *fresh] if not c.empty] or [comparisons], ignore_index=True)
     defaults: list[pd.DataFrame] = []
     left_out: dict[str, list[str]] = {}
     if default_scores is not None and not default_scores.empty:
@@ -468,9 +482,11 @@ def write_tables(
         paths["defaults"] = out / "table_defaults.csv"
         (pd.concat(defaults, ignore_index=True) if defaults else pd.DataFrame(columns=TABLE_COLUMNS)).to_csv(
             paths["defaults"], index=False)
-    paths["md"].write_text(to_markdown(tables, title=title, notes=notes, comparisons=comparisons,
-                                       candidate_counts=candidate_counts(selection), defaults=defaults,
-                                       defaults_left_out=left_out),
-                           encoding="utf-8")
+    markdown = to_markdown(tables, title=title, notes=notes, comparisons=test_comparisons,
+                           candidate_counts=candidate_counts(selection), defaults=defaults, defaults_left_out=left_out)
+    both_splits = split_verdicts_markdown(comparisons)
+    if both_splits:
+        markdown += "\n" + "\n".join(both_splits).rstrip() + "\n"
+    paths["md"].write_text(markdown, encoding="utf-8")
     paths["tex"].write_text(to_latex(tables, caption=title), encoding="utf-8")
     return paths
