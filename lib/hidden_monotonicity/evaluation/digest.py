@@ -9,6 +9,8 @@ and fails when the README and the files drift apart, so no number of these table
   split methods, per model (``evaluation_table.csv``);
 * :func:`verdict_table` - how many comparisons of each family favour the split method or the baseline, are
   equivalent or inconclusive (``evaluation_comparisons.csv``; :func:`.comparisons.comparison_summary`);
+* :func:`replication_table` - how many confirmatory verdicts of the test split the fresh split repeats
+  (``evaluation_confirmatory_both_splits.csv``);
 * :func:`class_sensitivity_table` - the class-sensitivity correlations on |map| beside the same-class baseline and the
   signed ones (``evaluation_class_sensitivity.csv``).
 """
@@ -51,6 +53,20 @@ def verdict_table(comparisons: pd.DataFrame) -> str:
     return markdown_table(comparison_summary(comparisons))
 
 
+def replication_table(both_splits: pd.DataFrame) -> str:
+    """Markdown: per model, the confirmatory comparisons with the same verdict on both test splits, and how many of the
+    test split's significant differences the fresh split repeats in the same direction (or reverses)."""
+    rows = []
+    for model, part in both_splits.groupby("model", sort=False):
+        significant = part[part["verdict_test"].str.startswith("favours")]
+        rows.append({"model": model, "comparisons": len(part), "same verdict": int(part["same_verdict"].sum()),
+                     "significant on test": len(significant),
+                     "repeated on fresh": int((significant["verdict_fresh"] == significant["verdict_test"]).sum()),
+                     "reversed on fresh": int((significant["verdict_fresh"].str.startswith("favours")
+                                               & (significant["verdict_fresh"] != significant["verdict_test"])).sum())})
+    return markdown_table(pd.DataFrame(rows))
+
+
 def class_sensitivity_table(sensitivity: pd.DataFrame, rows: Sequence[str] = CLASS_SENSITIVITY_ROWS) -> str:
     """Markdown: per model and method, Spearman's ρ between the maps for the label and another class on |map| (with
     its interval), the same-class baseline on |map| (the label's map under small input noise) and the signed ρ."""
@@ -77,6 +93,7 @@ def readme_tables(figures: str | Path) -> dict[str, str]:
     return {
         "mean ranks": mean_rank_table(pd.read_csv(folder / "evaluation_table.csv")),
         "verdicts": verdict_table(pd.read_csv(folder / "evaluation_comparisons.csv")),
+        "replication": replication_table(pd.read_csv(folder / "evaluation_confirmatory_both_splits.csv")),
         "class sensitivity": class_sensitivity_table(pd.read_csv(folder / "evaluation_class_sensitivity.csv")),
     }
 
