@@ -129,6 +129,7 @@ class SplitNetwork:
         stabilize: str = "scale",
         theta: float = 0.1,
         threshold: float = 10.0,
+        stabilize_when: str = "always",
         maxpool: str = "wta",
         input_split: str = "center",
     ):
@@ -138,7 +139,7 @@ class SplitNetwork:
         if input_split not in INPUT_SPLITS:
             raise ValueError(f"unknown input_split {input_split!r}; choose one of {', '.join(INPUT_SPLITS)}")
         self.dtype = dtype
-        self.stabilizer = Stabilizer(stabilize, theta, threshold)
+        self.stabilizer = Stabilizer(stabilize, theta, threshold, stabilize_when)
         self.maxpool = maxpool
         self.input_split = input_split
         check_finite_tensors(model)
@@ -158,7 +159,8 @@ class SplitNetwork:
     def __repr__(self) -> str:
         return (
             f"SplitNetwork({len(self.layer_names)} layers, dtype={self.dtype}, stabilize={self.stabilizer.strategy!r}, "
-            f"theta={self.stabilizer.theta}, threshold={self.stabilizer.threshold}, maxpool={self.maxpool!r}, "
+            f"theta={self.stabilizer.theta}, threshold={self.stabilizer.threshold}, "
+            f"stabilize_when={self.stabilizer.when!r}, maxpool={self.maxpool!r}, "
             f"input_split={self.input_split!r})"
         )
 
@@ -507,7 +509,10 @@ def decompose(model: nn.Module, **options) -> SplitNetwork:
     * ``dtype``: precision of the split passes (default float64, as the paper, B.2);
     * ``stabilize``: forward stabilisation "none" | "shift" | "scale" | "threshold" (B.2; see ``stabilize.py``);
     * ``theta``: fraction of the common mode kept by "scale"/"threshold" (paper: 0.1);
-    * ``threshold``: Θ of "threshold" (paper: 10);
+    * ``threshold``: Θ of "threshold" and of ``stabilize_when="above_threshold"`` (paper: 10);
+    * ``stabilize_when``: when the stabilisation runs, "always" (after every stabilised layer; a reading [I], the
+      default) or "above_threshold" (per layer and sample, only where a stream exceeds Θ: the paper's "whenever
+      they exceed a threshold", B.2, read as a per-layer trigger [I]; see ``stabilize.py``);
     * ``maxpool``: "wta" (winner from the original activation, as in the paper) or "dc" (exact DC form);
     * ``input_split``: "center" (``x⁺ = ReLU(x)``, ``x⁻ = ReLU(−x)``) or "positive" (``(x, 0)``).
 
