@@ -237,7 +237,18 @@ def reference_graph_split(nodes: list[Node], x: torch.Tensor, targets: torch.Ten
     """Return ``(g, h, sensitivities, streams)`` of the graph for the target logits, float64.
 
     ``sensitivities[name] = (δ^{+,g}, δ^{−,g}, δ^{+,h}, δ^{−,h})`` of the node's output (``"input"``: the network
-    input) and ``streams[name] = (a⁺, a⁻)`` after the stabilisation."""
+    input) and ``streams[name] = (a⁺, a⁻)`` after the stabilisation.
+
+    ``closed_form``: the shift applied once on every path (issue 26.9), by its definition as the interpolation of
+    the two end points, ``δ(α) = (1 − 2α)·δ(0) + 2α·δ(½)`` (``δ(½)`` from the iterative shift)."""
+    if closed_form:
+        options = dict(maxpool=maxpool, shift_output=shift_output, input_split=input_split, stabilize=stabilize,
+                       theta=theta, threshold=threshold)
+        g, h, exact, streams = reference_graph_split(nodes, x, targets, alpha=0.0, **options)
+        _, _, half, _ = reference_graph_split(nodes, x, targets, alpha=0.5, **options)
+        found = {name: tuple((1 - 2 * alpha) * e + 2 * alpha * o for e, o in zip(exact[name], half[name]))
+                 for name in exact}
+        return g, h, found, streams
     x = x.double()
     if input_split == "center":
         streams = {"input": (_pos(x), _neg(x))}
@@ -266,7 +277,6 @@ def reference_graph_split(nodes: list[Node], x: torch.Tensor, targets: torch.Ten
     zero = torch.zeros_like(out_p)
     pending = {output_name: [one_hot, zero, zero, one_hot]}
     found = {}
-    step_alpha = 0.0 if closed_form else alpha
     for node in reversed(nodes):
         sens = pending.pop(node.name)
         found[node.name] = tuple(sens)
@@ -279,19 +289,15 @@ def reference_graph_split(nodes: list[Node], x: torch.Tensor, targets: torch.Ten
         from_h = [torch.zeros_like(leaf) if t is None else t for leaf, t in zip(leaves, from_h)]
         for i, name in enumerate(node.inputs):
             pg, ng, ph, nh = from_g[2 * i], from_g[2 * i + 1], from_h[2 * i], from_h[2 * i + 1]
-            if _shifts(node) and step_alpha and (shift_output or node.name != output_name):
-                shift_g = step_alpha * (pg + ng)
-                shift_h = step_alpha * (ph + nh)
+            if _shifts(node) and alpha and (shift_output or node.name != output_name):
+                shift_g = alpha * (pg + ng)
+                shift_h = alpha * (ph + nh)
                 pg, ng, ph, nh = pg - shift_g, ng - shift_g, ph - shift_h, nh - shift_h
             if name in pending:
                 pending[name] = [a + b for a, b in zip(pending[name], (pg, ng, ph, nh))]
             else:
                 pending[name] = [pg, ng, ph, nh]
     found["input"] = tuple(pending.pop("input"))
-    if closed_form:
-        for name, (pg, ng, ph, nh) in found.items():
-            shift_g, shift_h = alpha * (pg + ng), alpha * (ph + nh)
-            found[name] = (pg - shift_g, ng - shift_g, ph - shift_h, nh - shift_h)
     return g, h, found, streams
 
 

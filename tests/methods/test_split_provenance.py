@@ -17,6 +17,7 @@ OPTIONS = {
     "theta": (0.1, 0.5, {}),
     "stabilize": ("scale", "shift", {}),
     "threshold": (10.0, 0.5, {"stabilize": "threshold"}),
+    "stabilize_when": ("always", "above_threshold", {}),
     "maxpool": ("wta", "dc", {}),
     "dtype": ("float64", "float32", {}),
     "input_split": ("center", "positive", {}),

@@ -129,6 +129,7 @@ class SplitNetwork:
         stabilize: str = "scale",
         theta: float = 0.1,
         threshold: float = 10.0,
+        stabilize_when: str = "always",
         maxpool: str = "wta",
         input_split: str = "center",
     ):
@@ -138,7 +139,7 @@ class SplitNetwork:
         if input_split not in INPUT_SPLITS:
             raise ValueError(f"unknown input_split {input_split!r}; choose one of {', '.join(INPUT_SPLITS)}")
         self.dtype = dtype
-        self.stabilizer = Stabilizer(stabilize, theta, threshold)
+        self.stabilizer = Stabilizer(stabilize, theta, threshold, stabilize_when)
         self.maxpool = maxpool
         self.input_split = input_split
         check_finite_tensors(model)
@@ -158,7 +159,8 @@ class SplitNetwork:
     def __repr__(self) -> str:
         return (
             f"SplitNetwork({len(self.layer_names)} layers, dtype={self.dtype}, stabilize={self.stabilizer.strategy!r}, "
-            f"theta={self.stabilizer.theta}, threshold={self.stabilizer.threshold}, maxpool={self.maxpool!r}, "
+            f"theta={self.stabilizer.theta}, threshold={self.stabilizer.threshold}, "
+            f"stabilize_when={self.stabilizer.when!r}, maxpool={self.maxpool!r}, "
             f"input_split={self.input_split!r})"
         )
 
@@ -324,11 +326,23 @@ class SplitNetwork:
         Conv2d, BatchNorm, ReLU family, MaxPool, residual Add) ``α·(δ⁺ + δ⁻)`` is subtracted from both members of each
         pair, which multiplies the common mode by ``1 − 2α``; the seed itself is not shifted. α = 0 is the true split
         gradient; α = 0.5 (with ``shift_output=True``) gives ``δ^{+,g} = ½·∂f/∂a`` for the unit seed.
-        ``alpha_mode="closed_form"``: the exact (α = 0) sensitivities are propagated and the shift ``α·(δ⁺ + δ⁻)`` is
-        applied once, at the read-out layer. ``shift_output=False``: no shift after the output layer (as the
-        authors' code). ``seed``: "unit" (``δ^{+,g} = δ^{−,h} = 1`` on the target logit) or "half" (½ on both, so
-        that the total invariant equals ∂f/∂a exactly). α outside the paper's [0, 0.5] is refused unless
-        ``allow_large_alpha=True`` (then up to 1).
+
+        ``alpha_mode="closed_form"``: the shift is applied **once**, after the topmost shifting layer (the output
+        layer with ``shift_output=True``, else the first shifting layer below it; in a graph, once on every path
+        from the output), and the exact (α = 0) rules propagate the shifted sensitivities below it. The common mode
+        at layer l is then shifted by ``α·∏_{k>l}|W^(k)|ᵀ·1`` (the [PN] wording of B.3, constant α), and the result
+        is affine in α: ``δ(α) = (1 − 2α)·δ(0) + 2α·δ(½)``, where ``δ(½)`` is the same in both modes. So both modes
+        meet the paper's two end points, α = 0 (true split gradient) and α = 0.5 (gradient multiple); between them
+        the iterative mode damps the common mode geometrically with depth (``(1 − 2α)^k``), the closed form by the
+        single factor ``1 − 2α``. (A shift applied once at the *read-out* layer instead cannot reach the α = 0.5
+        end point: a common shift never changes ``δ⁺ − δ⁻``, and below a Maxout that difference has taken in the
+        unshifted common mode at every inactive unit, ``δ_u^− = δ⁻ + (1 − m)·δ⁺``; that was this mode before issue
+        26.9, and it gave ``δ^{+,g} = ½(δ^{+,g} − δ^{−,g})_{α=0}``, e.g. ``−½|W|`` at a dead unit of a one-hidden-layer
+        net, in exact arithmetic.)
+
+        ``shift_output=False``: no shift after the output layer (as the authors' code). ``seed``: "unit"
+        (``δ^{+,g} = δ^{−,h} = 1`` on the target logit) or "half" (½ on both, so that the total invariant equals
+        ∂f/∂a exactly). α outside the paper's [0, 0.5] is refused unless ``allow_large_alpha=True`` (then up to 1).
         """
         if alpha_mode not in ALPHA_MODES:
             raise ValueError(f"unknown alpha_mode {alpha_mode!r}; choose one of {', '.join(ALPHA_MODES)}")
@@ -346,15 +360,12 @@ class SplitNetwork:
             value = 0.5 if seed == "half" else 1.0
             one_hot = torch.zeros_like(output.d).scatter_(1, targets[:, None], value)
             seed_sens = Sensitivities(torch.cat([2.0 * one_hot, one_hot]), one_hot)
-            factor = 1.0 - 2.0 * float(alpha) if alpha_mode == "iterative" else 1.0
-            grads = self._backward(seed_sens, contexts, set(layers), factor, shift_output)
+            factor = 1.0 - 2.0 * float(alpha)
+            grads = self._backward(seed_sens, contexts, set(layers), factor, shift_output, once=alpha_mode == "closed_form")
         records = {}
-        readout = 1.0 - 2.0 * float(alpha) if alpha_mode == "closed_form" else 1.0
         for name in layers:
             fx_name = self._by_layer[name].node.name
             sens = grads[fx_name]
-            if readout != 1.0:
-                sens = sens.scaled(readout)
             streams = kept[name]
             pg, ng, ph, nh = sens.four()
             records[name] = LayerRecord(name, streams.pos, streams.neg, pg, ng, ph, nh)
@@ -362,17 +373,37 @@ class SplitNetwork:
         h = output.neg.gather(1, targets[:, None]).squeeze(1)
         return SensitivityResult(g, h, records)
 
-    def _backward(self, seed: Sensitivities, contexts, wanted: set[str], factor: float, shift_output: bool):
-        """Reverse pass over the graph with the exact rules; the α-shift multiplies the common mode by ``factor``."""
+    def _backward(self, seed: Sensitivities, contexts, wanted: set[str], factor: float, shift_output: bool,
+                  once: bool = False):
+        """Reverse pass over the graph with the exact rules; the α-shift multiplies the common mode by ``factor``
+        after every shifting layer, or (``once``: ``alpha_mode="closed_form"``) only after the first shifting layer
+        on each path from the output."""
 
-        def step(p, ctx, sens: Sensitivities) -> list[Sensitivities | None]:
-            input_sens = p.rule.backward(ctx, sens)
-            if not (p.rule.shifts and factor != 1.0 and (shift_output or p.node.name != self._output_node)):
-                return input_sens
-            return [None if s is None else s.scaled(factor) for s in input_sens]
+        def shifts_after(p) -> bool:
+            return p.rule.shifts and factor != 1.0 and (shift_output or p.node.name != self._output_node)
 
         wanted_fx = {self._by_layer[name].node.name for name in wanted}
-        return self._reverse_pass(seed, contexts, wanted_fx, step)
+        if not once or factor == 1.0:
+
+            def step(p, ctx, sens: Sensitivities) -> list[Sensitivities | None]:
+                input_sens = p.rule.backward(ctx, sens)
+                if not shifts_after(p):
+                    return input_sens
+                return [None if s is None else s.scaled(factor) for s in input_sens]
+
+            return self._reverse_pass(seed, contexts, wanted_fx, step)
+
+        def step_once(p, ctx, value: _ShiftedOnce) -> list[_ShiftedOnce | None]:
+            fresh = p.rule.backward(ctx, value.fresh) if value.fresh is not None else None
+            done = p.rule.backward(ctx, value.done) if value.done is not None else None
+            count = len(fresh if fresh is not None else done)
+            fresh, done = fresh or [None] * count, done or [None] * count
+            if shifts_after(p):  # the not yet shifted part is shifted here, once
+                return [_ShiftedOnce.of(None, _plus(None if f is None else f.scaled(factor), d)) for f, d in zip(fresh, done)]
+            return [_ShiftedOnce.of(f, d) for f, d in zip(fresh, done)]
+
+        found = self._reverse_pass(_ShiftedOnce(seed, None), contexts, wanted_fx, step_once)
+        return {name: value.total() for name, value in found.items()}
 
     def _reverse_pass(self, seed, contexts, wanted_fx: set[str], step) -> dict:
         """Walk the graph from the output towards the input, summing what ``step(planned, ctx, value)`` returns for
@@ -426,6 +457,33 @@ class SplitNetwork:
         return RelevanceResult(g.squeeze(1), found)
 
 
+def _plus(a: Sensitivities | None, b: Sensitivities | None) -> Sensitivities | None:
+    if a is None:
+        return b
+    return a if b is None else a + b
+
+
+class _ShiftedOnce:
+    """``alpha_mode="closed_form"``: a sensitivity as the part not shifted yet (``fresh``, between the output and
+    the first shifting layer of its path) and the part shifted once (``done``), so that every path is shifted
+    exactly once however the paths of a graph join."""
+
+    __slots__ = ("fresh", "done")
+
+    def __init__(self, fresh: Sensitivities | None, done: Sensitivities | None):
+        self.fresh, self.done = fresh, done
+
+    @classmethod
+    def of(cls, fresh: Sensitivities | None, done: Sensitivities | None) -> "_ShiftedOnce | None":
+        return None if fresh is None and done is None else cls(fresh, done)
+
+    def __add__(self, other: "_ShiftedOnce") -> "_ShiftedOnce":
+        return _ShiftedOnce(_plus(self.fresh, other.fresh), _plus(self.done, other.done))
+
+    def total(self) -> Sensitivities:
+        return _plus(self.fresh, self.done)
+
+
 def _plain(value):
     """Shape queries see the original activation ``d``."""
     return value.d if isinstance(value, Streams) else value
@@ -451,7 +509,10 @@ def decompose(model: nn.Module, **options) -> SplitNetwork:
     * ``dtype``: precision of the split passes (default float64, as the paper, B.2);
     * ``stabilize``: forward stabilisation "none" | "shift" | "scale" | "threshold" (B.2; see ``stabilize.py``);
     * ``theta``: fraction of the common mode kept by "scale"/"threshold" (paper: 0.1);
-    * ``threshold``: Θ of "threshold" (paper: 10);
+    * ``threshold``: Θ of "threshold" and of ``stabilize_when="above_threshold"`` (paper: 10);
+    * ``stabilize_when``: when the stabilisation runs, "always" (after every stabilised layer; a reading [I], the
+      default) or "above_threshold" (per layer and sample, only where a stream exceeds Θ: the paper's "whenever
+      they exceed a threshold", B.2, read as a per-layer trigger [I]; see ``stabilize.py``);
     * ``maxpool``: "wta" (winner from the original activation, as in the paper) or "dc" (exact DC form);
     * ``input_split``: "center" (``x⁺ = ReLU(x)``, ``x⁻ = ReLU(−x)``) or "positive" (``(x, 0)``).
 

@@ -24,6 +24,22 @@ strategy        shift ``c``                                        effect on ``s
 θ = 0.1 and Θ = 10 are the paper's constants; the exact form of the three strategies is not published
 (digest H.1), so these are parameters. Round-off can make ``s − |d|`` slightly negative; it is clamped
 at zero so that both streams stay non-negative.
+
+**When** the strategy runs (``when``, ``hm.decompose(..., stabilize_when=...)``): the paper recenters the streams
+"whenever they exceed a threshold" (B.2) and does not say whether the test is per unit or per layer. Both
+readings [I] are parameters:
+
+``"always"`` (default)
+    after every stabilised layer (Linear, Conv2d, BatchNorm, ReLU family, MaxPool, pooling, residual Add; not
+    the output layer, Flatten/reshape, Identity or cat), on every unit;
+``"above_threshold"``
+    a trigger per layer and per sample: the strategy runs on a sample's whole activation at that layer only if
+    the largest stream of any of its units, ``max(a⁺, a⁻) = |d| + (s − |d|)/2``, exceeds Θ (``threshold``, the
+    same Θ and ``>`` as the "threshold" strategy); otherwise the streams pass untouched, bit-identical to
+    ``"none"`` at that layer. Per sample, so that an explanation does not depend on the rest of the batch.
+
+The per-unit reading is the ``"threshold"`` strategy (the "scale" shift on the units above Θ); with
+``when="above_threshold"`` it gives the same streams (a layer without a unit above Θ is untouched by both).
 """
 
 from __future__ import annotations
@@ -35,20 +51,27 @@ import torch
 from .validation import real_number
 
 STRATEGIES = ("none", "shift", "scale", "threshold")
+TRIGGERS = ("always", "above_threshold")
 
 
 @dataclass(frozen=True)
 class Stabilizer:
-    """A forward stabilisation strategy with its constants (paper B.2)."""
+    """A forward stabilisation strategy with its constants and its trigger (paper B.2; see the module docstring)."""
 
     strategy: str = "scale"
     theta: float = 0.1
     threshold: float = 10.0
+    when: str = "always"
 
     def __post_init__(self) -> None:
         if self.strategy not in STRATEGIES:
             raise ValueError(
                 f"unknown stabilisation strategy {self.strategy!r}; choose one of {', '.join(STRATEGIES)}"
+            )
+        if self.when not in TRIGGERS:
+            raise ValueError(
+                f"unknown stabilize_when {self.when!r}; choose one of {', '.join(TRIGGERS)} (when the forward "
+                "stabilisation runs: after every layer, or only where a sample's streams exceed the threshold)"
             )
         real_number("theta (the fraction of the common mode kept)", self.theta, low=0.0, high=1.0)
         real_number("threshold", self.threshold, low=0.0)
@@ -58,11 +81,27 @@ class Stabilizer:
         if self.strategy == "none":
             return s
         magnitude = d.abs()
-        return self.from_parts(magnitude, s - magnitude)
+        if self.when == "always":
+            return self.from_parts(magnitude, s - magnitude)
+        excess = s - magnitude
+        stabilized = stabilized_sum(magnitude, excess, self.strategy, self.theta, self.threshold)
+        return torch.where(self.triggered(magnitude, excess), stabilized, s)
 
     def from_parts(self, magnitude: torch.Tensor, excess: torch.Tensor) -> torch.Tensor:
         """Stabilised ``s`` from ``|d|`` and ``excess = s − |d| = 2·min(a⁺, a⁻)`` (rules that know both fuse this)."""
-        return stabilized_sum(magnitude, excess, self.strategy, self.theta, self.threshold)
+        stabilized = stabilized_sum(magnitude, excess, self.strategy, self.theta, self.threshold)
+        if self.when == "always" or self.strategy == "none":
+            return stabilized
+        return torch.where(self.triggered(magnitude, excess), stabilized, magnitude + excess)
+
+    def triggered(self, magnitude: torch.Tensor, excess: torch.Tensor) -> torch.Tensor:
+        """``when="above_threshold"``: per sample (dimension 0), whether the largest stream of any unit,
+        ``max(a⁺, a⁻) = |d| + excess/2``, exceeds Θ; shaped to broadcast over the sample's units."""
+        larger_stream = torch.add(magnitude, excess.clamp_min(0.0), alpha=0.5)
+        if larger_stream.ndim == 0:
+            return larger_stream > self.threshold
+        per_sample = larger_stream.reshape(larger_stream.shape[0], -1).amax(1) > self.threshold
+        return per_sample.view(-1, *([1] * (larger_stream.ndim - 1)))
 
 
 def stabilized_sum(

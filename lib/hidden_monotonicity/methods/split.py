@@ -13,11 +13,13 @@ parameter          meaning (default)
 ``stream``         ``"pos"`` reads ``a^{(l,+)}``/``δ^{(l,+,·)}``, ``"neg"`` the − stream (``"pos"``)
 ``output``         ``"g"`` or ``"h"``: sensitivities of which output stream (``"g"``)
 ``alpha``          the α-shift of the sensitivities, B.3 (0.4, the paper's best SplitCAM)
-``alpha_mode``     ``"iterative"`` (after every layer) or ``"closed_form"`` (once, at ``l``)
+``alpha_mode``     ``"iterative"`` (after every layer) or ``"closed_form"`` (once per path, after the output layer)
 ``shift_output``   apply the α-shift after the output layer too (True)
 ``stabilize``      forward stabilisation, B.2: ``"none"|"shift"|"scale"|"threshold"`` (``"scale"``, the "sc" rows)
 ``theta``,         constants of the stabilisation (0.1, 10)
 ``threshold``
+``stabilize_when`` when it runs: ``"always"`` (after every layer, a reading) or ``"above_threshold"`` (per layer and
+                   sample, only where a stream exceeds ``threshold``) (``"always"``)
 ``maxpool``        ``"wta"`` (the paper's rows) or ``"dc"``
 ``dtype``          precision of the split passes (``"float64"``, as in the paper)
 ``input_split``    ``"center"`` or ``"positive"``
@@ -81,7 +83,7 @@ def function_key(model: nn.Module) -> tuple:
     return code, structure, identity, content
 
 
-def split_of(model: nn.Module, *, stabilize, theta, threshold, maxpool, dtype, input_split) -> SplitNetwork:
+def split_of(model: nn.Module, *, stabilize, theta, threshold, stabilize_when, maxpool, dtype, input_split) -> SplitNetwork:
     """The split network of exactly this ``model`` with these options.
 
     Building a split (tracing, and copying the weights into ``dtype``) costs about a third of a SplitCAM call
@@ -91,7 +93,7 @@ def split_of(model: nn.Module, *, stabilize, theta, threshold, maxpool, dtype, i
     MPRT), a re-initialised or an edited model, or other options, are decomposed anew. (The split itself checks its
     model again before each pass, :meth:`~hidden_monotonicity.decomposition.SplitNetwork.check_model_unchanged`.)
     """
-    options = (stabilize, float(theta), float(threshold), maxpool, _dtype(dtype), input_split)
+    options = (stabilize, float(theta), float(threshold), stabilize_when, maxpool, _dtype(dtype), input_split)
     try:
         key = (options, function_key(model))
     except Exception:  # noqa: BLE001 - untraceable: decompose() raises the explained error
@@ -100,8 +102,8 @@ def split_of(model: nn.Module, *, stabilize, theta, threshold, maxpool, dtype, i
     if key is not None and cached is not None and cached[0] == key:
         return cached[1]
     split = decompose(
-        model, dtype=options[4], stabilize=stabilize, theta=theta, threshold=threshold, maxpool=maxpool,
-        input_split=input_split,
+        model, dtype=options[5], stabilize=stabilize, theta=theta, threshold=threshold, stabilize_when=stabilize_when,
+        maxpool=maxpool, input_split=input_split,
     )
     _CACHE[model] = (key, split)
     return split
