@@ -11,6 +11,14 @@ The variants (:data:`DEFAULT_VARIANTS`): DM, DIC, the unconstrained ReLU baselin
 size and the ``monotonicnetworks`` LMN difference as MLPs, the CNN variants of DM / DIC / ReLU,
 and the constraint comparison (DM and DIC with each non-negativity method) used to choose
 :data:`.model.DEFAULT_CONSTRAINT`.
+
+**The DM form** (``dm_forms``). Every model reads ``f(x) = g(x) - h(1 - x)`` by default; for DM that is a
+monotone classifier (every logit non-decreasing in every pixel). ``default_variants(dm_forms=("inverted",
+"identity"))`` (or ``run_experiment(dm_forms=...)``) adds, after each main-table DM row (MLP and CNN), the same
+model in the form ``f(x) = g(x) - h(x)`` (label suffix ``", g(x) - h(x)"``, ``h_input="identity"``), and the
+report then gets a section comparing the forms: accuracy and the measured monotonicity of the logits
+(:func:`.explanations.monotonicity_check` on the test images; columns ``min_logit_slope`` and
+``negative_slope_share`` of every row).
 """
 
 from __future__ import annotations
@@ -25,12 +33,14 @@ import pandas as pd
 import torch
 
 from .data import DigitSplit, load_digits_split
-from .explanations import DEFAULT_STROKE_THRESHOLD, stream_gradients, stream_mass_shares
+from .explanations import DEFAULT_STROKE_THRESHOLD, monotonicity_check, stream_gradients, stream_mass_shares
 from .layers import ConstrainedLayer
-from .model import DEFAULT_CONSTRAINT, MonotoneDifference
+from .model import DEFAULT_CONSTRAINT, DEFAULT_H_INPUT, H_INPUTS, MonotoneDifference
 from .difference_training import DEFAULT_BATCH_SIZE, DEFAULT_EPOCHS, default_learning_rate, make_model, train_model
 
 CHECKPOINT_PREFIX = "monotone_"
+#: label suffix of a DM row in the identity form f(x) = g(x) - h(x)
+IDENTITY_SUFFIX = ", g(x) - h(x)"
 
 
 @dataclass(frozen=True)
@@ -44,10 +54,48 @@ class Variant:
     checkpoint: bool = False  # save the model of the first seed to the checkpoint folder
 
 
-def default_variants(include_cnn: bool = True, compare_constraints: bool = True, include_library: bool = True) -> list[Variant]:
-    """The variants of the reported experiment (see module docstring)."""
+def check_dm_forms(dm_forms: Sequence[str]) -> tuple[str, ...]:
+    """``dm_forms`` without repeats, in order; ``ValueError`` for an unknown form or none."""
+    if isinstance(dm_forms, str):
+        dm_forms = (dm_forms,)
+    forms = tuple(dict.fromkeys(dm_forms))
+    unknown = [form for form in forms if form not in H_INPUTS]
+    if unknown or not forms:
+        raise ValueError(
+            f"dm_forms must name one or more of {H_INPUTS} ('inverted': g(x) - h(1 - x), 'identity': g(x) - h(x)); "
+            f"got {tuple(dm_forms)!r}"
+        )
+    return forms
+
+
+def dm_form_variants(variant: Variant, dm_forms: Sequence[str]) -> list[Variant]:
+    """``variant`` (a DM model) once per form in ``dm_forms``: ``"inverted"`` as is, ``"identity"`` with
+    ``h_input="identity"`` and the label suffix :data:`IDENTITY_SUFFIX`."""
+    out = []
+    for form in check_dm_forms(dm_forms):
+        if form == DEFAULT_H_INPUT:
+            out.append(variant)
+        else:
+            out.append(Variant(f"{variant.label}{IDENTITY_SUFFIX}", {**variant.model_kwargs, "h_input": form},
+                               variant.table, variant.learning_rate, variant.checkpoint))
+    return out
+
+
+def default_variants(
+    include_cnn: bool = True,
+    compare_constraints: bool = True,
+    include_library: bool = True,
+    dm_forms: Sequence[str] = (DEFAULT_H_INPUT,),
+) -> list[Variant]:
+    """The variants of the reported experiment (see module docstring).
+
+    ``dm_forms``: the forms of the main-table DM rows (MLP and CNN), ``("inverted",)`` by default (the rows as
+    before); ``("inverted", "identity")`` adds ``f(x) = g(x) - h(x)`` after each (same sizes, constraint and
+    learning rate). The constraint comparison keeps the default form.
+    """
+    forms = check_dm_forms(dm_forms)
     variants = [
-        Variant("DM", {"kind": "dm"}, checkpoint=True),
+        *dm_form_variants(Variant("DM", {"kind": "dm"}, checkpoint=True), forms),
         Variant("DIC", {"kind": "dic"}, checkpoint=True),
         Variant("ReLU baseline", {"kind": "unconstrained"}),
     ]
@@ -55,7 +103,7 @@ def default_variants(include_cnn: bool = True, compare_constraints: bool = True,
         variants.append(Variant("LMN difference (monotonicnetworks)", {"kind": "lmn"}))
     if include_cnn:
         variants += [
-            Variant("DM-CNN", {"kind": "dm", "architecture": "cnn"}, checkpoint=True),
+            *dm_form_variants(Variant("DM-CNN", {"kind": "dm", "architecture": "cnn"}, checkpoint=True), forms),
             Variant("DIC-CNN", {"kind": "dic", "architecture": "cnn"}, checkpoint=True),
             Variant("ReLU-CNN baseline", {"kind": "unconstrained", "architecture": "cnn"}),
         ]
@@ -82,6 +130,12 @@ def zero_weight_fraction(model: MonotoneDifference) -> float:
     return float((torch.cat(weights) == 0).float().mean())
 
 
+def checkpoint_name(model: MonotoneDifference, seed: int) -> str:
+    """``monotone_<kind>_<architecture>_seed<seed>.pt``; ``..._identity_seed<seed>.pt`` for ``h_input="identity"``."""
+    form = "" if model.h_input == DEFAULT_H_INPUT else f"_{model.h_input}"
+    return f"{CHECKPOINT_PREFIX}{model.kind}_{model.architecture}{form}_seed{seed}.pt"
+
+
 def run_experiment(
     seeds: Sequence[int] = (0, 1, 2),
     *,
@@ -94,23 +148,34 @@ def run_experiment(
     checkpoint_dir: str | os.PathLike | None = "data/checkpoints",
     progress: bool = True,
     num_threads: int | None = 1,
+    dm_forms: Sequence[str] | None = None,
 ) -> pd.DataFrame:
     """Train all ``variants`` for all ``seeds`` and return one tidy row per (variant, seed).
 
-    Columns: ``model, table, kind, architecture, constraint, seed, epochs, learning_rate,
+    Columns: ``model, table, kind, architecture, constraint, h_input, seed, epochs, learning_rate,
     parameters, test_accuracy, train_accuracy, train_seconds, zero_weight_fraction,
     constraint_violation, g_mass_on_stroke, h_mass_on_background, f_mass_on_stroke,
-    stroke_fraction, background_fraction, g_lift, h_lift, g_zero_maps, h_zero_maps, stroke_threshold``.
-    With ``output_dir`` set, also writes ``monotone_accuracy.csv``/``.md`` there; with
+    stroke_fraction, background_fraction, g_lift, h_lift, g_zero_maps, h_zero_maps, min_logit_slope,
+    negative_slope_share, stroke_threshold`` (the last two: :func:`.explanations.monotonicity_check` on the test
+    images). With ``output_dir`` set, also writes ``monotone_accuracy.csv``/``.md`` there; with
     ``checkpoint_dir`` set, saves the first seed's model of each ``Variant(checkpoint=True)``
-    as ``monotone_<kind>_<architecture>_seed<seed>.pt``. ``num_threads`` sets torch's intra-op
-    threads for the run (restored afterwards; ``None`` leaves it): these models are so small
-    that one thread is fastest, and on a busy machine two threads were ~10x slower.
+    as :func:`checkpoint_name` (``monotone_<kind>_<architecture>_seed<seed>.pt``). ``num_threads`` sets torch's
+    intra-op threads for the run (restored afterwards; ``None`` leaves it): these models are so small
+    that one thread is fastest, and on a busy machine two threads were ~10x slower. ``dm_forms``: the DM forms of
+    the default variants (see :func:`default_variants`); ``None`` = ``("inverted",)``. To combine it with your own
+    ``variants``, build them with ``default_variants(dm_forms=...)`` or :func:`dm_form_variants`.
     """
     if not seeds:
         raise ValueError("run_experiment needs at least one seed")
+    if variants is not None and dm_forms is not None:
+        raise ValueError(
+            "give either variants or dm_forms, not both: build the variants with default_variants(dm_forms=...) "
+            "(or dm_form_variants) and pass only variants"
+        )
     data = load_digits_split() if data is None else data
-    variants = list(DEFAULT_VARIANTS if variants is None else variants)
+    if variants is None:
+        variants = DEFAULT_VARIANTS if dm_forms is None else default_variants(dm_forms=dm_forms)
+    variants = list(variants)
     previous_threads = torch.get_num_threads()
     if num_threads is not None:
         torch.set_num_threads(num_threads)
@@ -143,13 +208,14 @@ def _run(
             learning_rate = variant.learning_rate or default_learning_rate(model)
             checkpoint = None
             if checkpoint_dir is not None and variant.checkpoint and seed == seeds[0]:
-                checkpoint = Path(checkpoint_dir) / f"{CHECKPOINT_PREFIX}{model.kind}_{model.architecture}_seed{seed}.pt"
+                checkpoint = Path(checkpoint_dir) / checkpoint_name(model, seed)
             result = train_model(
                 model, data, epochs=epochs, batch_size=batch_size, learning_rate=learning_rate, seed=seed,
                 checkpoint_path=checkpoint, progress=progress,
             )
             gradients = stream_gradients(model, data.x_test)
             shares = stream_mass_shares(gradients, data.x_test, stroke_threshold)
+            slopes = monotonicity_check(model, data.x_test)
             rows.append(
                 {
                     "model": variant.label,
@@ -157,6 +223,7 @@ def _run(
                     "kind": model.kind,
                     "architecture": model.architecture,
                     "constraint": model.constraint,
+                    "h_input": model.h_input,
                     "seed": seed,
                     "epochs": epochs,
                     "learning_rate": learning_rate,
@@ -167,6 +234,8 @@ def _run(
                     "zero_weight_fraction": zero_weight_fraction(model),
                     "constraint_violation": model.constraint_violation(),
                     **shares,
+                    "min_logit_slope": slopes["min_slope"],
+                    "negative_slope_share": slopes["negative_share"],
                     "stroke_threshold": stroke_threshold,
                 }
             )
@@ -189,19 +258,31 @@ SUMMARY_METRICS = (
     "zero_weight_fraction",
     "g_zero_maps",
     "h_zero_maps",
+    "negative_slope_share",
 )
 
 
 def summarise(frame: pd.DataFrame) -> pd.DataFrame:
-    """Mean and standard deviation (ddof=1) over seeds per (table, model, architecture, constraint)."""
-    keys = ["table", "model", "kind", "architecture", "constraint"]
+    """Mean and standard deviation (ddof=1) over seeds per (table, model, architecture, constraint, h_input);
+    ``min_logit_slope_min`` is the smallest slope over the seeds. Frames written before the ``h_input`` column
+    existed read as ``"inverted"`` (their slope columns as NaN)."""
+    frame = _with_form_columns(frame)
+    keys = ["table", "model", "kind", "architecture", "constraint", "h_input"]
     grouped = frame.groupby(keys, sort=False)
     summary = grouped[list(SUMMARY_METRICS)].agg(["mean", "std"])
     summary.columns = [f"{metric}_{stat}" for metric, stat in summary.columns]
+    summary["min_logit_slope_min"] = grouped["min_logit_slope"].min()
     summary["seeds"] = grouped["seed"].nunique()
     summary["parameters"] = grouped["parameters"].first()
     summary["learning_rate"] = grouped["learning_rate"].first()
     return summary.reset_index()
+
+
+def _with_form_columns(frame: pd.DataFrame) -> pd.DataFrame:
+    """``frame`` with the columns added by the DM-form comparison (defaults for frames from before it)."""
+    missing = {"h_input": DEFAULT_H_INPUT, "min_logit_slope": float("nan"), "negative_slope_share": float("nan")}
+    missing = {column: value for column, value in missing.items() if column not in frame.columns}
+    return frame.assign(**missing) if missing else frame
 
 
 def _pm(mean: float, std: float, digits: int = 3) -> str:
@@ -220,6 +301,7 @@ def write_report(frame: pd.DataFrame, output_dir: str | os.PathLike = "figures")
     """Write ``monotone_accuracy.csv`` (tidy rows) and ``monotone_accuracy.md`` (summary)."""
     output_dir = Path(output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
+    frame = _with_form_columns(frame)
     csv_path, md_path = output_dir / "monotone_accuracy.csv", output_dir / "monotone_accuracy.md"
     frame.to_csv(csv_path, index=False, float_format="%.6g")
     summary = summarise(frame)
@@ -249,12 +331,15 @@ def write_report(frame: pd.DataFrame, output_dir: str | os.PathLike = "figures")
         for row in constraint.sort_values(["kind", "constraint"]).itertuples()
     ]
     attrs = frame.attrs
+    has_identity = bool((frame["h_input"] != DEFAULT_H_INPUT).any())
+    form_note = (f" (rows labelled `...{IDENTITY_SUFFIX}`: f(x) = g(x) - h(x), the h-stream reads x)"
+                 if has_identity else "")
     text = f"""# Self-explaining DM / DIC models (paper section F) -- accuracy and stream maps
 
 Generated by `hidden_monotonicity.monotone.run_experiment(seeds={tuple(seeds)})`; raw per-seed rows in
 `monotone_accuracy.csv`. Data: {attrs.get('dataset', 'digits')} (scikit-learn 8x8 handwritten digits scaled to [0, 1],
 fixed stratified split with split seed 0: {attrs.get('n_train', '?')} train / {attrs.get('n_test', '?')} test images).
-Model f(x) = g(x) - h(1 - x); {int(frame.epochs.iloc[0])} epochs of Adam, batch {DEFAULT_BATCH_SIZE}, data-dependent
+Model f(x) = g(x) - h(1 - x){form_note}; {int(frame.epochs.iloc[0])} epochs of Adam, batch {DEFAULT_BATCH_SIZE}, data-dependent
 initialisation; mean ± std over {len(seeds)} seeds (seed = model init and batch order).
 Total wall time: {attrs.get('wall_seconds', float('nan')):.0f} s.
 
@@ -281,5 +366,37 @@ Zero weights = share of the constrained weights that are exactly 0. Default used
 
 {_markdown_table(["model", "constraint", "lr", "test accuracy", "train s", "zero weights", "g-lift", "h-lift", "zero maps g / h"], constraint_rows)}
 """
+    if has_identity:
+        text += _form_section(main)
     md_path.write_text(text, encoding="utf-8")
     return csv_path, md_path
+
+
+def _form_section(main: pd.DataFrame) -> str:
+    """The report section comparing f(x) = g(x) - h(1 - x) with g(x) - h(x): accuracy and measured monotonicity."""
+    rows = [
+        [
+            row.model, row.architecture, "1 - x" if row.h_input == "inverted" else "x",
+            _pm(row.test_accuracy_mean, row.test_accuracy_std),
+            f"{row.min_logit_slope_min:.3g}",
+            _pm(row.negative_slope_share_mean, row.negative_slope_share_std),
+            "yes" if row.negative_slope_share_mean == 0 else "no",
+        ]
+        for row in main.itertuples()
+    ]
+    table = _markdown_table(
+        ["model", "arch", "h reads", "test accuracy", "min df_k/dx_i", "negative slopes", "every logit monotone"], rows
+    )
+    return f"""
+## The DM form: g(x) - h(1 - x) is a monotone classifier
+
+With non-negative weights and ReLU both DM streams are non-decreasing, so f(x) = g(x) - h(1 - x) has
+df_k/dx_i = g_k'(x) + h_k'(1 - x) >= 0: every class logit is non-decreasing in every pixel (a monotone
+classifier), while f(x) = g(x) - h(x) has df_k/dx_i = g_k'(x) - h_k'(x) of either sign. The inverted input is attested
+for the DIC experiment (paper Fig. 3); for DM it is this library's reading. Measured on the test images: the input
+Jacobian of every class (min df_k/dx_i: smallest slope over images, classes, pixels and seeds; negative slopes: share
+of (image, class, pixel) slopes below -64 eps max|slope|, mean ± std over seeds). A monotone DM still classifies:
+the prediction argmax_k f_k(x) compares logits that all rise with the ink, by class-specific amounts.
+
+{table}
+"""

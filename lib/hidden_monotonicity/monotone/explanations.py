@@ -1,6 +1,6 @@
 """Per-stream gradient explanations of ``f(x) = g(x) - h(1 - x)`` (paper section F, Fig. 3).
 
-For a class k and an image x in [0, 1] (u = 1 - x the inverted image):
+For a class k and an image x in [0, 1] (u = 1 - x the inverted image, the h-stream's input by default):
 
 * **g-map** ``dg_k/dx (x)``: for a DM model non-negative, "which present ink raises the score";
 * **h-map** ``dh_k/du (u)`` at ``u = 1 - x``: for a DM model non-negative, "which background
@@ -8,6 +8,13 @@ For a class k and an image x in [0, 1] (u = 1 - x the inverted image):
 * **f-map** ``df_k/dx (x)``. By the chain rule ``df_k/dx = dg_k/dx + dh_k/du`` (the minus sign
   of ``-h`` and of ``u = 1 - x`` cancel); :func:`stream_gradients` computes the f-map with a
   separate backward pass through ``model.forward`` so this identity is a real check.
+
+For a DM model both maps are ``>= 0``, so ``df_k/dx >= 0``: every logit is non-decreasing in every pixel
+(:func:`monotonicity_check` measures it on a batch). **The identity form** (``h_input="identity"``,
+``f = g(x) - h(x)``): the h-stream reads ``u = x``, the h-map is ``dh_k/dx`` ("which present ink raises the
+counter-score") and ``df_k/dx = dg_k/dx - dh_k/dx`` (:attr:`StreamGradients.h_sign` is -1), which for DM has
+either sign. ``h_mass_on_background`` is computed the same way for both forms; for the identity form the
+h-stream does not read the background as bright pixels, so the Fig. 3 reading ("missing ink") does not apply.
 
 :func:`stream_mass_shares` turns the maps into the numbers behind the Fig. 3 claim: the
 share of ``|g-map|`` mass on stroke pixels and of ``|h-map|`` mass on background pixels,
@@ -38,6 +45,10 @@ gradients ``∂g/∂x`` (g-map) and ``∂h/∂u`` (h-map) of :func:`stream_gradi
   i.e. both engine streams are the model's streams plus the *same* affine non-decreasing term; ``A_{s,k}``
   does not depend on x, so each split map is a model stream map plus a fixed, image-independent pixel map;
   the common mode ``δ^{+,·} + δ^{-,·} = A_{g,k} + A_{h,k}`` is the product of the absolute weights (B.3).
+  **DM with** ``h_input="identity"`` (same derivation, the h-stream gets ``(x, 0)`` like g): the engine's streams
+  are the model's streams plus one *constant*, ``G_k = g_k(x) + L_{g,k}(0) + L_{h,k}(0)``,
+  ``H_k = h_k(x) + L_{g,k}(0) + L_{h,k}(0)``, so ``δ^{+,g} = ∂g/∂x``, ``δ^{+,h} = ∂h/∂x``,
+  ``δ^{-,g} = A_{g,k} + A_{h,k} - ∂g/∂x``, ``δ^{-,h} = A_{g,k} + A_{h,k} - ∂h/∂x``.
   Derivation: with all weights ``W >= 0`` the split layer is ``z^+ = W a^+ + ReLU(b)``,
   ``z^- = W a^- + ReLU(-b)`` and the ReLU Maxout keeps ``a^- = z^-``, so the − stream of a stream network
   fed ``(p, n)`` is ``L(n)`` whatever p is, and the + stream is ``net(p - n) + L(n)`` (the difference is exact).
@@ -66,11 +77,17 @@ class StreamGradients:
 
     targets: torch.Tensor  # (N,) explained class per image
     g: torch.Tensor  # dg_k/dx at x
-    h: torch.Tensor  # dh_k/du at u = 1 - x
+    h: torch.Tensor  # dh_k/du at the h-stream's input u (1 - x by default, x for h_input="identity")
     f: torch.Tensor  # df_k/dx at x (separate backward pass through forward)
     g_scores: torch.Tensor  # (N,) g_k(x)
-    h_scores: torch.Tensor  # (N,) h_k(1 - x)
+    h_scores: torch.Tensor  # (N,) h_k(u)
     logits: torch.Tensor  # (N, num_classes) f(x)
+    h_input: str = "inverted"  # the model's h_input: what u is
+
+    @property
+    def h_sign(self) -> int:
+        """``du/dx`` times -1: ``df/dx = g + h_sign * h`` (+1 for ``u = 1 - x``, -1 for ``u = x``)."""
+        return 1 if self.h_input == "inverted" else -1
 
     def images(self, side: int) -> dict[str, torch.Tensor]:
         """The three maps reshaped to ``(N, side, side)``."""
@@ -98,11 +115,13 @@ def stream_gradients(model: MonotoneDifference, x: torch.Tensor, target: int | t
     ``target`` may be ``None``, one class index for all images, or a tensor with one index per
     image. The model is used as is (call ``model.eval()`` first if it matters); images do not
     interact in these models, so the per-image gradients come from one batched backward pass.
+    The h-map is taken at the h-stream's own input ``u = model.h_stream_input(x)`` (``1 - x``, or ``x``
+    for ``h_input="identity"``); ``f = g + h_sign * h`` (see :class:`StreamGradients`).
     """
     x = model.flatten_input(x).detach()
     model.check_range(x)
     x_for_g = x.clone().requires_grad_(True)
-    u_for_h = (1.0 - x).requires_grad_(True)
+    u_for_h = model.h_stream_input(x).clone().requires_grad_(True)
     x_for_f = x.clone().requires_grad_(True)
     g_scores_all = model.g(x_for_g)
     h_scores_all = model.h(u_for_h)
@@ -123,7 +142,39 @@ def stream_gradients(model: MonotoneDifference, x: torch.Tensor, target: int | t
         g_scores=g_scores.detach(),
         h_scores=h_scores.detach(),
         logits=logits.detach(),
+        h_input=getattr(model, "h_input", "inverted"),
     )
+
+
+def monotonicity_check(model: MonotoneDifference, x: torch.Tensor, tolerance: float | None = None) -> dict[str, float]:
+    """Is every logit non-decreasing in every pixel on these images? The whole input Jacobian, measured.
+
+    Computes ``∂f_k/∂x_i`` for every image, class k and pixel i (one backward pass per class, through
+    ``model.forward``) and returns ``min_slope`` (the smallest), ``max_slope`` (the largest),
+    ``negative_share`` (share of the (image, class, pixel) slopes below ``-tolerance``) and ``monotone``
+    (1.0 if none is, else 0.0). ``tolerance`` defaults to ``64 * eps(dtype) * max|slope|`` (rounding of the
+    backward pass). A DM model with ``h_input="inverted"`` is monotone by construction
+    (``∂f_k/∂x = g_k'(x) + h_k'(1 - x) >= 0``); with ``"identity"`` (``g_k'(x) - h_k'(x)``) it is not in general.
+    """
+    x = model.flatten_input(x).detach()
+    model.check_range(x)
+    x = x.clone().requires_grad_(True)
+    logits = model(x)
+    slopes = torch.stack(
+        [torch.autograd.grad(logits[:, k].sum(), x, retain_graph=k < logits.shape[1] - 1)[0] for k in range(logits.shape[1])],
+        dim=1,
+    ).detach()  # (N, num_classes, in_features); images do not interact, so row n is image n's Jacobian
+    scale = float(slopes.abs().max()) if slopes.numel() else 0.0
+    if tolerance is None:
+        tolerance = 64 * torch.finfo(slopes.dtype).eps * scale
+    negative = slopes < -float(tolerance)
+    return {
+        "min_slope": float(slopes.min()),
+        "max_slope": float(slopes.max()),
+        "negative_share": float(negative.double().mean()),
+        "monotone": float(not bool(negative.any())),
+        "tolerance": float(tolerance),
+    }
 
 
 def stroke_mask(x: torch.Tensor, threshold: float = DEFAULT_STROKE_THRESHOLD) -> torch.Tensor:

@@ -4,7 +4,12 @@
 
 * ``kind="dm"``: **d**ifference of **m**onotone networks. g and h are monotone non-decreasing
   and convex, so ``f_k(x) = g_k(x) - h_k(1 - x)`` is non-decreasing in every pixel for every
-  class k (``-h(1 - x)`` is non-decreasing in x) and a difference of convex functions.
+  class k (``∂f_k/∂x = g_k'(x) + h_k'(1 - x) >= 0``: ``-h(1 - x)`` is non-decreasing in x) and a
+  difference of convex functions. **This DM model is a monotone classifier** -- exactly the restriction
+  that the paper's premise says a difference of monotone networks overcomes. It still classifies, because
+  the prediction ``argmax_k f_k(x)`` compares monotone logits: more ink raises every class score, by
+  different amounts. With ``h_input="identity"`` the model is ``f(x) = g(x) - h(x)``, a difference of
+  monotone networks that is **not** monotone in general (``∂f_k/∂x = g_k'(x) - h_k'(x)`` has either sign).
 * ``kind="dic"``: **d**ifference of **i**nput-**c**onvex networks (ICNN streams). g and h are
   convex, ``f`` is a DC function, not monotone.
 * ``kind="unconstrained"``: both streams are plain ReLU networks of the same sizes as the DM
@@ -12,11 +17,14 @@
 * ``kind="lmn"``: both streams are Lipschitz monotonic networks from the ``monotonicnetworks``
   library (Kitouni, Nolte & Williams, ICLR 2023), see :mod:`.lipschitz`; the comparison row.
 
-The h-stream reads the inverted image ``u = 1 - x`` [PN: "the h-stream gets the inverted input"],
-so for inputs in ``[0, 1]`` (digit strokes bright) g sees the ink and h sees the background
-as its "bright" pixels. ``model.g(x)`` takes the image ``x``; ``model.h(u)`` takes the
-**already inverted** image ``u = 1 - x`` (``forward`` computes ``g(x) - h(1 - x)``). Inputs may
-be flat ``(N, in_features)`` or images ``(N, side, side)`` / ``(N, 1, side, side)``.
+**The h-stream's input** (``h_input``). By default (``"inverted"``) the h-stream reads the inverted image
+``u = 1 - x``, so for inputs in ``[0, 1]`` (digit strokes bright) g sees the ink and h sees the background as its
+"bright" pixels. The inverted input is attested for the DIC experiment (paper Fig. 3 [PN: "the h-stream gets the
+inverted input"]); that DM uses it too is this library's reading [I]. ``h_input="identity"`` gives both streams
+the image, ``f(x) = g(x) - h(x)`` (the other reading; for DM the non-monotone one). ``model.g(x)`` takes the image
+``x``; ``model.h(u)`` takes the h-stream's input ``u = model.h_stream_input(x)``: the **already inverted** image
+``1 - x`` by default, ``x`` itself for ``"identity"`` (``forward`` computes ``g(x) - h(u)``). Inputs may be flat
+``(N, in_features)`` or images ``(N, side, side)`` / ``(N, 1, side, side)``.
 
 The default weight constraint is ``DEFAULT_CONSTRAINT = "softplus"`` (re-parameterisation
 ``W = softplus(V)``), chosen by the measurement in ``figures/monotone_accuracy.md`` (digits MLP,
@@ -51,6 +59,11 @@ from .stream_networks import Architecture, CNNStream, MLPStream, StreamNetwork, 
 
 ModelKind = Literal["dm", "dic", "unconstrained", "lmn"]
 MODEL_KINDS: tuple[str, ...] = ("dm", "dic", "unconstrained", "lmn")
+HInput = Literal["inverted", "identity"]
+#: What the h-stream reads: ``"inverted"`` (``u = 1 - x``, f = g(x) - h(1 - x): the default, attested for DIC in the
+#: paper's Fig. 3, our reading for DM) or ``"identity"`` (``u = x``, f = g(x) - h(x)).
+H_INPUTS: tuple[str, ...] = ("inverted", "identity")
+DEFAULT_H_INPUT: HInput = "inverted"
 STREAM_KIND_OF_MODEL: dict[str, str] = {"dm": "monotone", "dic": "input_convex", "unconstrained": "unconstrained"}
 DEFAULT_CONSTRAINT: Constraint = "softplus"
 
@@ -59,7 +72,7 @@ RANGE_TOLERANCE = 1e-6
 
 
 class MonotoneDifference(nn.Module):
-    """Classifier ``f(x) = g(x) - h(1 - x)`` made of two monotone / input-convex streams.
+    """Classifier ``f(x) = g(x) - h(1 - x)`` (or ``g(x) - h(x)``) made of two monotone / input-convex streams.
 
     Args:
         kind: ``"dm"`` (monotone streams), ``"dic"`` (input-convex streams),
@@ -76,6 +89,10 @@ class MonotoneDifference(nn.Module):
         activation: ``"relu"`` or ``"softplus"`` (both convex and non-decreasing).
         lipschitz_const: only for ``kind="lmn"``, the Lipschitz constant lambda of each stream
             (default 2, chosen on a validation split, see :mod:`.lipschitz`).
+        h_input: what the h-stream reads: ``"inverted"`` (default; ``u = 1 - x``, ``f = g(x) - h(1 - x)``,
+            for DM a classifier whose every logit is non-decreasing in every pixel) or ``"identity"``
+            (``u = x``, ``f = g(x) - h(x)``, for DM not monotone). Any kind accepts both; see the module
+            docstring for which is attested by the paper.
 
     The model is already split (``f = g - h`` with convex g, h), but its forward checks its input
     and its constrained layers compute ``W = softplus(V)`` / ``exp(V)`` at run time, so torch.fx
@@ -96,10 +113,12 @@ class MonotoneDifference(nn.Module):
         constraint: Constraint = DEFAULT_CONSTRAINT,
         activation: str = "relu",
         lipschitz_const: float = 2.0,
+        h_input: HInput = DEFAULT_H_INPUT,
     ) -> None:
         super().__init__()
         if kind not in MODEL_KINDS:
             raise ValueError(f"unknown model kind {kind!r}; choose one of {MODEL_KINDS}")
+        check_h_input(h_input)
         if int(in_features) <= 0 or int(num_classes) <= 0:
             raise ValueError(f"in_features and num_classes must be positive, got {in_features}, {num_classes}")
         check_constraint(constraint)
@@ -109,6 +128,7 @@ class MonotoneDifference(nn.Module):
         self.architecture, self.activation_name = architecture, activation
         self.constraint = "none" if kind in ("unconstrained", "lmn") else constraint
         self.lipschitz_const = float(lipschitz_const)
+        self.h_input: str = h_input
         self.g_stream = self._build_stream(hidden)
         self.h_stream = self._build_stream(hidden)
         self.hidden = tuple(hidden) if hidden is not None else None
@@ -152,8 +172,9 @@ class MonotoneDifference(nn.Module):
         if not bool(inside.all()):
             finite = x[torch.isfinite(x)]
             lo, hi = (float(finite.min()), float(finite.max())) if finite.numel() else (float("nan"), float("nan"))
+            reason = "the h-stream reads 1 - x" if self.h_input == "inverted" else "the streams are trained on such images"
             raise ValueError(
-                f"inputs must lie in [0, 1] because the h-stream reads 1 - x; got values in [{lo:.4g}, {hi:.4g}]"
+                f"inputs must lie in [0, 1] because {reason}; got values in [{lo:.4g}, {hi:.4g}]"
                 f"{' and NaN/inf' if finite.numel() < x.numel() else ''}. Scale the images to [0, 1] first "
                 "(divide sklearn digits by 16, MNIST by 255; do not mean/std-normalise)."
             )
@@ -164,21 +185,26 @@ class MonotoneDifference(nn.Module):
         return self.g_stream(self.flatten_input(x))
 
     def h(self, u: torch.Tensor) -> torch.Tensor:
-        """h-stream scores ``(N, num_classes)`` of the **inverted** image ``u = 1 - x``.
+        """h-stream scores ``(N, num_classes)`` of the h-stream's input ``u`` (not of the image).
 
-        ``forward(x) == g(x) - h(1 - x)``; call ``model.h(1 - x)`` to get the h-scores of image x.
+        ``u = model.h_stream_input(x)``: the **inverted** image ``1 - x`` by default, ``x`` for
+        ``h_input="identity"``; ``forward(x) == g(x) - h(h_stream_input(x))``.
         """
         return self.h_stream(self.flatten_input(u))
 
+    def h_stream_input(self, x: torch.Tensor) -> torch.Tensor:
+        """What the h-stream reads for image ``x``: ``1 - x`` (``h_input="inverted"``) or ``x`` (``"identity"``)."""
+        return 1.0 - x if self.h_input == "inverted" else x
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """Logits ``f(x) = g(x) - h(1 - x)`` for images ``x`` in ``[0, 1]``."""
+        """Logits ``f(x) = g(x) - h(1 - x)`` (``h_input="identity"``: ``g(x) - h(x)``) for images ``x`` in ``[0, 1]``."""
         x = self.flatten_input(x)
         self.check_range(x)
-        return self.g_stream(x) - self.h_stream(1.0 - x)
+        return self.g_stream(x) - self.h_stream(self.h_stream_input(x))
 
     # ------------------------------------------------------------------ export
     def as_plain_network(self) -> "PlainDifference":
-        """An eval-mode plain torch module computing exactly ``f(x) = g(x) - h(1 - x)``, made only of
+        """An eval-mode plain torch module computing exactly ``f(x) = g(x) - h(1 - x)`` (or ``g(x) - h(x)``), made only of
         operations with a DC split rule (``hm.decompose``, paper section A.3).
 
         Every constrained layer becomes an ``nn.Linear`` / ``nn.Conv2d`` whose ordinary parameters hold
@@ -207,7 +233,7 @@ class MonotoneDifference(nn.Module):
             )
         streams = [_plain_stream(stream) for stream in (self.g_stream, self.h_stream)]
         plain = PlainDifference(*streams, kind=self.kind, architecture=self.architecture,
-                                in_features=self.in_features, num_classes=self.num_classes)
+                                in_features=self.in_features, num_classes=self.num_classes, h_input=self.h_input)
         return plain.eval()
 
     # ------------------------------------------------------------------ constraints
@@ -230,7 +256,7 @@ class MonotoneDifference(nn.Module):
         (see :meth:`.stream_networks.StreamNetwork.initialise_from_data_`); no-op for ``kind='lmn'``."""
         x = self.flatten_input(x)
         self.check_range(x)
-        for stream, inputs in ((self.g_stream, x), (self.h_stream, 1.0 - x)):
+        for stream, inputs in ((self.g_stream, x), (self.h_stream, self.h_stream_input(x))):
             if isinstance(stream, StreamNetwork):
                 stream.initialise_from_data_(inputs)
 
@@ -245,10 +271,21 @@ class MonotoneDifference(nn.Module):
             "constraint": self.constraint if self.kind in ("dm", "dic") else DEFAULT_CONSTRAINT,
             "activation": self.activation_name,
             "lipschitz_const": self.lipschitz_const,
+            "h_input": self.h_input,
         }
 
     def extra_repr(self) -> str:
-        return f"kind={self.kind!r}, architecture={self.architecture!r}, constraint={self.constraint!r}"
+        return (f"kind={self.kind!r}, architecture={self.architecture!r}, constraint={self.constraint!r}, "
+                f"h_input={self.h_input!r}")
+
+
+def check_h_input(h_input: object) -> None:
+    """Raise ``ValueError`` unless ``h_input`` is one of :data:`H_INPUTS`."""
+    if not isinstance(h_input, str) or h_input not in H_INPUTS:
+        raise ValueError(
+            f"unknown h_input {h_input!r}; choose 'inverted' (f(x) = g(x) - h(1 - x), the default) "
+            "or 'identity' (f(x) = g(x) - h(x))"
+        )
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -327,7 +364,7 @@ class PlainCNNStream(nn.Module):
 
 
 class PlainDifference(nn.Module):
-    """``f(x) = g_stream(x) - h_stream(1 - x)`` in plain torch modules: what
+    """``f(x) = g_stream(x) - h_stream(1 - x)`` (``h_input="identity"``: ``- h_stream(x)``) in plain torch modules: what
     :meth:`MonotoneDifference.as_plain_network` returns (paper section F; traceable by ``hm.decompose``).
 
     Inputs: the layouts :meth:`MonotoneDifference.forward` accepts, ``(N, in_features)``, ``(N, side, side)``
@@ -339,17 +376,20 @@ class PlainDifference(nn.Module):
     MLP ``s.layers.i``, ``s.relus.i``, ``s.skips.j``; CNN ``s.features.convs.i``, ``s.features.relus.i``,
     ``s.features.skips.j``, ``s.pool``, ``s.flatten``, ``s.head``, ``s.head_skip``; plus ``input``, the input
     reshape (``flatten`` for the MLP, ``reshape`` for the CNN), ``sub`` (``u = 1 - x``), the ICNN skip additions
-    ``add*`` (and, CNN, ``flatten*`` of the head skip's input) and the output ``sub_1`` (``g - h``). SplitCAM's
+    ``add*`` (and, CNN, ``flatten*`` of the head skip's input) and the output ``sub_1`` (``g - h``); with
+    ``h_input="identity"`` there is no ``u = 1 - x`` and the output is ``sub``. SplitCAM's
     default layer on a CNN export is the h-stream's last ReLU (``h_stream.features.relus.<last>``, the last
     convolutional block by :func:`hidden_monotonicity.methods.registry.default_layer`); pass
     ``layer=plain.last_activation_layer("g")`` for the g-stream.
     """
 
     def __init__(
-        self, g_stream: nn.Module, h_stream: nn.Module, *, kind: str, architecture: str, in_features: int, num_classes: int
+        self, g_stream: nn.Module, h_stream: nn.Module, *, kind: str, architecture: str, in_features: int, num_classes: int,
+        h_input: HInput = DEFAULT_H_INPUT,
     ) -> None:
         super().__init__()
-        self.kind, self.architecture = kind, architecture
+        check_h_input(h_input)
+        self.kind, self.architecture, self.h_input = kind, architecture, h_input
         self.in_features, self.num_classes = int(in_features), int(num_classes)
         self.side = math.isqrt(self.in_features) if architecture == "cnn" else None
         self.g_stream = g_stream
@@ -360,6 +400,8 @@ class PlainDifference(nn.Module):
             x = x.flatten(1)
         else:
             x = x.reshape(x.shape[0], 1, self.side, self.side)
+        if self.h_input == "identity":  # a constant attribute: torch.fx traces one branch
+            return self.g_stream(x) - self.h_stream(x)
         return self.g_stream(x) - self.h_stream(1.0 - x)
 
     def last_activation_layer(self, stream: str = "g") -> str:
@@ -375,7 +417,8 @@ class PlainDifference(nn.Module):
         return f"{stream}_stream.relus.{len(module.relus) - 1}"
 
     def extra_repr(self) -> str:
-        return f"kind={self.kind!r}, architecture={self.architecture!r}, f(x) = g_stream(x) - h_stream(1 - x)"
+        u = "1 - x" if self.h_input == "inverted" else "x"
+        return f"kind={self.kind!r}, architecture={self.architecture!r}, f(x) = g_stream(x) - h_stream({u})"
 
 
 def _plain_linear(layer: ConstrainedLinear) -> nn.Linear:
