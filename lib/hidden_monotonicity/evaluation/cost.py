@@ -364,6 +364,6 @@ def project_cost(profile: EvaluationProfile, reference: EvaluationProfile, metad
     runs = metadata.get("runs") or [{}]
     device = str(runs[-1].get("device", "?"))
     per_split = {split: round(sum(n for (s, _), n in dry_images.items() if s == split) / len(models))
-                 for split in dict.fromkeys(s for s, _ in dry_images)}
+                 for split in ("val", "test", "fresh") if any(s == split for s, _ in dry_images)}
     return CostProjection(device=device, image_size=image_size, full_image_size=full_size, images=per_split,
                           full_images=dict(full_sizes), measured=pd.DataFrame(rows, columns=MEASURED_COLUMNS), pixel_ratio=ratio, notes=notes)
