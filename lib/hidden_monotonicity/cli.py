@@ -1,10 +1,22 @@
-"""Command line of the evaluation: ``python -m hidden_monotonicity evaluate|merge ...``.
+"""Command line of the evaluation: ``python -m hidden_monotonicity evaluate|merge|fixture ...``.
 
-``evaluate --profile {smoke,default,paper} --out DIR [--shard i --num-shards n] [--data-dir PATH]
+``evaluate --profile {smoke,default,paper,...} --out DIR [--shard i --num-shards n] [--data-dir PATH]
 [--device DEV] [--max-units K] [--threads T] [--figures] [--no-progress] [--restart]`` runs or resumes an evaluation
 (a folder whose fingerprint - weights, data, code, packages, profile - differs from this run's is refused, or with
-``--restart`` recomputed where it changed);
+``--restart`` recomputed where it changed); ``[--weights {imagenet,random}] [--image-size S] [--max-images N]
+[--test-filter {all,single_class,correct}] [--models A,B] [--methods R1,R2]`` change the profile
+(:func:`hidden_monotonicity.evaluation.cost.adapt_profile`). A run with random weights, a smaller image size, fewer
+images or a subset of models / rows is a *dry run*: at its end it prints the measured seconds per work unit and the
+projected cost of the full run on this device (:func:`hidden_monotonicity.evaluation.cost.project_cost`). Offline dry
+run of the paper's setting::
+
+    python -m hidden_monotonicity fixture imagenet-s DATA
+    python -m hidden_monotonicity evaluate --profile paper --data-dir DATA --weights random --image-size 64 \
+        --max-images 4 --out OUT
+
 ``merge DIR1 DIR2 ... --out DIR [--allow-incomplete] [--overwrite] [--figures]`` combines shard folders.
+``fixture imagenet-s DIR [--per-class K] [--seed S]`` writes the small ImageNet-S-50-layout fixture the tests use
+(:func:`hidden_monotonicity.data.imagenet_s.write_fixture`).
 
 This layer sits above :mod:`.evaluation` and :mod:`.plots`: the evaluation computes and writes
 scores and tables, and the figures (``--figures``) are drawn here from its result.
@@ -21,7 +33,9 @@ import sys
 from pathlib import Path
 from typing import NoReturn, Sequence
 
-from .evaluation.profiles import PROFILES
+from .evaluation.backend import check_data_dir
+from .evaluation.cost import TEST_FILTERS, adapt_profile, project_cost, reduction
+from .evaluation.profiles import PROFILES, EvaluationProfile
 from .evaluation.runner import EvaluationResult, evaluate, merge
 from .evaluation.store import EvaluationSetupError
 from .models import WeightsNotFoundError
@@ -62,7 +76,66 @@ def _evaluate_parser() -> argparse.ArgumentParser:
                         help="when --out holds results computed from something else (other weights, data, library "
                         "code, package versions or profile: see metadata.json's fingerprint), recompute in place what "
                         "changed instead of stopping with an error")
+    dry = parser.add_argument_group(
+        "dry run", "change the profile; a run with any of these but --test-filter prints the measured seconds per "
+        "unit and the projected cost of the full run on this device at the end")
+    dry.add_argument("--weights", choices=("imagenet", "random"), default=None,
+                     help="imagenet: torchvision's ImageNet weights, read from the torch hub cache (the paper "
+                     "profile's default); random: randomly initialised models (seeded), whatever is cached")
+    dry.add_argument("--image-size", type=int, default=None,
+                     help="crop side in pixels (ImageNet-S; the paper: 224); pixel-sized parameters are rescaled")
+    dry.add_argument("--max-images", type=int, default=None,
+                     help="at most N images: N//2 validation, the rest test (e.g. 4: 2 + 2)")
+    dry.add_argument("--test-filter", choices=TEST_FILTERS, default=None,
+                     help="test images: all; single_class (masks without another ImageNet-S class); correct (those "
+                     "each model classifies correctly, applied per model; the count is printed)")
+    dry.add_argument("--models", default=None, help="comma-separated subset of the profile's models (e.g. resnet18)")
+    dry.add_argument("--methods", default=None, help="comma-separated subset of the profile's rows (e.g. saliency,splitcam)")
     return parser
+
+
+def _fixture_parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog="python -m hidden_monotonicity fixture",
+        description="Write a small data set in the layout of a real one, so that its path can be dry-run offline.",
+    )
+    parser.add_argument("kind", choices=("imagenet-s",), help="imagenet-s: ImageNet-S-50 layout (random pixels, "
+                        "rectangular masks), 2 classes; 50 images are held out for selection as in the paper's split")
+    parser.add_argument("dir", type=Path, help="folder to write (new or empty); ImageNetS50/ is created in it")
+    parser.add_argument("--per-class", type=int, default=26, help="images per class (default 26: 50 validation + 2 test)")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the random pixels")
+    return parser
+
+
+def _names(text: str | None) -> list[str] | None:
+    return None if text is None else [name.strip() for name in text.split(",") if name.strip()]
+
+
+def _missing_weights_message(name: str, path: Path, url: str) -> str:
+    return (f"ImageNet weights for {name!r} not found: looked for {path} (the torch hub cache, torch.hub.get_dir(); "
+            f"TORCH_HOME moves it). Put torchvision's checkpoint {path.name} there (from {url}, downloaded on a machine "
+            f"with internet access), or pass --weights random for a dry run on randomly initialised models")
+
+
+def _weights_error(error: WeightsNotFoundError) -> UsageError:
+    """The library's missing-weights error in the command line's words (it has no weights= or download=True)."""
+    if getattr(error, "expected_file", None) is not None:
+        return UsageError(_missing_weights_message(error.model_name, Path(error.expected_file), error.url))
+    return UsageError(f"{error} On the command line: --weights random runs the profile on randomly initialised "
+                      "models (a dry run)")
+
+
+def _check_weights(profile: EvaluationProfile) -> None:
+    """Fail before any data is read when an ImageNet model's weights are not in the torch hub cache."""
+    from . import models
+
+    if profile.weights == "random" or profile.allow_random_init:
+        return
+    for name in profile.models:
+        if name in models.IMAGENET_MODELS:
+            path = models.imagenet_weights_path(name)
+            if not path.is_file():
+                raise UsageError(_missing_weights_message(name, path, models.IMAGENET_MODELS[name][1].url))
 
 
 def _merge_parser() -> argparse.ArgumentParser:
@@ -95,9 +168,26 @@ def _run_evaluate(rest: Sequence[str]) -> tuple[EvaluationResult, bool]:
         import torch
 
         torch.set_num_threads(args.threads)
-    result = evaluate(args.profile, args.out, shard=args.shard, num_shards=args.num_shards, data_dir=args.data_dir,
-                      device=args.device, max_units=args.max_units, progress=not args.no_progress, on_error=args.on_error,
-                      restart=args.restart)
+    base = PROFILES[args.profile]
+    try:
+        profile = adapt_profile(base, weights=args.weights, image_size=args.image_size, max_images=args.max_images,
+                                test_filter=args.test_filter, models=_names(args.models), methods=_names(args.methods))
+        reference = adapt_profile(base, test_filter=args.test_filter)  # the full run the dry run is projected to
+    except ValueError as error:
+        raise UsageError(str(error)) from None
+    check_data_dir(profile, args.data_dir)
+    _check_weights(profile)
+    try:
+        result = evaluate(profile, args.out, shard=args.shard, num_shards=args.num_shards, data_dir=args.data_dir,
+                          device=args.device, max_units=args.max_units, progress=not args.no_progress,
+                          on_error=args.on_error, restart=args.restart)
+    except WeightsNotFoundError as error:
+        raise _weights_error(error) from None
+    if result.complete and reduction(profile):
+        try:
+            result.projection = project_cost(profile, reference, result.metadata, result.selection)
+        except ValueError as error:
+            print(f"no cost projection: {error}")
     return result, args.figures
 
 
@@ -110,11 +200,31 @@ def _run_merge(rest: Sequence[str]) -> tuple[EvaluationResult, bool]:
 COMMANDS = {"evaluate": _run_evaluate, "merge": _run_merge}
 
 
+def fixture_main(argv: Sequence[str]) -> int:
+    """``python -m hidden_monotonicity fixture imagenet-s DIR``: write the fixture and print how to dry-run on it."""
+    from .data.imagenet_s import write_fixture
+
+    try:
+        args = _fixture_parser().parse_args(list(argv))
+        root = write_fixture(args.dir, per_class=args.per_class, seed=args.seed)
+    except (UsageError, ValueError, OSError) as error:
+        print(f"python -m hidden_monotonicity fixture: error: {' '.join(str(error).split())}", file=sys.stderr)
+        return EXIT_USAGE
+    images = sorted((root / "ImageNetS50" / "validation").glob("*/*.JPEG"))
+    print(f"wrote {len(images)} images with masks in the ImageNet-S-50 layout under {root / 'ImageNetS50'} "
+          f"(random pixels: for dry runs only). Dry run of the paper's setting:")
+    print(f"  python -m hidden_monotonicity evaluate --profile paper --data-dir {root} --weights random "
+          f"--image-size 64 --max-images 4 --out OUT")
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point; ``argv[0]`` is the sub-command (``evaluate`` or ``merge``)."""
+    """Entry point; ``argv[0]`` is the sub-command (``evaluate`` or ``merge``; ``fixture``: :func:`fixture_main`)."""
     argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] == "fixture":
+        return fixture_main(argv[1:])
     if not argv or argv[0] not in COMMANDS:
-        print("usage: python -m hidden_monotonicity {evaluate,merge} ... (see --help of each)", file=sys.stderr)
+        print("usage: python -m hidden_monotonicity {evaluate,merge,fixture} ... (see --help of each)", file=sys.stderr)
         return EXIT_USAGE
     command, rest = argv[0], argv[1:]
     try:
@@ -140,4 +250,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if result.complete:
         print()
         print(result.paths["md"].read_text(encoding="utf-8"))
+    projection = getattr(result, "projection", None)
+    if projection is not None:
+        print(f"Dry run ({reduction(EvaluationProfile.from_dict(result.metadata['profile']))}).")
+        print("\n".join(projection.lines()))
     return 0 if result.complete else EXIT_INCOMPLETE

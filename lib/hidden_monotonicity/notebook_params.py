@@ -12,7 +12,10 @@ picks the device and creates the output folder. ``config.figures`` is a
 every output file through it, with the file name as a literal.
 
 Profiles: ``"default"`` (what ``make reproduce`` runs; committed figures) and ``"smoke"`` (what the tests run;
-seconds per notebook). Relative output folders are taken relative to the repository root, so a notebook
+seconds per notebook). Notebook 04 also takes ``"paper"`` (:data:`NOTEBOOK_EXTRA_PROFILES`): the paper's ImageNet-S-50
+evaluation, which needs ``data_dir`` and a GPU - or, offline, a dry run on the fixture of
+``python -m hidden_monotonicity fixture imagenet-s DIR`` with ``weights="random"``, ``image_size=64``,
+``max_images=4`` (``papermill -p profile paper -p data_dir DIR -p weights random -p image_size 64 -p max_images 4``). Relative output folders are taken relative to the repository root, so a notebook
 writes to ``<repository>/figures`` whichever folder Jupyter was started in.
 
 Two loading helpers are the notebooks' conveniences over the library's loaders: :func:`load_model` (the model in eval
@@ -34,6 +37,7 @@ from .outputs import FigureSaver, display_path, repository_root
 __all__ = [
     "DATASETS",
     "NOTEBOOKS",
+    "NOTEBOOK_EXTRA_PROFILES",
     "NOTEBOOK_SETTINGS",
     "PROFILES",
     "PROFILE_THREADS",
@@ -48,7 +52,7 @@ __all__ = [
 
 PROFILES: tuple[str, ...] = ("default", "smoke")
 #: torch threads per profile when a notebook's ``threads`` parameter is ``None`` (None: torch's default).
-PROFILE_THREADS: dict[str, int | None] = {"default": 1, "smoke": 1}
+PROFILE_THREADS: dict[str, int | None] = {"default": 1, "smoke": 1, "paper": None}
 DATASETS: tuple[str, ...] = ("digits", "imagenet_s")
 
 #: Notebook-specific settings: ``"common"`` values, overridden by the profile's values.
@@ -96,8 +100,10 @@ NOTEBOOK_SETTINGS: dict[str, dict[str, dict[str, Any]]] = {
         },
     },
     "04_quantitative_evaluation": {
-        # model "all": every model of the evaluation profile
-        "common": {"dataset": "digits", "model": "all", "evaluation_overrides": {}},
+        # model "all": every model of the evaluation profile; weights / image_size / max_images / test_filter None:
+        # the evaluation profile's own (set them for a dry run: hidden_monotonicity.evaluation.cost.adapt_profile)
+        "common": {"dataset": "digits", "model": "all", "evaluation_overrides": {}, "weights": None, "image_size": None,
+                   "max_images": None, "test_filter": None},
         "default": {"evaluation_profile": "default"},
         "smoke": {
             "evaluation_profile": "smoke",
@@ -130,6 +136,11 @@ NOTEBOOK_SETTINGS: dict[str, dict[str, dict[str, Any]]] = {
     },
 }
 NOTEBOOKS: tuple[str, ...] = tuple(NOTEBOOK_SETTINGS)
+#: Profiles only some notebooks have, beside :data:`PROFILES`: notebook -> profile -> settings (over ``"common"``).
+#: ``"paper"``: notebook 04 on the paper's evaluation profile (ImageNet-S-50, VGG16 and ResNet18; needs data_dir).
+NOTEBOOK_EXTRA_PROFILES: dict[str, dict[str, dict[str, Any]]] = {
+    "04_quantitative_evaluation": {"paper": {"evaluation_profile": "paper", "dataset": "imagenet_s"}},
+}
 
 # ----------------------------------------------------------------------------------------- config
 @dataclass(frozen=True)
@@ -214,11 +225,16 @@ def configure(
     """
     if notebook not in NOTEBOOK_SETTINGS:
         raise ValueError(f"unknown notebook {notebook!r}; known: {', '.join(NOTEBOOKS)}")
-    if profile not in PROFILES:
-        raise ValueError(f"unknown profile {profile!r}; choose one of {', '.join(PROFILES)}")
-    table = NOTEBOOK_SETTINGS[notebook]
+    extra = NOTEBOOK_EXTRA_PROFILES.get(notebook, {})
+    if profile not in PROFILES and profile not in extra:
+        others = sorted({name for profiles in NOTEBOOK_EXTRA_PROFILES.values() for name in profiles})
+        where = "; ".join(f"{name!r} only for {', '.join(n for n, p in NOTEBOOK_EXTRA_PROFILES.items() if name in p)}"
+                          for name in others)
+        raise ValueError(f"unknown profile {profile!r} for {notebook}; choose one of {', '.join(PROFILES)}"
+                         f"{f' ({where})' if where else ''}")
+    table = {**NOTEBOOK_SETTINGS[notebook], **extra}
     settings = {**table["common"], **table[profile]}
-    known = set(table["common"]) | set(table["default"]) | set(table["smoke"])
+    known = set().union(*(values for name, values in table.items()))
     unknown = sorted(set(overrides) - known)
     if unknown:
         raise ValueError(f"{notebook}: unknown setting(s) {unknown}; known settings: {', '.join(sorted(known)) or 'none'}")

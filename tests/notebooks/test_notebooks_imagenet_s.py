@@ -6,38 +6,18 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
 import pytest
-from PIL import Image
 
-from hidden_monotonicity.data.imagenet_s import mask_class_ids
+from hidden_monotonicity.data.imagenet_s import write_fixture
 from hidden_monotonicity.reproduce import execute_notebook
 
 NOTEBOOK_DIR = Path(__file__).resolve().parents[2] / "notebooks"
-CLASSES = ("n01443537", "n02504458")  # goldfish, African elephant
 
 
 def write_imagenet_s_fixture(root: Path) -> Path:
     """Two classes x 26 images (the loader holds 50 out for selection, as the paper's split; the notebooks show test
-    images): JPEG images and RGB PNG masks with class id = R + 256 G (0 other, 1000 ignore)."""
-    rng = np.random.default_rng(0)
-    class_ids = mask_class_ids()
-    for wnid in CLASSES:
-        image_dir = root / "ImageNetS50" / "validation" / wnid
-        mask_dir = root / "ImageNetS50" / "validation-segmentation" / wnid
-        image_dir.mkdir(parents=True)
-        mask_dir.mkdir(parents=True)
-        for k in range(26):
-            height, width = 40 + 2 * k, 60
-            Image.fromarray(rng.integers(0, 256, size=(height, width, 3), dtype=np.uint8)).save(
-                image_dir / f"{wnid}_{k}.JPEG", quality=90)
-            ids = np.zeros((height, width), dtype=np.int64)
-            ids[height // 4: 3 * height // 4, width // 4: 3 * width // 4] = class_ids[wnid]
-            ids[:5] = 1000
-            rgb = np.zeros((height, width, 3), dtype=np.uint8)
-            rgb[..., 0], rgb[..., 1] = ids % 256, ids // 256
-            Image.fromarray(rgb).save(mask_dir / f"{wnid}_{k}.png")
-    return root
+    images): the library's fixture (``python -m hidden_monotonicity fixture imagenet-s DIR`` writes the same)."""
+    return write_fixture(root)
 
 
 @pytest.mark.slow

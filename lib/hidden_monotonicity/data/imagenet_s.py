@@ -41,8 +41,13 @@ Split: ``n_val`` images, one per class in turn (random per class with ``seed``),
 "50 validation, 566 test" without saying which filter removes the other 136; ``test_filter`` makes the guess a
 parameter: ``"all"`` (702, the default: no filter is documented), ``"single_class"`` (only images whose mask
 holds no other ImageNet-S class than their own). A third guess, images the model classifies correctly, depends
-on the model and is not implemented here. The count is printed. The file lists are recorded in ``meta`` and can
-be written to / read from a JSON ``split_file`` to freeze them.
+on the model: the evaluation applies it per model (``test_filter="correct"`` in an evaluation profile, see
+:func:`hidden_monotonicity.evaluation.backend.correctly_classified`); this loader refuses it. The count is printed.
+The file lists are recorded in ``meta`` and can be written to / read from a JSON ``split_file`` to freeze them.
+
+Fixture: :func:`write_fixture` writes a small data set in this layout (random pixels, one rectangular object per
+mask), so that the ImageNet-S path - loader, notebooks, ``evaluate --profile paper`` - can be dry-run without the
+data set (``python -m hidden_monotonicity fixture imagenet-s DIR``).
 """
 
 from __future__ import annotations
@@ -69,6 +74,7 @@ __all__ = [
     "imagenet_s",
     "imagenet_s_split",
     "mask_class_ids",
+    "write_fixture",
 ]
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -366,6 +372,10 @@ def imagenet_s(
             split_path.write_text(json.dumps({"n_val": n_val, "seed": seed, "val": val_names, "test": test_names}, indent=1) + "\n")
     mask_ids = mask_class_ids(tuple(sorted(index)))
     valid_ids = frozenset(mask_ids.values()) | {0, IGNORE_ID}
+    if test_filter == "correct":
+        raise ValueError("test_filter='correct' needs the model, which this loader does not have: set it in the "
+                         "evaluation profile (dataset_kwargs, or evaluate --test-filter correct), where the runner "
+                         "applies it per model; here use 'all' or 'single_class'")
     if test_filter not in ("all", "single_class"):
         raise ValueError(f"test_filter must be 'all' or 'single_class', got {test_filter!r}")
     n_unfiltered = len(test_names)
@@ -495,3 +505,53 @@ def _single_class(mask_path: Path, class_id: int, valid_ids: Collection[int]) ->
     """True when the mask's pixel ids hold no ImageNet-S class other than ``class_id``."""
     ids = set(np.unique(_read_mask_ids(mask_path, valid_ids)).tolist()) - {0, IGNORE_ID}
     return ids <= {class_id}
+
+
+#: Classes of :func:`write_fixture`: goldfish (mask id 1) and African elephant (mask id 15).
+FIXTURE_CLASSES: tuple[str, ...] = ("n01443537", "n02504458")
+
+
+def write_fixture(root: str | Path, *, classes: tuple[str, ...] = FIXTURE_CLASSES, per_class: int = 26,
+                  seed: int = 0) -> Path:
+    """Write a small ImageNet-S-50 copy in the official layout under ``root`` and return ``root``.
+
+    ``per_class`` JPEG images of random pixels per class (heights ``40 + 2k``, width 60, so that the resize-and-crop
+    path is exercised) with RGB PNG masks in the dataset's encoding (id = R + 256 G): the own class id in a central
+    rectangle, 1000 (ignored) in the top five rows, 0 elsewhere. The default 2 x 26 = 52 images give the paper's
+    split 50 validation + 2 test images (:func:`imagenet_s` with ``n_val=50``). It is what the tests use and what
+    ``python -m hidden_monotonicity fixture imagenet-s DIR`` writes, so that anyone can dry-run the paper setting
+    (``evaluate --profile paper --data-dir DIR --weights random ...``) without the data set.
+
+    Raises:
+        ValueError: a class that is not an ImageNet-S-50 wnid, ``per_class < 1``, or ``root`` already holds an
+            ``ImageNetS50`` folder with files (the fixture never mixes with, or overwrites, a data set).
+    """
+    from PIL import Image
+
+    unknown = sorted(set(classes) - set(IMAGENET_S50_WNIDS))
+    if unknown or not classes:
+        raise ValueError(f"classes must be ImageNet-S-50 wnids (IMAGENET_S50_WNIDS), got unknown {unknown or 'none'}")
+    if isinstance(per_class, bool) or not isinstance(per_class, int) or per_class < 1:
+        raise ValueError(f"per_class must be a whole number >= 1, got {per_class!r}")
+    root = Path(root).expanduser()
+    dataset = root / "ImageNetS50"
+    if dataset.exists() and any(dataset.rglob("*")):
+        raise ValueError(f"{dataset} already holds files; write the fixture into a new or empty folder")
+    rng = np.random.default_rng(seed)
+    class_ids = mask_class_ids()
+    for wnid in classes:
+        image_dir = dataset / "validation" / wnid
+        mask_dir = dataset / "validation-segmentation" / wnid
+        image_dir.mkdir(parents=True, exist_ok=True)
+        mask_dir.mkdir(parents=True, exist_ok=True)
+        for k in range(per_class):
+            height, width = 40 + 2 * k, 60
+            Image.fromarray(rng.integers(0, 256, size=(height, width, 3), dtype=np.uint8)).save(
+                image_dir / f"{wnid}_{k}.JPEG", quality=90)
+            ids = np.zeros((height, width), dtype=np.int64)
+            ids[height // 4: 3 * height // 4, width // 4: 3 * width // 4] = class_ids[wnid]
+            ids[:5] = IGNORE_ID
+            rgb = np.zeros((height, width, 3), dtype=np.uint8)
+            rgb[..., 0], rgb[..., 1] = ids % 256, ids // 256
+            Image.fromarray(rgb).save(mask_dir / f"{wnid}_{k}.png")
+    return root

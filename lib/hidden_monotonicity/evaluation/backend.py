@@ -1,9 +1,13 @@
 """Where the evaluation's models, data and explanations come from.
 
-:class:`EvaluationBackend` bundles the six functions the runner calls; :func:`default_backend`
+:class:`EvaluationBackend` bundles the functions the runner calls; :func:`default_backend`
 wires the library (``hm.models.load``, ``hm.data.load``, ``hm.explain``, the layer candidates of
 :mod:`hidden_monotonicity.methods.layers`); tests plug in stand-ins. :class:`Samples` is one split of
 a profile's dataset as numpy arrays in Quantus's layout.
+
+Two choices of a profile are applied here: its ``weights`` (``"random"``: every model randomly initialised,
+:func:`profile_model`) and the model-dependent test filter ``dataset_kwargs["test_filter"] == "correct"``
+(:func:`correctly_classified`: each model is scored on the test images it classifies correctly).
 """
 
 from __future__ import annotations
@@ -33,7 +37,9 @@ class EvaluationBackend:
     ``quantus_explain_func(model, inputs, targets, **kwargs) -> (N,1,H,W) array``;
     ``method_spec(name)`` -> object with ``.needs_layer`` and ``.parameters`` (dict, optional);
     ``layer_candidates(model, spec, example) -> [layer names]`` in network order (layer rules resolve
-    on it; ``example`` is one input image batch on the model's device).
+    on it; ``example`` is one input image batch on the model's device);
+    ``load_random_model(name, seed) -> (model, weights description)``: the model randomly initialised, used when
+    the profile's ``weights`` is ``"random"`` (default: the library's models).
     """
 
     load_model: Callable[[str, bool, int], tuple[nn.Module, str]]
@@ -42,6 +48,7 @@ class EvaluationBackend:
     quantus_explain_func: Callable[..., np.ndarray]
     method_spec: Callable[[str], Any]
     layer_candidates: Callable[[nn.Module, Any, torch.Tensor], list[str]]
+    load_random_model: Callable[[str, int], tuple[nn.Module, str]] | None = None
 
 
 def load_profile_model(name: str, allow_random_init: bool, seed: int) -> tuple[nn.Module, str]:
@@ -50,6 +57,74 @@ def load_profile_model(name: str, allow_random_init: bool, seed: int) -> tuple[n
 
     model = models.load(name, allow_random_init=allow_random_init, seed=seed)
     return model, model.weights_source
+
+
+def load_random_profile_model(name: str, seed: int) -> tuple[nn.Module, str]:
+    """``hm.models.load(name, weights=None)`` initialised under ``torch.manual_seed(seed)`` (the global random state is
+    left alone): the model of a dry run (profile ``weights="random"``), whatever weights are cached."""
+    from .. import models
+
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        model = models.load(name, weights=None)
+    model.weights_source = f"random init (seed {seed}; profile weights='random', a dry run)"
+    return model, model.weights_source
+
+
+def profile_model(backend: EvaluationBackend, profile: EvaluationProfile, name: str) -> tuple[nn.Module, str]:
+    """Model ``name`` with the weights ``profile.weights`` asks for: ``"default"`` -> ``backend.load_model`` (the
+    published weights; ``allow_random_init`` falls back to random init when they are missing), ``"random"`` ->
+    ``backend.load_random_model`` (random init with the profile's seed, even when weights are cached)."""
+    if profile.weights == "random":
+        return (backend.load_random_model or load_random_profile_model)(name, profile.seed)
+    return backend.load_model(name, profile.allow_random_init, profile.seed)
+
+
+#: Test filters that need the model (applied per model by the runner, not by the data loader).
+MODEL_TEST_FILTERS: frozenset[str] = frozenset({"correct"})
+
+
+def model_test_filter(profile: EvaluationProfile) -> str | None:
+    """The profile's model-dependent test filter (``"correct"``) or None."""
+    chosen = dict(profile.dataset_kwargs).get("test_filter")
+    return chosen if chosen in MODEL_TEST_FILTERS else None
+
+
+def loader_profile(profile: EvaluationProfile) -> EvaluationProfile:
+    """``profile`` as the data loader sees it: a model-dependent ``test_filter`` is removed from ``dataset_kwargs``
+    (the loader reads the unfiltered split; :func:`correctly_classified` filters it per model)."""
+    if model_test_filter(profile) is None:
+        return profile
+    return profile.replace(dataset_kwargs={k: v for k, v in profile.dataset_kwargs.items() if k != "test_filter"})
+
+
+def correctly_classified(model: nn.Module, samples: "Samples", n: int | None, device: str, model_name: str,
+                         batch_size: int = 16) -> "Samples":
+    """The first ``n`` (None: all) images of ``samples`` that ``model`` classifies correctly (argmax of the logits ==
+    label), with their original sample ids; the count is printed.
+
+    This is the guess "images the model classifies correctly" for the paper's 566 test images (digest D.1, H.9). It
+    depends on the model, so it is applied per model: each model is scored on its own correctly classified images,
+    the first ``n_test`` of them (the loader's other filters also run before the ``n_test`` cut). Comparisons pair
+    methods within a model, so they stay paired. The fresh split (``fresh_test``) is not filtered. Raises ``EvaluationSetupError`` when no image is left (e.g. random
+    weights, which classify almost nothing correctly: use ``test_filter`` ``"all"`` for a dry run).
+    """
+    predictions = []
+    with torch.no_grad():
+        for start in range(0, len(samples), batch_size):
+            x = torch.as_tensor(samples.x[start:start + batch_size], device=device)
+            predictions.append(model(x).argmax(dim=1).cpu().numpy())
+    correct = np.flatnonzero(np.concatenate(predictions) == samples.y) if len(samples) else np.zeros(0, dtype=np.int64)
+    kept = correct if n is None else correct[:n]
+    print(f"test_filter='correct': {model_name} classifies {len(correct)} of {len(samples)} test images correctly; "
+          f"scoring {len(kept)}")
+    if len(kept) == 0:
+        raise EvaluationSetupError(
+            f"test_filter='correct': {model_name} classifies none of the {len(samples)} test images correctly, so "
+            "nothing is left to score; random weights classify almost nothing correctly - use test_filter 'all' "
+            "(--test-filter all) for a dry run"
+        )
+    return samples.select(kept)
 
 
 def load_profile_split(profile: EvaluationProfile, split: str, data_dir: str | None) -> Any:
@@ -89,6 +164,7 @@ def default_backend() -> EvaluationBackend:
         quantus_explain_func=registry.quantus_explain_func,
         method_spec=registry.get_method,
         layer_candidates=layer_candidates,
+        load_random_model=load_random_profile_model,
     )
 
 
@@ -127,3 +203,9 @@ class Samples:
 
     def __len__(self) -> int:
         return len(self.y)
+
+    def select(self, positions: np.ndarray) -> "Samples":
+        """The samples at ``positions`` (array indices), keeping their ids (the index within the unfiltered split)."""
+        positions = np.asarray(positions, dtype=np.int64)
+        return Samples(split=self.split, x=self.x[positions], y=self.y[positions], s=self.s[positions],
+                       ids=self.ids[positions])

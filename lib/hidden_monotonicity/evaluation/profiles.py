@@ -26,9 +26,13 @@ their hyper-parameters, the selection criterion and the work-unit size. Five pro
     test mosaics, about 6 min on 2 CPU cores (notebook 07).
 ``paper``
     ImageNet-S-50 with VGG16 and ResNet18, 50 validation / remaining test images (``test_filter``:
-    702 with "all"; the paper's 566 come from an unstated filter), the paper's metric settings
+    702 with "all"; the paper's 566 come from an unstated filter: "single_class" and "correct" - images the
+    model classifies correctly, applied per model - are the guesses), the paper's metric settings
     (section D.4 of the digest), the same selection for every method with the layer rule ``@evenly:4``;
-    meant for a GPU.
+    meant for a GPU. Dry run offline (random weights, small images, a few images; prints the measured cost and
+    the projected cost of the full run): ``python -m hidden_monotonicity fixture imagenet-s DIR`` then
+    ``python -m hidden_monotonicity evaluate --profile paper --data-dir DIR --weights random --image-size 64
+    --max-images 4 --out OUT`` (:mod:`.cost`).
 
 Selection protocol (digest D.5): every method's layer and hyper-parameters are chosen on the
 validation split from ``MethodGrid.grid``; the test split is evaluated with the chosen
@@ -79,6 +83,9 @@ EVERY_CATEGORY_METRICS: tuple[str, ...] = (
 )
 #: The paper's metrics, evaluated at every method's registered defaults for the table without selection.
 PAPER_METRICS: tuple[str, ...] = ("PixelFlipping", "Selectivity", "AttributionLocalisation", "PointingGame", "MaxSensitivity")
+
+#: ``EvaluationProfile.weights``: the models' published weights, or random initialisation (a dry run).
+WEIGHTS: tuple[str, ...] = ("default", "random")
 
 SELECTION_CRITERIA = ("mean_rank",)  # or "metric:<output name>" (best mean of one metric)
 
@@ -152,6 +159,11 @@ class EvaluationProfile:
         Names for ``hm.models.load``.
     allow_random_init:
         Use a randomly initialised model when its checkpoint is missing (smoke only).
+    weights:
+        ``"default"``: the models' published weights (ImageNet for VGG16 / ResNet18, the committed checkpoints of
+        the benchmark models; missing ones are an error unless ``allow_random_init``). ``"random"``: every model
+        randomly initialised with ``seed``, whatever is cached - a dry run of the profile's path
+        (:func:`hidden_monotonicity.evaluation.cost.adapt_profile`, ``evaluate --weights random``).
     methods:
         One :class:`MethodGrid` per table row.
     metrics:
@@ -209,6 +221,7 @@ class EvaluationProfile:
     seed: int = 0
     device: str = "cpu"
     allow_random_init: bool = False
+    weights: str = "default"
     defaults_metrics: tuple[str, ...] = ()
     reuse_explanations: bool = True
     qualitative: str = ""
@@ -219,6 +232,8 @@ class EvaluationProfile:
         duplicates = sorted({label for label in labels if labels.count(label) > 1})
         if duplicates:
             raise ValueError(f"profile {self.name!r}: method labels must be unique, repeated: {duplicates}")
+        if self.weights not in WEIGHTS:
+            raise ValueError(f"profile {self.name!r}: weights must be one of {', '.join(WEIGHTS)}, got {self.weights!r}")
         if self.chunk_size < 1:
             raise ValueError(f"profile {self.name!r}: chunk_size must be >= 1, got {self.chunk_size}")
         criterion = self.selection_criterion

@@ -58,7 +58,8 @@ from torch import nn
 
 from ..environment import seed_everything, select_device
 from ..progress import report_progress
-from .backend import EvaluationBackend, Samples, check_data_dir, default_backend
+from .backend import (EvaluationBackend, Samples, check_data_dir, correctly_classified, default_backend, loader_profile,
+                      model_test_filter, profile_model)
 from .fresh_split import FRESH, check_fresh_split, fresh_plan, load_split
 from .metadata import Timings, check_shards, merged_metadata, new_metadata
 from .metrics import MetricEvaluator, ModelContext, build_metric
@@ -124,15 +125,20 @@ class _Run:
         self.selection_outputs, self.selection_metrics = selection_metric_names(profile, self.outputs)
         self.directions = {name: o.direction for name, o in self.outputs.items()}
         self._samples: dict[str, Samples] = {}
+        self._model_test: Samples | None = None  # the current model's test split under test_filter "correct"
         self.fresh_rows, self.fresh_metrics = fresh_plan(profile)
         self.models_info: dict[str, dict[str, Any]] = {}
         self.seconds = Timings()  # CPU and wall seconds per "model/row" and split, and per metric
 
     # ---------------------------------------------------------------- data and models
     def samples(self, split: str) -> Samples:
+        if split == "test" and self._model_test is not None:
+            return self._model_test
         if split not in self._samples:
             n = self.profile.n_val if split == "val" else self.profile.n_test
-            dataset = load_split(self.backend, self.profile, split, self.data_dir)
+            if split == "test" and model_test_filter(self.profile):  # filtered per model first, then cut to n_test
+                n = None
+            dataset = load_split(self.backend, loader_profile(self.profile), split, self.data_dir)
             self._samples[split] = Samples.from_dataset(dataset, split, n)
         return self._samples[split]
 
@@ -158,7 +164,7 @@ class _Run:
         self._models: dict[str, tuple[nn.Module, str]] = {}
         self.model_fingerprints: dict[str, str] = {}
         for model_name in dict.fromkeys(m for m, _ in mine):
-            model, weights = self.backend.load_model(model_name, self.profile.allow_random_init, self.profile.seed)
+            model, weights = profile_model(self.backend, self.profile, model_name)
             self.model_fingerprints[model_name] = model_fingerprint(model)
             self._models[model_name] = (model, weights)
 
@@ -175,10 +181,15 @@ class _Run:
                 continue
             model, weights = self._models.pop(model_name)
             model = model.to(self.device).eval()
+            self._model_test = None
+            if model_test_filter(self.profile):
+                self._model_test = correctly_classified(model, self.samples("test"), self.profile.n_test, self.device,
+                                                        model_name, self.profile.chunk_size)
             with torch.no_grad():
                 probe = torch.as_tensor(self.samples("test").x[:1], device=self.device)
                 num_classes = int(model(probe).shape[1])
-            self.models_info[model_name] = {"weights": weights, "num_classes": num_classes}
+            self.models_info[model_name] = {"weights": weights, "num_classes": num_classes,
+                                            "test_images": len(self.samples("test"))}
             context = ModelContext(name=model_name, num_classes=num_classes)
             for grid in rows:
                 self.run_row(model_name, model, context, grid)

@@ -312,12 +312,16 @@ def _build_with_weights(
                     weights_enum.url, map_location=map_location, progress=True, check_hash=True
                 )
             else:
-                raise WeightsNotFoundError(
+                error = WeightsNotFoundError(
                     f"ImageNet weights for {name!r} are not available offline: expected the file "
                     f"{path.name} in {path.parent} (the torch hub cache). Copy {path.name} (from "
                     f"{weights_enum.url}) there, or pass weights='/path/to/{path.name}', "
                     f"or pass download=True on a machine with internet access."
                 )
+                # what was looked for, for callers that word their own advice (the command line has no weights= or
+                # download=True: hidden_monotonicity.cli names its --weights option instead)
+                error.model_name, error.expected_file, error.url = name, path, weights_enum.url
+                raise error
         elif weights is not None:
             state = read_state_dict(existing_weights_file(weights, name), map_location)
         model = constructor(weights=None, num_classes=1000 if num_classes is None else num_classes)
