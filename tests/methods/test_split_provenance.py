@@ -11,6 +11,7 @@ import pytest
 import torch
 
 import hidden_monotonicity as hm
+from test_baselines import CHEAP, _baseline_names  # cheap settings of the slow baselines, every baseline
 
 #: every decomposition option of hm.explain's split methods: (first value, second value, other options)
 OPTIONS = {
@@ -85,17 +86,6 @@ def test_a_nan_weight_is_refused_behind_explain(vgg, inputs_for, targets):
         hm.explain(vgg, inputs_for("vgg"), targets, "splitcam")
 
 
-#: cheap settings of the slow baselines (as in test_baselines.py)
-CHEAP = {
-    "integrated_gradients": {"n_steps": 8},
-    "gradient_shap": {"n_samples": 4},
-    "occlusion": {"window": 16, "stride": 16},
-    "feature_ablation": {"patch_size": 16},
-}
-
-
-def _baseline_names() -> list[str]:
-    return [name for name, spec in hm.methods().items() if spec.family != "split"]
 
 
 @pytest.mark.parametrize("method", _baseline_names())

@@ -11,7 +11,6 @@ clear errors, and the experiment's ``dm_forms`` rows and report section.
 
 from __future__ import annotations
 
-import copy
 
 import numpy as np
 import pandas as pd
@@ -20,7 +19,6 @@ import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
-from torch import nn
 
 import hidden_monotonicity as hm
 from hidden_monotonicity.monotone import (
@@ -42,7 +40,7 @@ from hidden_monotonicity.monotone.experiment import (
     dm_form_variants,
     summarise,
 )
-from hidden_monotonicity.monotone.layers import ConstrainedLayer
+from test_decomposable import negative_bias_linearisation  # the independent linearisation of the streams
 
 N_FEATURES, SIDE = 16, 4  # 4x4 images: the CNN runs too
 FORMS = ("inverted", "identity")
@@ -225,18 +223,8 @@ def test_data_dependent_initialisation_centres_the_h_stream_on_its_own_input(dig
         assert float(pre.mean(0).abs().max()) < 1e-4 and float((pre.std(0) - 1).abs().max()) < 1e-3, form
 
 
-def _linearisation(stream: nn.Module) -> nn.Module:
-    """``L_s``: the stream with every ReLU replaced by the identity and every bias ``b`` by ``ReLU(-b)``."""
-    linear = copy.deepcopy(stream)
-    linear.activation = nn.Identity()
-    with torch.no_grad():
-        for layer in linear.modules():
-            if isinstance(layer, ConstrainedLayer) and layer.bias is not None:
-                layer.bias.copy_(torch.relu(-layer.bias))
-    return linear
-
-
 def _rows(function, x: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    """The target rows of the Jacobian of ``function`` at ``x`` as ``SIDE x SIDE`` images (this file's 4x4 inputs)."""
     x = x.clone().requires_grad_(True)
     (rows,) = torch.autograd.grad(function(x).gather(1, targets[:, None]).sum(), x)
     return rows.reshape(-1, SIDE, SIDE)
@@ -255,7 +243,7 @@ def test_identity_form_exports_and_splits_with_the_engine_closed_form(randomise,
     with torch.no_grad():
         torch.testing.assert_close(plain(x), model(x), rtol=0, atol=1e-12)
         split = hm.decompose(plain, stabilize="none", input_split="positive")(x)
-        lin_g, lin_h = _linearisation(model.g_stream), _linearisation(model.h_stream)
+        lin_g, lin_h = negative_bias_linearisation(model.g_stream), negative_bias_linearisation(model.h_stream)
         constant = lin_g(torch.zeros_like(x)) + lin_h(torch.zeros_like(x))
         scale = float(constant.abs().max()) + 1.0
         torch.testing.assert_close(split.g, model.g(x) + constant, rtol=0, atol=1e-10 * scale)
