@@ -20,7 +20,8 @@ FIGURES = repository_root() / "figures"
 
 def test_every_digest_block_of_the_readme_equals_the_table_rendered_from_figures():
     text = README.read_text(encoding="utf-8")
-    assert digest.readme_blocks(text) == ["mean ranks", "verdicts", "replication", "class sensitivity"]
+    assert set(digest.readme_blocks(text)) == {"mean ranks", "verdicts", "replication", "class sensitivity",
+                                               "paper settings", "selectivity direction"}
     rendered = digest.render_readme(text, digest.readme_tables(FIGURES))
     assert rendered == text, ("the README's result tables differ from figures/: run "
                               "`python -m hidden_monotonicity.evaluation.digest --write README.md`")
@@ -33,6 +34,16 @@ def test_a_drifted_number_is_caught(tmp_path):
     comparisons.loc[comparisons.index[0], "direction"] = "method" if comparisons["direction"].iloc[0] != "method" else "none"
     drifted = {**tables, "verdicts": digest.verdict_table(comparisons)}
     assert digest.render_readme(text, drifted) != text
+
+
+def test_the_paper_settings_follow_the_profile(monkeypatch):
+    """A changed setting of the paper profile changes the README's table (its values are read, not typed)."""
+    from hidden_monotonicity.evaluation import get_profile
+
+    changed = get_profile("paper").replace(metric_params={**get_profile("paper").metric_params,
+                                                          "Selectivity": {"patch_size": 16}})
+    assert "| Selectivity | `patch_size` | `16` |" in digest.paper_settings_table(changed)
+    assert "| Selectivity | `patch_size` | `8` |" in digest.paper_settings_table()
 
 
 def test_an_unknown_block_is_named():

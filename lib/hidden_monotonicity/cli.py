@@ -1,7 +1,7 @@
 """Command line of the evaluation: ``python -m hidden_monotonicity evaluate|merge|fixture ...``.
 
 ``evaluate --profile {smoke,default,paper,...} --out DIR [--shard i --num-shards n] [--data-dir PATH]
-[--device DEV] [--max-units K] [--threads T] [--figures] [--no-progress] [--restart]`` runs or resumes an evaluation
+[--device DEV] [--max-units K] [--threads T] [--workers W] [--figures] [--no-progress] [--restart]`` runs or resumes an evaluation
 (a folder whose fingerprint - weights, data, code, packages, profile - differs from this run's is refused, or with
 ``--restart`` recomputed where it changed); ``[--weights {imagenet,random}] [--image-size S] [--max-images N]
 [--test-filter {all,single_class,correct}] [--models A,B] [--methods R1,R2]`` change the profile
@@ -69,6 +69,8 @@ def _evaluate_parser() -> argparse.ArgumentParser:
     parser.add_argument("--figures", action="store_true", help="also write seaborn figures into OUT/figures")
     parser.add_argument("--threads", type=int, default=None,
                         help="torch CPU threads (torch.set_num_threads); 1 is fastest on a busy small machine")
+    parser.add_argument("--workers", default="1", type=lambda v: v if v == "auto" else int(v),
+                        help="processes sharing the rows, same results as 1 (default); auto: one per CPU core")
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bars")
     parser.add_argument("--on-error", choices=("record", "raise"), default="record",
                         help="record failed scores in scores.csv (default) or stop at the first error")
@@ -180,7 +182,7 @@ def _run_evaluate(rest: Sequence[str]) -> tuple[EvaluationResult, bool]:
     try:
         result = evaluate(profile, args.out, shard=args.shard, num_shards=args.num_shards, data_dir=args.data_dir,
                           device=args.device, max_units=args.max_units, progress=not args.no_progress,
-                          on_error=args.on_error, restart=args.restart)
+                          on_error=args.on_error, restart=args.restart, workers=args.workers)
     except WeightsNotFoundError as error:
         raise _weights_error(error) from None
     if result.complete and reduction(profile):

@@ -102,11 +102,13 @@ NOTEBOOK_SETTINGS: dict[str, dict[str, dict[str, Any]]] = {
     "04_quantitative_evaluation": {
         # model "all": every model of the evaluation profile; weights / image_size / max_images / test_filter None:
         # the evaluation profile's own (set them for a dry run: hidden_monotonicity.evaluation.cost.adapt_profile)
+        # workers: evaluation processes ("auto": one per CPU core; hm.evaluate(workers=...), evaluation.parallel)
         "common": {"dataset": "digits", "model": "all", "evaluation_overrides": {}, "weights": None, "image_size": None,
-                   "max_images": None, "test_filter": None},
+                   "max_images": None, "test_filter": None, "workers": "auto"},
         "default": {"evaluation_profile": "default"},
         "smoke": {
             "evaluation_profile": "smoke",
+            "workers": 1,  # seconds of work: starting worker processes would cost more
             # the smoke evaluation profile, cut to the paper's three categories and two images per split
             "evaluation_overrides": {
                 "n_val": 2,

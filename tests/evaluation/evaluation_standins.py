@@ -6,6 +6,7 @@ tests plug these small, fast pieces in and stay independent of the real method r
 
 from __future__ import annotations
 
+import os
 from types import SimpleNamespace
 from typing import Any
 
@@ -201,3 +202,31 @@ def stand_in_profile(**changes: Any) -> EvaluationProfile:
 @pytest.fixture
 def backend() -> EvaluationBackend:
     return make_backend()
+
+
+# ------------------------------------------------------------------ a backend worker processes can unpickle
+def _standin_model(name: str, allow_random_init: bool, seed: int) -> tuple[nn.Module, str]:
+    model = build_model(name, seed)
+    parent = os.environ.get("HM_TEST_OTHER_WEIGHTS_OUTSIDE_PID")
+    if parent and int(parent) != os.getpid():  # a process other than the test's loads other weights
+        with torch.no_grad():
+            next(model.parameters()).add_(0.5)
+    return model, "stand-in random init"
+
+
+def _standin_split(profile: EvaluationProfile, split: str, data_dir: str | None) -> SimpleNamespace:
+    return synthetic_split(split, profile.n_val if split == "val" else profile.n_test)
+
+
+def _standin_layers(model: nn.Module, spec: Any, example: torch.Tensor) -> list[str]:
+    return conv_block_outputs(model)
+
+
+_PICKLABLE_METHODS = StandInMethods()
+
+
+def picklable_backend() -> EvaluationBackend:
+    """:func:`make_backend` from module-level functions, so that spawned worker processes can load it."""
+    return EvaluationBackend(load_model=_standin_model, load_split=_standin_split, explain=_PICKLABLE_METHODS.explain,
+                             quantus_explain_func=_PICKLABLE_METHODS.quantus_explain_func, method_spec=method_spec,
+                             layer_candidates=_standin_layers)

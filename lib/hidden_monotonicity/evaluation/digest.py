@@ -26,6 +26,7 @@ import pandas as pd
 
 from ..outputs import markdown_table
 from .comparisons import comparison_summary
+from .paper import paper_settings_table, selectivity_direction_note
 from .profiles import SPLIT_METHODS
 
 MEAN_RANK = "Mean rank"
@@ -95,6 +96,8 @@ def readme_tables(figures: str | Path) -> dict[str, str]:
         "verdicts": verdict_table(pd.read_csv(folder / "evaluation_comparisons.csv")),
         "replication": replication_table(pd.read_csv(folder / "evaluation_confirmatory_both_splits.csv")),
         "class sensitivity": class_sensitivity_table(pd.read_csv(folder / "evaluation_class_sensitivity.csv")),
+        "paper settings": paper_settings_table(),
+        "selectivity direction": selectivity_direction_note(),
     }
 
 

@@ -196,6 +196,13 @@ class Timings:
         entry[f"{part}_cpu_s"] = entry.get(f"{part}_cpu_s", 0.0) + cpu
         entry[f"{part}_wall_s"] = entry.get(f"{part}_wall_s", 0.0) + wall
 
+    def merge(self, other: Mapping[str, Mapping[str, float]]) -> None:
+        """Add the ``seconds`` of another :class:`Timings` (a worker process's, :mod:`.parallel`)."""
+        for key, parts in other.items():
+            entry = self.seconds.setdefault(key, {})
+            for part, seconds in parts.items():
+                entry[part] = entry.get(part, 0.0) + seconds
+
     def added_to(self, before: Mapping[str, Mapping[str, float]]) -> dict[str, dict[str, float]]:
         """These seconds added to those of earlier (resumed) calls, rounded to ms, keys sorted."""
         total = {key: dict(value) for key, value in before.items()}

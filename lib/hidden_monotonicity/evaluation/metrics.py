@@ -36,6 +36,7 @@ import numpy as np
 import torch
 
 from .pixel_flipping import auc_output_name, pixel_flipping_auc, stopping_pixel_flipping  # noqa: F401
+from .quantus_checks import vectorised_attribution_checks
 
 HIGHER = "higher"
 LOWER = "lower"
@@ -203,7 +204,8 @@ class QuantusMetric(MetricEvaluator):
             call_kwargs["explain_func_kwargs"] = dict(explain_func_kwargs or {})
         # NaN / inf results are reported per sample by the runner (status "non-finite"), so numpy's
         # divide/invalid RuntimeWarnings from inside Quantus add nothing
-        with warnings.catch_warnings(), np.errstate(divide="ignore", invalid="ignore"):
+        # Quantus's attribution checks, vectorised (same verdicts and messages): :mod:`.quantus_checks`
+        with warnings.catch_warnings(), np.errstate(divide="ignore", invalid="ignore"), vectorised_attribution_checks():
             warnings.simplefilter("ignore", RuntimeWarning)
             self.silence_known_warnings()
             return metric(**call_kwargs)

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-__all__ = ["PAPER_ROW_LABELS", "PAPER_VGG16_RESULTS", "compare_with_paper", "paper_table"]
+__all__ = ["PAPER_ROW_LABELS", "PAPER_SETTING_SOURCES", "PAPER_VGG16_RESULTS", "compare_with_paper", "paper_settings_table",
+           "paper_table"]
 
 #: The paper's published VGG16 results on the ImageNet-S-50 test images (paper-digest E.1; mean scores).
 #: Keys are this library's method names; a metric the paper does not report is absent.
@@ -25,6 +26,48 @@ PAPER_ROW_LABELS: dict[str, str] = {
     "gradcam_pp": "GradCAM++",
     "integrated_gradients": "Integrated Gradients",
 }
+
+#: Where each metric setting of the ``paper`` profile comes from (issue 26.5): the paper names its metrics but not
+#: their parameters, so most are Quantus 0.6.0's defaults or its ImageNet tutorial's, and two are our reading.
+#: ``(metric, parameter) -> source``; the values themselves are read from the profile (no number typed twice).
+PAPER_SETTING_SOURCES: dict[tuple[str, str], str] = {
+    ("PixelFlipping", "features_in_step"): "Quantus ImageNet tutorial's step (one image row of 224 px); not published",
+    ("PixelFlipping", "auc_fractions"): "our reading of the paper's 'AUC@5 / AUC@20' (the first 5 % / 20 % of the "
+                                        "flipped features); the paper does not define it",
+    ("Selectivity", "patch_size"): "Quantus default; not published",
+    ("MaxSensitivity", "nr_samples"): "Quantus default; not published",
+    ("MaxSensitivity", "lower_bound"): "Quantus default (uniform noise of half-width 0.2); not published",
+    ("RandomLogit", "num_classes"): "ImageNet's 1000 classes",
+}
+#: The direction the library scores Selectivity in, and what the paper's table suggests (issue 26.5).
+SELECTIVITY_DIRECTION_NOTE = (
+    "Selectivity is scored lower-is-better here (Quantus: the area under the class probability while the most "
+    "relevant patches are removed). Read that way, the paper's VGG16 table ranks SplitCAM ({splitcam:.3f}) below "
+    "LayerCAM ({layercam:.3f}) and Guided Backprop ({guided_backprop:.3f}), while the paper's text says SplitCAM leads "
+    "in Selectivity: the paper probably reads Selectivity the other way (higher-is-better). Its numbers are shown as "
+    "published; compare directions before comparing ranks."
+)
+
+
+def paper_settings_table(profile=None) -> str:
+    """Markdown table of the ``paper`` profile's metric settings and where each comes from (:data:`PAPER_SETTING_SOURCES`)."""
+    from .metrics import resolve_params
+    from .profiles import get_profile
+
+    profile = get_profile("paper") if profile is None else profile
+    rows = ["| metric | setting | value | source |", "|---|---|---|---|"]
+    for (metric, name), source in PAPER_SETTING_SOURCES.items():
+        params = resolve_params(metric, profile.metric_params.get(metric))
+        if name not in params:
+            raise KeyError(f"the paper profile's {metric} has no setting {name!r}: update PAPER_SETTING_SOURCES")
+        rows.append(f"| {metric} | `{name}` | `{params[name]}` | {source} |")
+    return "\n".join(rows)
+
+
+def selectivity_direction_note() -> str:
+    """:data:`SELECTIVITY_DIRECTION_NOTE` with the paper's numbers filled in from :data:`PAPER_VGG16_RESULTS`."""
+    return SELECTIVITY_DIRECTION_NOTE.format(**{m: PAPER_VGG16_RESULTS[m]["Selectivity"]
+                                                for m in ("splitcam", "layercam", "guided_backprop")})
 
 
 def paper_table():

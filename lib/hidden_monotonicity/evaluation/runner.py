@@ -63,6 +63,7 @@ from .backend import (EvaluationBackend, Samples, check_data_dir, correctly_clas
 from .fresh_split import FRESH, check_fresh_split, fresh_plan, load_split
 from .metadata import Timings, check_shards, merged_metadata, new_metadata
 from .metrics import MetricEvaluator, ModelContext, build_metric
+from .parallel import check_arguments, check_workers, execute_in_workers  # noqa: F401 (check_arguments: API)
 from .profiles import EvaluationProfile, MethodGrid, get_profile
 from .provenance import data_fingerprint, model_fingerprint, resume_metadata, run_fingerprint, stored_metadata
 from .results import EvaluationResult, finalize
@@ -149,10 +150,10 @@ class _Run:
     def my_rows(self, shard: int, num_shards: int) -> list[tuple[str, MethodGrid]]:
         return [(m, g) for i, m, g in self.groups() if i % num_shards == shard]
 
-    def prepare(self, shard: int, num_shards: int) -> None:
-        """Check the methods, load the data and the models of this shard's rows (before any work unit: their
-        fingerprints are compared with the output folder's first, :mod:`.provenance`)."""
-        mine = self.my_rows(shard, num_shards)
+    def prepare(self, shard: int, num_shards: int, rows: Sequence[tuple[str, MethodGrid]] | None = None) -> None:
+        """Check the methods, load the data and the models of this shard's rows (or of ``rows``), before any work
+        unit: their fingerprints are compared with the output folder's first (:mod:`.provenance`)."""
+        mine = self.my_rows(shard, num_shards) if rows is None else list(rows)
         for method in dict.fromkeys(g.method for _, g in mine):  # fail before any work on an unknown method
             self.backend.method_spec(method)
         self.samples("test")
@@ -162,6 +163,7 @@ class _Run:
             self.samples(FRESH)
             check_fresh_split(self.profile, {split: samples.x for split, samples in self._samples.items()})
         self._models: dict[str, tuple[nn.Module, str]] = {}
+        self._ready: dict[str, tuple[nn.Module, ModelContext, Samples | None]] = {}
         self.model_fingerprints: dict[str, str] = {}
         for model_name in dict.fromkeys(m for m, _ in mine):
             model, weights = profile_model(self.backend, self.profile, model_name)
@@ -173,26 +175,37 @@ class _Run:
         data = {split: data_fingerprint(samples.x, samples.y, samples.s) for split, samples in self._samples.items()}
         return run_fingerprint(profile_description, versions, self.model_fingerprints, data)
 
-    def execute(self, shard: int, num_shards: int) -> None:
-        mine = self.my_rows(shard, num_shards)
+    def execute(self, shard: int, num_shards: int, rows: Sequence[tuple[str, MethodGrid]] | None = None,
+                keep_models: bool = False) -> None:
+        """Run the rows of this shard (or the given ``rows``), model by model in profile order. ``keep_models``: keep
+        every model ready once set up (a worker process of :mod:`.parallel` gets rows of both models in turn)."""
+        mine = self.my_rows(shard, num_shards) if rows is None else list(rows)
         for model_name in self.profile.models:
-            rows = [g for m, g in mine if m == model_name]
-            if not rows:
-                continue
+            for grid in [g for m, g in mine if m == model_name]:
+                model, context = self.ready_model(model_name, keep_models)
+                self.run_row(model_name, model, context, grid)
+
+    def ready_model(self, model_name: str, keep_models: bool) -> tuple[nn.Module, ModelContext]:
+        """The model on the device in eval mode, its context, and its test split (test_filter "correct")."""
+        if model_name not in self._ready:
+            if not keep_models:
+                self._ready.clear()  # one model in memory at a time
             model, weights = self._models.pop(model_name)
             model = model.to(self.device).eval()
-            self._model_test = None
+            model_test = None
             if model_test_filter(self.profile):
-                self._model_test = correctly_classified(model, self.samples("test"), self.profile.n_test, self.device,
-                                                        model_name, self.profile.chunk_size)
+                self._model_test = None
+                model_test = correctly_classified(model, self.samples("test"), self.profile.n_test, self.device,
+                                                  model_name, self.profile.chunk_size)
+            self._model_test = model_test
             with torch.no_grad():
                 probe = torch.as_tensor(self.samples("test").x[:1], device=self.device)
                 num_classes = int(model(probe).shape[1])
             self.models_info[model_name] = {"weights": weights, "num_classes": num_classes,
                                             "test_images": len(self.samples("test"))}
-            context = ModelContext(name=model_name, num_classes=num_classes)
-            for grid in rows:
-                self.run_row(model_name, model, context, grid)
+            self._ready[model_name] = (model, ModelContext(name=model_name, num_classes=num_classes), model_test)
+        model, context, self._model_test = self._ready[model_name]
+        return model, context
 
     # ---------------------------------------------------------------- one table row
     def run_row(self, model_name: str, model: nn.Module, context: ModelContext, grid: MethodGrid) -> None:
@@ -379,21 +392,6 @@ class _Run:
 # --------------------------------------------------------------------------------------------
 
 
-def check_arguments(shard: int, num_shards: int, max_units: int | None, on_error: str) -> None:
-    """Check the plain arguments of :func:`evaluate` (each error is a one-line :class:`EvaluationSetupError`)."""
-    for name, value in (("shard", shard), ("num_shards", num_shards)):
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise EvaluationSetupError(f"{name} must be a whole number, got {value!r}")
-    if num_shards < 1:
-        raise EvaluationSetupError(f"num_shards must be >= 1, got {num_shards}")
-    if not 0 <= shard < num_shards:
-        raise EvaluationSetupError(f"shard must be in [0, {num_shards}) for num_shards={num_shards}, got {shard}")
-    if max_units is not None and (isinstance(max_units, bool) or not isinstance(max_units, int) or max_units < 0):
-        raise EvaluationSetupError(f"max_units must be a whole number >= 0 (or None for no limit), got {max_units!r}")
-    if on_error not in ("record", "raise"):
-        raise EvaluationSetupError(f"on_error must be 'record' or 'raise', got {on_error!r}")
-
-
 def _setup(profile: str | EvaluationProfile, device: str | None, data_dir: str | None,
            default_data: bool) -> tuple[EvaluationProfile, str]:
     """The profile and the device, checked in this order: profile, data folder, device."""
@@ -421,6 +419,7 @@ def evaluate(
     progress: bool = True,
     on_error: str = "record",
     restart: bool = False,
+    workers: int | str = 1,
 ) -> EvaluationResult:
     """Run (or resume) the evaluation of ``profile`` into ``out_dir`` (paper sections D, E).
 
@@ -442,6 +441,8 @@ def evaluate(
             (another profile, other weights, data, library code or package versions: :mod:`.provenance`).
             ``False`` (default): stop with an error naming what changed. ``True``: recompute in place what changed
             (the changed models' results when only weights changed, else everything), with a warning.
+        workers: processes that share the rows (:mod:`.parallel`; same results as 1, which runs in this process);
+            ``"auto"``: one per CPU core on the CPU, 1 on a GPU.
 
     Returns:
         :class:`EvaluationResult`; ``complete`` is False when ``max_units`` stopped the run.
@@ -452,6 +453,7 @@ def evaluate(
     if not isinstance(restart, bool):
         raise EvaluationSetupError(f"restart must be True or False, got {restart!r}")
     profile, device = _setup(profile, device, data_dir, default_data=backend is None)
+    workers = check_workers(workers, max_units, device)
     store = ResultStore(out_dir)
     created = make_output_folder(store.root)
     run: _Run | None = None
@@ -464,7 +466,7 @@ def evaluate(
             run.prepare(shard, num_shards)
             fresh["fingerprint"] = run.fingerprint(fresh["profile"], fresh["versions"])
             metadata = resume_metadata(store, stored, fresh, restart)
-            _execute(run, store, metadata, shard, num_shards, fresh["versions"])
+            _execute(run, store, metadata, shard, num_shards, fresh, workers)
             result = finalize(store.root, profile, metadata)
     except BaseException:
         if created and (run is None or run.units_computed == 0):
@@ -475,16 +477,22 @@ def evaluate(
 
 
 def _execute(run: _Run, store: ResultStore, metadata: dict[str, Any], shard: int, num_shards: int,
-             versions: dict[str, str]) -> None:
+             fresh: dict[str, Any], workers: int) -> None:
     """Run the loop and record the run (start, device, wall time, units, finished) in ``metadata``."""
     run_record: dict[str, Any] = {"started": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-                                  "device": run.device, "torch_threads": torch.get_num_threads(), "versions": versions}
+                                  "device": run.device, "torch_threads": torch.get_num_threads(), "workers": workers,
+                                  "versions": fresh["versions"]}
     metadata["runs"].append(run_record)
     store.write_metadata(metadata)
     started = time.perf_counter()
     complete = False
     try:
-        run.execute(shard, num_shards)
+        if workers == 1:
+            run.execute(shard, num_shards)
+        else:
+            expected = {"profile_description": fresh["profile"], "versions": fresh["versions"],
+                        "fingerprint": fresh["fingerprint"]}
+            execute_in_workers(run, run.my_rows(shard, num_shards), workers, expected_fingerprint=expected)
         complete = True
     except UnitBudgetExhausted:
         complete = False

@@ -1,0 +1,65 @@
+"""Issue 27: the faster evaluation computes the same numbers as the path before it.
+
+* old path: one process, Quantus's own attribution checks; new path: two worker processes
+  (evaluation/parallel.py) and the vectorised checks (evaluation/quantus_checks.py). Same profile, same chunks:
+  every score of the shipped smoke profile (real models, data and methods) is equal, bit for bit.
+* the chunk size (8 -> 32 in the default profile) changes the batches Quantus sees: the deterministic metrics agree
+  within float noise (``CHUNK_TOLERANCE``); the metrics that draw random numbers per unit (MaxSensitivity's noise,
+  EfficientMPRT's randomised weights, RandomLogit's other class) are redrawn, as documented in profiles.py.
+"""
+
+from __future__ import annotations
+
+import contextlib
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import hidden_monotonicity as hm
+from hidden_monotonicity.evaluation import evaluate, get_profile
+from hidden_monotonicity.evaluation import metrics as metrics_module
+
+from evaluation_standins import make_backend, stand_in_profile
+
+KEY = ["model", "split", "method", "config", "metric", "sample"]
+#: relative tolerance of a deterministic score computed in batches of another size (float32 model passes)
+CHUNK_TOLERANCE = 1e-5
+REDRAWN = ("MaxSensitivity", "EfficientMPRT", "RandomLogit")
+
+
+def _scores(folder) -> pd.DataFrame:
+    return pd.read_csv(folder / "scores.csv").sort_values(KEY).reset_index(drop=True)
+
+
+@pytest.mark.slow
+def test_old_and_new_path_give_identical_scores_on_the_smoke_profile(tmp_path, monkeypatch):
+    with monkeypatch.context() as patch:  # the old path: Quantus's own checks, this process only
+        patch.setattr(metrics_module, "vectorised_attribution_checks", contextlib.nullcontext)
+        old = evaluate("smoke", tmp_path / "old", progress=False, workers=1)
+    new = evaluate("smoke", tmp_path / "new", progress=False, workers=2)
+    assert old.complete and new.complete
+    old_scores, new_scores = _scores(tmp_path / "old"), _scores(tmp_path / "new")
+    assert (old_scores["status"] == "ok").mean() > 0.9
+    pd.testing.assert_frame_equal(old_scores, new_scores)
+    assert (tmp_path / "old" / "table.csv").read_text() == (tmp_path / "new" / "table.csv").read_text()
+
+
+def test_the_chunk_size_changes_only_the_random_draws(tmp_path):
+    small = evaluate(stand_in_profile(chunk_size=2), tmp_path / "small", backend=make_backend(), progress=False)
+    large = evaluate(stand_in_profile(chunk_size=5), tmp_path / "large", backend=make_backend(), progress=False)
+    a, b = _scores(tmp_path / "small"), _scores(tmp_path / "large")
+    assert small.complete and large.complete and a[KEY].equals(b[KEY])
+    both_ok = (a["status"] == "ok") & (b["status"] == "ok")
+    stochastic = a["metric"].str.startswith(REDRAWN)
+    deterministic = both_ok & ~stochastic & ~a["metric"].str.startswith("MPRT")
+    assert deterministic.sum() > 50
+    np.testing.assert_allclose(a.loc[deterministic, "score"], b.loc[deterministic, "score"], rtol=CHUNK_TOLERANCE,
+                               atol=1e-7)
+    assert set(a.loc[both_ok & stochastic, "metric"]) >= {"MaxSensitivity", "RandomLogit"}
+
+
+def test_the_default_profile_scores_at_least_480_test_and_32_validation_images():
+    profile = get_profile("default")
+    assert profile.n_test >= 480 and profile.n_val >= 32
+    assert hm.evaluation.get_profile("default").chunk_size == 32
