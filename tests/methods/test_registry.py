@@ -57,7 +57,7 @@ def test_every_baseline_is_registered_with_its_family() -> None:
     registered = methods()
     for name, family in BASELINES.items():
         assert registered[name].family == family
-        assert registered[name].needs_layer == (family == "grad-cam")
+        assert registered[name].needs_layer == (family in ("grad-cam", "zennit"))  # LRP: layer "input" by default
         assert registered[name].description
 
 

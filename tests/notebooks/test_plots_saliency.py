@@ -130,3 +130,43 @@ def test_saliency_rgba_is_symmetric_and_transparent_at_zero():
     assert (saliency.saliency_rgba(np.zeros((2, 2)))[..., 3] == 0).all()
     robust = saliency.saliency_rgba(np.r_[np.ones(999), 1000.0][None, :], gamma=1.0, percentile=99)
     assert robust[0, 0, 3] == pytest.approx(0.85)  # one outlier does not wash out the other 999 pixels
+
+
+def test_layer_sweep_grid_has_the_four_rows_each_equal_to_explain(setup):
+    model, x, y = setup
+    split_layers, cam_layers = ["4", "7"], ["1", "7"]
+    grid = saliency.layer_sweep_grid(model, x, y, split_layers, cam_layers, params={"splitcam": {"alpha": 0.3}})
+    assert list(grid) == ["SplitCAM", "SplitLRP", "LayerCAM", "LRP-γ"]
+    assert list(grid["SplitCAM"]) == split_layers and list(grid["LRP-γ"]) == cam_layers
+    for label, method, layer, params in (("SplitCAM", "splitcam", "4", {"alpha": 0.3}), ("LRP-γ", "lrp_gamma", "1", {}),
+                                         ("LayerCAM", "layercam", "7", {})):
+        direct = hm.explain(model, x, y, method, layer=layer, **params)[:, 0].numpy()
+        np.testing.assert_array_equal(grid[label][layer], direct)
+    # LRP-γ at a layer is not the input map (the row would repeat one map otherwise)
+    assert not np.allclose(grid["LRP-γ"]["1"], hm.explain(model, x, y, "lrp_gamma")[:, 0].numpy())
+    with pytest.raises(ValueError, match="not rows of the sweep"):
+        saliency.layer_sweep_grid(model, x, y, split_layers, cam_layers, params={"gradcam": {}})
+
+
+def test_layer_similarity_is_the_mean_spearman_over_images_and_finds_the_matching_layer():
+    from scipy.stats import spearmanr
+
+    rng = np.random.default_rng(0)
+    base = rng.normal(size=(3, 8, 8))
+    other = rng.normal(size=(3, 8, 8))
+    rows_a = {"a1": base, "a2": other}
+    rows_b = {"b1": other ** 3, "b2": np.exp(base)}  # monotone copies of a2 and a1: the same ranks
+    table = saliency.layer_similarity(rows_a, rows_b, network="toy")
+    assert list(table.columns) == ["network", "SplitCAM layer", "SplitCAM depth", "LRP-γ layer", "LRP-γ depth",
+                                   "spearman", "images"]
+    assert len(table) == 4 and (table["images"] == 3).all()
+    expected = np.mean([spearmanr(base[i].ravel(), other[i].ravel()).statistic for i in range(3)])  # scipy's
+    cell = table[(table["SplitCAM layer"] == "a1") & (table["LRP-γ layer"] == "b1")]["spearman"].item()
+    assert cell == pytest.approx(expected, abs=1e-12) and abs(cell) < 0.5
+    assert table[(table["SplitCAM layer"] == "a1") & (table["LRP-γ layer"] == "b2")]["spearman"].item() == pytest.approx(1.0)
+    best = saliency.best_matching_layers(table)
+    assert best[["SplitCAM layer", "LRP-γ layer"]].values.tolist() == [["a1", "b2"], ["a2", "b1"]]
+    constant = saliency.layer_similarity({"a": np.ones((1, 4, 4))}, {"b": rng.normal(size=(1, 4, 4))})
+    assert np.isnan(constant["spearman"].item())
+    with pytest.raises(ValueError, match="same images"):
+        saliency.layer_similarity({"a": base}, {"b": base[:2]})

@@ -212,11 +212,14 @@ def split_layer_candidates(model: nn.Module, example: torch.Tensor) -> list[str]
 
 def layer_candidates(model: nn.Module, spec: Any, example: torch.Tensor) -> list[str]:
     """Layers the method ``spec`` (a :class:`~hidden_monotonicity.methods.registry.MethodSpec`) may explain on ``model``:
-    split layers for the split family, convolution-block outputs for every other layer method - without those whose
+    split layers for the split family, ``"input"`` and every convolution-block output for the LRP (zennit) family,
+    convolution-block outputs for every other layer method - without those whose
     map is 1×1 at ``example``'s size (a CAM there is constant and refused; see ``grad_cam.check_spatial_extent``),
     unless every one is (then all are returned, and explaining one gives the error saying what to do)."""
     if getattr(spec, "family", None) == "split":
         return split_layer_candidates(model, example)
+    if getattr(spec, "family", None) == "zennit":  # LRP: the pixels, or the relevance at a convolution block output
+        return ["input", *conv_block_outputs(model)]
     blocks = conv_block_outputs(model)
     sizes = spatial_sizes(model, example)
     with_extent = [name for name in blocks if sizes.get(name) != (1, 1)]
@@ -307,6 +310,8 @@ def method_default_layer(model: nn.Module, method: str) -> str | None:
     spec = get_method(method)
     if not spec.needs_layer:
         return None
+    if spec.defaults.get("layer") is not None:  # a method with its own default layer (the LRP methods: "input")
+        return spec.defaults["layer"]
     if spec.family == "split":
         from ..decomposition import decompose
 

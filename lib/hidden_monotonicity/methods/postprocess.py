@@ -37,9 +37,9 @@ Per method (library versions: captum 0.9, pytorch-grad-cam 1.5.7, zennit 0.5.1):
 | feature_ablation      | captum ``FeatureAblation``: square patches over all C [1]   | sum over C      | input        |
 | gradcam, gradcam_pp,  | pytorch-grad-cam [2]                                        | layer channels, | input (the   |
 | layercam, xgradcam    |                                                             | by the library  | library's)   |
-| lrp_epsilon,          | zennit ``Gradient`` attributor, composite, canonizers [3]   | sum over C      | input        |
-| lrp_gamma,            |                                                             |                 |              |
-| lrp_epsilon_plus_flat |                                                             |                 |              |
+| lrp_epsilon,          | zennit ``Gradient`` attributor, composite, canonizers [3];  | sum over C      | input, or    |
+| lrp_gamma,            | ``layer``: the relevance at that module's output            | (layer          | the layer    |
+| lrp_epsilon_plus_flat |                                                             | channels)       |              |
 | splitcam, splitgrad,  | this paper, section C (``methods/split.py``)                | as defined      | layer or     |
 | splitlrp              |                                                             | there           | input        |
 

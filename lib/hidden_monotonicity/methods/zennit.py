@@ -1,6 +1,12 @@
 """The zennit LRP baselines (paper section D.3): ``lrp_epsilon``, ``lrp_gamma`` (gamma = 0.25 as in the paper's VGG16
 table), ``lrp_epsilon_plus_flat``, thin wrappers over zennit 0.5.1 with the canonizers that fit the model
 (:func:`canonizers_for`); relevance starts at the target logit (:func:`target_logit_output`).
+
+Each takes a ``layer``: ``"input"`` (the default) is the relevance of the input pixels, summed over the colour
+channels; a module name (``"features.8"``, a block or container such as ``"layer2"``: its output) is the relevance
+:math:`R^{(l)}` of that module's output activation - the relevance the LRP backward pass hands to layer ``l``, summed
+over the layer's channels, a map at the layer's resolution that :func:`~.postprocess.finalize_maps` upsamples like a
+CAM (the paper's Fig. 4 compares SplitCAM at a layer with LRP-γ at a layer). See :func:`relevance_at_output`.
 """
 
 from __future__ import annotations
@@ -12,6 +18,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..decomposition.validation import real_number
+from .layers import layer_names, resolve_layer, unknown_layer_message
 from .model_guards import EXTRA_BASELINE, PAPER_BASELINE, relu_inplace_disabled
 from .postprocess import sum_over_channels
 from .registry import register_method
@@ -74,32 +81,114 @@ def check_single_tensor_modules(model: nn.Module, method: str) -> None:
         raise ValueError(_single_tensor_rule_message(method, culprit))
 
 
+#: the layer name of the input pixels (the relevance zennit's ``Gradient`` attributor returns)
+INPUT_LAYER = "input"
+
+
+def check_lrp_layer(model: nn.Module, layer: Any, method: str) -> str:
+    """``layer`` as the LRP methods read it: ``"input"`` (also for ``None``) or the name of a sub-module of ``model``;
+    an unknown name raises ``ValueError`` with the closest names."""
+    if layer is None or layer == INPUT_LAYER:
+        return INPUT_LAYER
+    modules = dict(model.named_modules())
+    if not isinstance(layer, str) or not layer or layer not in modules:
+        valid = [INPUT_LAYER, *layer_names(model)]
+        raise ValueError(f"{method}: " + unknown_layer_message(layer, valid, type(model).__name__,
+                                                               "'input' and model.named_modules()"))
+    return layer
+
+
+class relevance_at_output:  # noqa: N801 - used as a context manager, named for what it records
+    """Record the LRP relevance at the output of ``module`` during one zennit attribution.
+
+    Why the gradient: zennit computes LRP as a modified gradient - every module with a rule gets a backward hook that
+    receives the relevance of its output in place of the gradient and returns the relevance of its input (paper D.3;
+    zennit's ``BasicHook``), activations pass it on unchanged, and the attribution at the input is the input's
+    "gradient". So the value that arrives at a module's output tensor in this backward pass **is** :math:`R^{(l)}`
+    (not the gradient times the output: that holds for the true gradient of an LRP-0 network, which the tests use as
+    the independent check). A tensor hook on the output, registered after the composite's hooks, reads it; a module
+    whose output feeds several consumers gets the sum, as relevance should.
+
+    Enter it inside the ``Gradient`` context (the composite's hooks must already be registered); after the
+    attribution :meth:`relevance` returns the ``(N, C, h, w)`` relevance or raises ``ValueError`` saying why there is
+    none (the module never ran, ran more than once, does not return one 4-D tensor, or is not on the path to the
+    logits)."""
+
+    def __init__(self, model: nn.Module, layer: str, method: str) -> None:
+        self.model, self.layer, self.method = model, layer, method
+        self.module = resolve_layer(model, layer)
+        self.shapes: list[Any] = []
+        self.gradients: list[torch.Tensor] = []
+
+    def _record(self, _module: nn.Module, _inputs: Any, output: Any) -> None:
+        self.shapes.append(tuple(output.shape) if torch.is_tensor(output) else type(output).__name__)
+        if torch.is_tensor(output) and output.requires_grad:
+            output.register_hook(self.gradients.append)
+
+    def __enter__(self) -> "relevance_at_output":
+        self._handle = self.module.register_forward_hook(self._record)
+        return self
+
+    def __exit__(self, *_exc: Any) -> None:
+        self._handle.remove()
+
+    def relevance(self) -> torch.Tensor:
+        where = f"{self.method} at layer {self.layer!r}"
+        if not self.shapes:
+            raise ValueError(f"{where}: the module never ran in the forward pass; choose a layer the model calls, "
+                             "e.g. a convolution block output")
+        if len(self.shapes) > 1:
+            raise ValueError(f"{where}: the module ran {len(self.shapes)} times in one forward pass, so its output "
+                             "has no single relevance; choose a module that is called once (e.g. the enclosing block)")
+        shape = self.shapes[0]
+        if not isinstance(shape, tuple) or len(shape) != 4:
+            raise ValueError(f"{where}: its output is {shape}, not a (N, C, h, w) feature map; choose a convolutional "
+                             "layer or 'input'")
+        if len(self.gradients) != 1:
+            raise ValueError(f"{where}: no relevance reached the module's output (it does not lie on the path to the "
+                             "logits); choose another layer")
+        return self.gradients[0]
+
+
 def _zennit_relevance(
-    model: nn.Module, x: torch.Tensor, targets: torch.Tensor, composite: Any, method: str
+    model: nn.Module, x: torch.Tensor, targets: torch.Tensor, composite: Any, method: str, layer: Any = INPUT_LAYER
 ) -> torch.Tensor:
+    """The channel sum of the LRP relevance of ``composite`` at ``layer`` (``"input"``: the pixels), ``(N, 1, h, w)``."""
     from zennit.attribution import Gradient
 
+    layer = check_lrp_layer(model, layer, method)
     check_single_tensor_modules(model, method)
     with relu_inplace_disabled(model, x):
         try:
             with Gradient(model=model, composite=composite) as attributor:
-                _, relevance = attributor(x.detach(), target_logit_output(targets))
+                if layer == INPUT_LAYER:
+                    _, relevance = attributor(x.detach(), target_logit_output(targets))
+                else:
+                    with relevance_at_output(model, layer, method) as recorder:
+                        attributor(x.detach(), target_logit_output(targets))
+                    relevance = recorder.relevance()
         except RuntimeError as error:  # a rule on another module with several inputs or outputs
             if "incorrect number of values" not in str(error):
                 raise
             culprit = f"a module of {type(model).__name__} with a rule takes or returns several tensors ({error})"
             raise ValueError(_single_tensor_rule_message(method, culprit)) from error
-    return sum_over_channels(relevance)
+    return sum_over_channels(relevance.detach())
 
 
 def _zero_params(zero_bias: bool) -> list[str] | None:
     return ["bias"] if zero_bias else None
 
 
+#: every LRP method reads the relevance at ``layer`` (``"input"``: the pixels; see :func:`relevance_at_output`)
+_LAYER = {"layer": INPUT_LAYER}
+_LAYER_DESCRIPTION = "; layer: 'input' (pixels) or a module whose output relevance is summed over its channels"
+
+
 def _register_epsilon_lrp(name: str, label: str, description: str):
     """Register an LRP composite whose only parameters are ε (epsilon rule) and ``zero_bias`` (extra baselines)."""
-    return register_method(name, label=label, family="zennit", defaults={"epsilon": 1e-6, "zero_bias": False},
-                           description=description, paper_section=EXTRA_BASELINE)
+    return register_method(name, label=label, family="zennit", defaults={"epsilon": 1e-6, "zero_bias": False, **_LAYER},
+                           description=description + _LAYER_DESCRIPTION, paper_section=EXTRA_BASELINE,
+                           needs_layer=True, own_layers=True)
 
 
 @_register_epsilon_lrp(
@@ -107,7 +196,8 @@ def _register_epsilon_lrp(name: str, label: str, description: str):
     "LRP-epsilon on every conv and linear layer (zennit; Norm rule on sums and average pools, activations and merged "
     "batch norms pass), relevance starts at the target logit; summed over colour channels",
 )
-def lrp_epsilon(model: nn.Module, x: torch.Tensor, targets: torch.Tensor, *, epsilon: float, zero_bias: bool) -> torch.Tensor:
+def lrp_epsilon(model: nn.Module, x: torch.Tensor, targets: torch.Tensor, *, epsilon: float, zero_bias: bool,
+                layer: str = INPUT_LAYER) -> torch.Tensor:
     from zennit.composites import LayerMapComposite, layer_map_base
     from zennit.rules import Epsilon
     from zennit.types import Linear as AnyLinear
@@ -117,19 +207,22 @@ def lrp_epsilon(model: nn.Module, x: torch.Tensor, targets: torch.Tensor, *, eps
         layer_map=layer_map_base() + [(AnyLinear, rule)],
         canonizers=canonizers_for(model),
     )
-    return _zennit_relevance(model, x, targets, composite, "lrp_epsilon")
+    return _zennit_relevance(model, x, targets, composite, "lrp_epsilon", layer)
 
 
 @register_method(
     "lrp_gamma",
     label="LRP-γ",
     family="zennit",
-    defaults={"gamma": 0.25, "epsilon": 1e-6, "low": None, "high": None, "zero_bias": False},
+    defaults={"gamma": 0.25, "epsilon": 1e-6, "low": None, "high": None, "zero_bias": False, **_LAYER},
     description=(
         "LRP-gamma (zennit EpsilonGammaBox: ZBox on the first conv, gamma rule on the other convs, epsilon on "
         "linear layers); low/high None = per-image, per-channel min/max of x; relevance starts at the target logit"
+        + _LAYER_DESCRIPTION
     ),
     paper_section=PAPER_BASELINE,
+    needs_layer=True,
+    own_layers=True,
 )
 def lrp_gamma(
     model: nn.Module,
@@ -141,6 +234,7 @@ def lrp_gamma(
     low: float | torch.Tensor | None,
     high: float | torch.Tensor | None,
     zero_bias: bool,
+    layer: str = INPUT_LAYER,
 ) -> torch.Tensor:
     from zennit.composites import EpsilonGammaBox
 
@@ -156,7 +250,7 @@ def lrp_gamma(
         zero_params=_zero_params(zero_bias),
         canonizers=canonizers_for(model),
     )
-    return _zennit_relevance(model, x, targets, composite, "lrp_gamma")
+    return _zennit_relevance(model, x, targets, composite, "lrp_gamma", layer)
 
 
 @_register_epsilon_lrp(
@@ -165,10 +259,10 @@ def lrp_gamma(
     "relevance starts at the target logit; summed over colour channels",
 )
 def lrp_epsilon_plus_flat(model: nn.Module, x: torch.Tensor, targets: torch.Tensor, *, epsilon: float,
-                          zero_bias: bool) -> torch.Tensor:
+                          zero_bias: bool, layer: str = INPUT_LAYER) -> torch.Tensor:
     from zennit.composites import EpsilonPlusFlat
 
     composite = EpsilonPlusFlat(
         epsilon=real_number("epsilon", epsilon, low=0.0, low_open=True), zero_params=_zero_params(zero_bias), canonizers=canonizers_for(model)
     )
-    return _zennit_relevance(model, x, targets, composite, "lrp_epsilon_plus_flat")
+    return _zennit_relevance(model, x, targets, composite, "lrp_epsilon_plus_flat", layer)

@@ -7,6 +7,8 @@ Everything goes through ``hm.explain``, so the maps are exactly those the quanti
 * :func:`alpha_sweep`, :func:`layer_sweep`, :func:`stream_maps` - the map dictionaries of notebook 03
   (SplitCAM for α = 0 … 0.5; one method across depths; the g/h and ± stream variants of SplitCAM and the
   R⁺, R⁻, R⁺ − R⁻ maps of SplitLRP);
+* :func:`layer_sweep_grid`, :func:`layer_similarity`, :func:`best_matching_layers` - the Fig. 4 analogue
+  (SplitCAM, SplitLRP, LayerCAM and LRP-γ across depths) and which SplitCAM depth matches which LRP-γ depth;
 * :func:`plot_gallery` - images in rows, maps in columns, every map over its (dimmed grey) image with the object
   mask's contour; signed maps use a diverging colour map symmetric around 0 (red = evidence for the class,
   blue = against; R⁻, evidence against with positive values, with the colour map reversed), on a stated scale
@@ -32,6 +34,10 @@ __all__ = [
     "map_cmap",
     "evenly_spaced_layers",
     "layer_sweep",
+    "layer_sweep_grid",
+    "layer_similarity",
+    "best_matching_layers",
+    "LAYER_SWEEP_METHODS",
     "overlay",
     "plot_gallery",
     "plot_grid",
@@ -88,6 +94,91 @@ def layer_sweep(model: nn.Module, x: torch.Tensor, targets, layers: Sequence[str
 
     name = label or get_method(method).label
     return compute_maps(model, x, targets, [(f"{name} @ {layer}", method, {**params, "layer": layer}) for layer in layers])
+
+
+#: The rows of the Fig. 4 analogue: ``(method, which layers)`` - ``"split"``: the split layers (ReLU outputs),
+#: ``"cam"``: the convolution-block outputs (LayerCAM, and LRP-γ: the relevance at the block's output).
+LAYER_SWEEP_METHODS: tuple[tuple[str, str], ...] = (
+    ("splitcam", "split"), ("splitlrp", "split"), ("layercam", "cam"), ("lrp_gamma", "cam"),
+)
+
+
+def layer_sweep_grid(model: nn.Module, x: torch.Tensor, targets, split_layers: Sequence[str], cam_layers: Sequence[str],
+                     *, methods: Sequence[tuple[str, str]] = LAYER_SWEEP_METHODS,
+                     params: Mapping[str, Mapping[str, Any]] | None = None) -> dict[str, dict[str, np.ndarray]]:
+    """The Fig. 4 analogue as data: ``{method label: {layer: (N, H, W) maps}}``, one row per ``(method, layers)`` of
+    ``methods`` (default :data:`LAYER_SWEEP_METHODS`: SplitCAM and SplitLRP at ``split_layers``, LayerCAM and LRP-γ
+    at ``cam_layers``), shallow to deep. ``params``: extra ``hm.explain`` parameters per method name (e.g.
+    ``{"splitcam": {"alpha": 0.4}}``). Pass the row of one image to :func:`plot_grid` (``{row: {layer: maps[i]}}``)
+    and two rows to :func:`layer_similarity`."""
+    from ..methods import get_method
+
+    params = dict(params or {})
+    unknown = sorted(set(params) - {method for method, _ in methods})
+    if unknown:
+        raise ValueError(f"params names method(s) {unknown} that are not rows of the sweep; rows: {[m for m, _ in methods]}")
+    grid: dict[str, dict[str, np.ndarray]] = {}
+    for method, family in methods:
+        if family not in ("split", "cam"):
+            raise ValueError(f"the layers of {method!r} must be 'split' or 'cam', got {family!r}")
+        layers = split_layers if family == "split" else cam_layers
+        maps = layer_sweep(model, x, targets, layers, method=method, **dict(params.get(method, {})))
+        grid[get_method(method).label] = {key.split(" @ ", 1)[1]: value for key, value in maps.items()}
+    return grid
+
+
+def _spearman(a: np.ndarray, b: np.ndarray) -> float:
+    """Spearman's rank correlation of two maps (ties get their mean rank); NaN when either map is constant."""
+    from scipy.stats import rankdata
+
+    ranks_a, ranks_b = rankdata(np.ravel(a)), rankdata(np.ravel(b))
+    if np.ptp(ranks_a) == 0 or np.ptp(ranks_b) == 0:
+        return float("nan")
+    return float(np.corrcoef(ranks_a, ranks_b)[0, 1])
+
+
+def layer_similarity(rows_a: Mapping[str, np.ndarray], rows_b: Mapping[str, np.ndarray], *, name_a: str = "SplitCAM",
+                     name_b: str = "LRP-γ", network: str | None = None):  # noqa: ANN201 - a DataFrame
+    """Which depth of one method matches which depth of another: Spearman's rank correlation between the map of
+    ``rows_a[layer_a]`` and the map of ``rows_b[layer_b]`` of the same image, for every pair of layers, averaged over
+    the images (maps ``(N, H, W)`` at the input resolution, as :func:`layer_sweep_grid` returns them; rank correlation
+    because the methods' scales differ by orders of magnitude and the CAMs are min-max scaled).
+
+    Returns a long table, one row per pair: ``network`` (when given), ``<name_a> layer``, ``<name_a> depth`` (1 =
+    shallowest of ``rows_a``), the same for ``name_b``, ``spearman`` (mean over the images, NaN where a map is
+    constant) and ``images``."""
+    import pandas as pd
+
+    if not rows_a or not rows_b:
+        raise ValueError("layer_similarity needs at least one layer in each of rows_a and rows_b")
+    counts = {len(np.asarray(maps)) for maps in [*rows_a.values(), *rows_b.values()]}
+    if len(counts) != 1:
+        raise ValueError(f"every layer must hold maps of the same images, got image counts {sorted(counts)}")
+    records = []
+    for depth_a, (layer_a, maps_a) in enumerate(rows_a.items(), start=1):
+        for depth_b, (layer_b, maps_b) in enumerate(rows_b.items(), start=1):
+            maps_a, maps_b = np.asarray(maps_a), np.asarray(maps_b)
+            if maps_a.shape != maps_b.shape:
+                raise ValueError(f"maps of {layer_a!r} {maps_a.shape} and {layer_b!r} {maps_b.shape} differ in shape; "
+                                 "compare maps at the input resolution")
+            values = [_spearman(a, b) for a, b in zip(maps_a, maps_b)]
+            finite = [value for value in values if np.isfinite(value)]
+            records.append({
+                **({"network": network} if network is not None else {}),
+                f"{name_a} layer": layer_a, f"{name_a} depth": depth_a,
+                f"{name_b} layer": layer_b, f"{name_b} depth": depth_b,
+                "spearman": float(np.mean(finite)) if finite else float("nan"), "images": len(values),
+            })
+    return pd.DataFrame(records)
+
+
+def best_matching_layers(table, *, name_a: str = "SplitCAM", name_b: str = "LRP-γ"):  # noqa: ANN001, ANN201
+    """For every ``name_a`` layer of a :func:`layer_similarity` table (per ``network`` when present), the ``name_b``
+    layer with the highest Spearman correlation: one row per ``name_a`` layer, in the table's order."""
+    keys = [column for column in ("network", f"{name_a} layer") if column in table.columns]
+    ranked = table.dropna(subset=["spearman"])
+    best = ranked.loc[ranked.groupby(keys, sort=False)["spearman"].idxmax()]
+    return best.reset_index(drop=True)
 
 
 def stream_maps(model: nn.Module, x: torch.Tensor, targets, *, layer: str | None = None, alpha: float = 0.4,

@@ -297,7 +297,7 @@ class ExplorerModel:
         spec = self.spec(method)
         if not spec.needs_layer:
             return [NO_LAYER]
-        key = (model_name, "split" if spec.family == "split" else "cam")
+        key = (model_name, spec.family)  # the candidates depend on the family only (methods.layers.layer_candidates)
         if key not in self._layers:
             self._layers[key] = layer_candidates(self.models[model_name], spec, self.example())
         return self._layers[key]
