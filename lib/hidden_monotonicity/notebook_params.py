@@ -36,7 +36,9 @@ from .outputs import FigureSaver, display_path, repository_root
 
 __all__ = [
     "DATASETS",
+    "DATA_DIR_NEEDED",
     "NOTEBOOKS",
+    "NOTEBOOK_DATASETS",
     "NOTEBOOK_EXTRA_PROFILES",
     "NOTEBOOK_SETTINGS",
     "PROFILES",
@@ -54,6 +56,14 @@ PROFILES: tuple[str, ...] = ("default", "smoke")
 #: torch threads per profile when a notebook's ``threads`` parameter is ``None`` (None: torch's default).
 PROFILE_THREADS: dict[str, int | None] = {"default": 1, "smoke": 1, "paper": None}
 DATASETS: tuple[str, ...] = ("digits", "imagenet_s")
+#: Notebooks whose data sets differ from :data:`DATASETS`: notebook -> the values its ``dataset`` parameter accepts.
+#: 05: the sklearn 8x8 digits (offline) or MNIST from a local torchvision copy (``data_dir`` holds ``MNIST/raw/``).
+NOTEBOOK_DATASETS: dict[str, tuple[str, ...]] = {"05_self_explaining_models": ("digits", "mnist")}
+#: What a data set needs in ``data_dir`` (the message when it is missing).
+DATA_DIR_NEEDED: dict[str, str] = {
+    "imagenet_s": "the folder holding ImageNetS50/",
+    "mnist": "a torchvision MNIST root: the folder holding MNIST/raw/train-images-idx3-ubyte and the other IDX files",
+}
 
 #: Notebook-specific settings: ``"common"`` values, overridden by the profile's values.
 NOTEBOOK_SETTINGS: dict[str, dict[str, dict[str, Any]]] = {
@@ -120,7 +130,9 @@ NOTEBOOK_SETTINGS: dict[str, dict[str, dict[str, Any]]] = {
         },
     },
     "05_self_explaining_models": {
-        "common": {"dataset": "sklearn_digits", "model": "dic"},
+        # dataset: "digits" or "mnist" (NOTEBOOK_DATASETS); dm_forms: the DM rows in both forms, g(x) - h(1 - x) and
+        # g(x) - h(x) (monotone.experiment.default_variants; a DM MLP more in smoke, two DM models x seeds in default)
+        "common": {"dataset": "digits", "model": "dic", "dm_forms": ("inverted", "identity")},
         "default": {"seeds": (0, 1, 2), "epochs": 30, "include_cnn": True, "compare_constraints": True, "include_library": True},
         "smoke": {"seeds": (0,), "epochs": 2, "include_cnn": False, "compare_constraints": False, "include_library": False},
     },
@@ -243,10 +255,11 @@ def configure(
     settings.update({key: value for key, value in overrides.items() if value is not None})
     model = model if model is not None else settings.get("model", "-")
     dataset = dataset if dataset is not None else settings.get("dataset", "-")
-    if settings.get("dataset") in DATASETS and dataset not in DATASETS:
-        raise ValueError(f"dataset must be one of {', '.join(DATASETS)}, got {dataset!r}")
-    if dataset == "imagenet_s" and data_dir is None:
-        raise ValueError("dataset='imagenet_s' needs data_dir (the folder holding ImageNetS50/)")
+    accepted = NOTEBOOK_DATASETS.get(notebook, DATASETS if settings.get("dataset") in DATASETS else None)
+    if accepted is not None and dataset not in accepted:
+        raise ValueError(f"dataset must be one of {', '.join(accepted)} for {notebook}, got {dataset!r}")
+    if dataset in DATA_DIR_NEEDED and data_dir is None:
+        raise ValueError(f"dataset={dataset!r} needs data_dir ({DATA_DIR_NEEDED[dataset]})")
     from .environment import select_device
 
     resolved_device = select_device(device)

@@ -35,8 +35,10 @@ import torch
 from .data import DigitSplit, load_digits_split
 from .explanations import DEFAULT_STROKE_THRESHOLD, monotonicity_check, stream_gradients, stream_mass_shares
 from .layers import ConstrainedLayer
-from .model import DEFAULT_CONSTRAINT, DEFAULT_H_INPUT, H_INPUTS, MonotoneDifference
-from .difference_training import DEFAULT_BATCH_SIZE, DEFAULT_EPOCHS, default_learning_rate, make_model, train_model
+from .model import DEFAULT_CONSTRAINT, DEFAULT_H_INPUT, H_INPUTS, MonotoneDifference, check_h_input
+from .difference_training import (
+    DEFAULT_BATCH_SIZE, DEFAULT_EPOCHS, default_learning_rate, load_checkpoint, make_model, train_model,
+)
 
 CHECKPOINT_PREFIX = "monotone_"
 #: label suffix of a DM row in the identity form f(x) = g(x) - h(x)
@@ -132,8 +134,35 @@ def zero_weight_fraction(model: MonotoneDifference) -> float:
 
 def checkpoint_name(model: MonotoneDifference, seed: int) -> str:
     """``monotone_<kind>_<architecture>_seed<seed>.pt``; ``..._identity_seed<seed>.pt`` for ``h_input="identity"``."""
-    form = "" if model.h_input == DEFAULT_H_INPUT else f"_{model.h_input}"
-    return f"{CHECKPOINT_PREFIX}{model.kind}_{model.architecture}{form}_seed{seed}.pt"
+    return _checkpoint_file(model.kind, model.architecture, model.h_input, seed)
+
+
+def _checkpoint_file(kind: str, architecture: str, h_input: str, seed: int) -> str:
+    form = "" if h_input == DEFAULT_H_INPUT else f"_{h_input}"
+    return f"{CHECKPOINT_PREFIX}{kind}_{architecture}{form}_seed{seed}.pt"
+
+
+def load_variant_checkpoint(
+    checkpoint_dir: str | os.PathLike, seed: int, *, kind: str, architecture: str = "mlp", h_input: str = DEFAULT_H_INPUT,
+) -> MonotoneDifference:
+    """The model :func:`run_experiment` saved for a ``Variant(checkpoint=True)`` of this kind, architecture and DM form
+    (``h_input``) and ``seed``, read from ``checkpoint_dir / checkpoint_name(...)``, in eval mode.
+
+    The file name carries the form (:func:`checkpoint_name`), and the loaded model's own ``kind``, ``architecture``
+    and ``h_input`` are checked against the request: a checkpoint of one DM form is never used as the other, even
+    if a file was renamed or copied by hand. ``FileNotFoundError`` (from :func:`load_checkpoint`) when it is missing.
+    """
+    check_h_input(h_input)
+    path = Path(checkpoint_dir) / _checkpoint_file(kind, architecture, h_input, seed)
+    model = load_checkpoint(path)[0]
+    found = (model.kind, model.architecture, model.h_input)
+    if found != (kind, architecture, h_input):
+        raise ValueError(
+            f"{path} holds a model with kind={found[0]!r}, architecture={found[1]!r}, h_input={found[2]!r}, not the "
+            f"requested kind={kind!r}, architecture={architecture!r}, h_input={h_input!r}; delete the file and rerun "
+            f"run_experiment to write it again"
+        )
+    return model
 
 
 def run_experiment(

@@ -1,11 +1,14 @@
 """Figure for paper section F / Fig. 3: per-stream gradient maps of a self-explaining model.
 
 :func:`plot_monotone_streams` draws one row per class, with four columns: the digit, the
-g-map ``dg_k/dx``, the h-map ``dh_k/du`` at ``u = 1 - x`` and the f-gradient ``df_k/dx``,
-for class k = the row's class (see :mod:`hidden_monotonicity.monotone.explanations`).
+g-map ``dg_k/dx``, the h-map ``dh_k/du`` at the h-stream's input ``u`` and the f-gradient ``df_k/dx``,
+for class k = the row's class (see :mod:`hidden_monotonicity.monotone.explanations`). The title and the
+h-column follow the model's form (``h_input``): ``f(x) = g(x) - h(1-x)``, ``u = 1 - x`` (default), where the
+maps add up (f-gradient = g-map + h-map), or ``f(x) = g(x) - h(x)``, ``u = x``, where f-gradient = g-map - h-map.
 The maps use a diverging colour map, symmetric around 0, on one scale per row shared by the three
-maps (they add up: f-gradient = g-map + h-map), with a colourbar per row; red = positive (more ink
-at the pixel raises the class score f_k), blue = negative. The
+maps, with a colourbar per row; red = positive, blue = negative: more ink at the pixel raises (lowers) g_k for the
+g-map and f_k for the f-gradient; for the h-map of the inverted form it raises (lowers) f_k too (u = 1 - x falls
+with the ink), for the identity form it raises (lowers) h_k, which counts against f_k. The
 stroke outline (intensity > threshold) is drawn on every map to make the Fig. 3 claim
 (g on present ink, h on missing ink) visible.
 """
@@ -24,7 +27,24 @@ from ..monotone.data import load_digits_split
 from ..monotone.explanations import DEFAULT_STROKE_THRESHOLD, stream_gradients
 from ..monotone.model import MonotoneDifference
 
-COLUMN_TITLES = ("digit x", "g-map dg/dx", "h-map dh/du, u=1-x", "f-gradient df/dx")
+COLUMN_TITLES = ("digit x", "g-map dg/dx", "h-map dh/du, u=1-x", "f-gradient df/dx")  # h_input="inverted"
+#: the model's equation per ``h_input`` (what the h-stream reads), as the figures print it
+FORM_EQUATIONS = {"inverted": "f(x) = g(x) - h(1-x)", "identity": "f(x) = g(x) - h(x)"}
+
+
+def form_equation(model: MonotoneDifference) -> str:
+    """``"f(x) = g(x) - h(1-x)"`` or ``"f(x) = g(x) - h(x)"``: the model's form, read from its ``h_input``."""
+    h_input = getattr(model, "h_input", "inverted")
+    if h_input not in FORM_EQUATIONS:
+        raise ValueError(f"unknown h_input {h_input!r} of the model; expected one of {tuple(FORM_EQUATIONS)}")
+    return FORM_EQUATIONS[h_input]
+
+
+def column_titles(model: MonotoneDifference) -> tuple[str, str, str, str]:
+    """The four column titles; the h-map's names the h-stream's input (``u=1-x`` or ``u=x``)."""
+    if form_equation(model).endswith("h(1-x)"):
+        return COLUMN_TITLES
+    return (COLUMN_TITLES[0], COLUMN_TITLES[1], "h-map dh/du, u=x", COLUMN_TITLES[3])
 
 
 def pick_examples(images: torch.Tensor, labels: torch.Tensor, classes: Sequence[int]) -> tuple[torch.Tensor, torch.Tensor]:
@@ -54,7 +74,9 @@ def plot_monotone_streams(
 
     ``images``/``labels`` default to the test part of :func:`load_digits_split`; the first
     image of each class is shown. Images must be square and in [0, 1]. Saves to ``path``
-    (parent folders are created) unless ``path`` is None; returns the figure.
+    (parent folders are created) unless ``path`` is None; returns the figure. ``title``: the first line of the
+    figure title (default: kind and architecture); the second always states the model's form
+    (:func:`form_equation`, from ``model.h_input``), so a title can never name the wrong one.
     """
     if images is None or labels is None:
         data = load_digits_split()
@@ -76,7 +98,7 @@ def plot_monotone_streams(
     for row, cls in enumerate(classes):
         axes[row, 0].imshow(digits[row], cmap="gray_r", vmin=0, vmax=1)
         axes[row, 0].set_ylabel(f"class {cls}\n(pred {int(predicted[row])})", fontsize=9)
-        # one symmetric scale per row, shared by the three maps (they add up: f-gradient = g-map + h-map)
+        # one symmetric scale per row, shared by the three maps (f-gradient = g-map +/- h-map, see form_equation)
         row_maps = {name: maps[name][row].double().numpy() for name in ("g", "h", "f")}
         limit = max(float(np.abs(values).max()) for values in row_maps.values()) or 1.0
         for col, name in enumerate(("g", "h", "f"), start=1):
@@ -89,10 +111,14 @@ def plot_monotone_streams(
         for ax in axes[row]:
             ax.set_xticks([])
             ax.set_yticks([])
-    for col, column_title in enumerate(COLUMN_TITLES):
+    for col, column_title in enumerate(column_titles(model)):
         axes[0, col].set_title(column_title, fontsize=9)
-    fig.suptitle((title or f"{model.kind.upper()} {model.architecture}: f(x) = g(x) - h(1-x)")
-                 + "\nred: more ink here raises the class score, blue: lowers it (one scale per row)", fontsize=10)
+    equation = form_equation(model)
+    # u = 1 - x: a red h-map pixel (dh/du > 0) also means "more ink raises f"; u = x: it raises h, so lowers f
+    colours = ("red: more ink here raises the class score, blue: lowers it" if equation.endswith("h(1-x)")
+               else "red: more ink here raises that map's score (g, h or f; h counts against f), blue: lowers it")
+    fig.suptitle(f"{title or f'{model.kind.upper()} {model.architecture}'}\n{equation}; {colours} (one scale per row)",
+                 fontsize=10)
     if path is not None:
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
