@@ -7,6 +7,8 @@
   (1 = best), plus the mean rank; one heatmap per model;
 * :func:`plot_class_sensitivity` - per method, the rank correlation of the maps for two classes (signed and
   on |map|) beside the same-class baseline, and RandomLogit, with intervals;
+* :func:`plot_alpha_ablation` - the α ablation of SplitCAM and SplitGrad (paper B.3): per model and headline
+  metric, the mean with its 95 % interval against α, the main profile's α candidates and selected α marked;
 * :func:`write_evaluation_figures` - distributions and ranks, as PNG files in a folder.
 
 Input is the tidy ``scores.csv`` of :func:`hidden_monotonicity.evaluation.evaluate`.
@@ -27,8 +29,8 @@ from ..evaluation.metrics import ARROWS
 from ..evaluation.tables import rank_table, summarize
 from ..outputs import FIGURE_DPI
 
-__all__ = ["directions_from_metadata", "plot_class_sensitivity", "plot_metric_distributions", "plot_rank_heatmap",
-           "write_evaluation_figures"]
+__all__ = ["directions_from_metadata", "plot_alpha_ablation", "plot_class_sensitivity", "plot_metric_distributions",
+           "plot_rank_heatmap", "write_evaluation_figures"]
 
 _KINDS = ("violin", "box", "strip")
 
@@ -221,6 +223,49 @@ def plot_class_sensitivity(summary: pd.DataFrame, table: pd.DataFrame | None = N
     axes[0, 0].invert_yaxis()
     figure.legend(handles=handles, loc="outside lower center", ncols=2, fontsize=8, frameon=False)
     figure.suptitle(f"Class sensitivity{f' - {model}' if model else ''}", fontsize=10)
+    return figure
+
+
+def plot_alpha_ablation(table: pd.DataFrame) -> plt.Figure:
+    """The α ablation (:func:`hidden_monotonicity.evaluation.ablation.ablation_summary`): one row of panels per model,
+    one panel per headline metric, one line per method - the mean over the test images against α with its 95 %
+    interval (band). Open rings: the α candidates of the main evaluation's selection; a star: the α it selected."""
+    needed = {"model", "method", "alpha", "metric", "direction", "mean", "ci_low", "ci_high", "in_grid", "selected"}
+    if not needed <= set(table.columns):
+        raise ValueError(f"the table lacks the columns {sorted(needed - set(table.columns))}; pass the output of "
+                         "ablation_summary() (AlphaAblation.table)")
+    models, metrics = list(dict.fromkeys(table["model"])), list(dict.fromkeys(table["metric"]))
+    figure, axes = plt.subplots(len(models), len(metrics), figsize=(2.7 * len(metrics), 2.4 * len(models) + 0.6),
+                                squeeze=False, sharex=True, layout="constrained")
+    handles: dict[str, Any] = {}
+    for i, model in enumerate(models):
+        for j, metric in enumerate(metrics):
+            ax = axes[i, j]
+            for k, (method, part) in enumerate(table[(table["model"] == model) & (table["metric"] == metric)]
+                                               .groupby("method", sort=False)):
+                part = part.sort_values("alpha")
+                color = f"C{k}"
+                line, = ax.plot(part["alpha"], part["mean"], "o-", color=color, ms=3, lw=1.2, label=method)
+                ax.fill_between(part["alpha"], part["ci_low"], part["ci_high"], color=color, alpha=0.15, lw=0)
+                grid = part[part["in_grid"].astype(bool)]
+                ax.plot(grid["alpha"], grid["mean"], "o", ms=9, mfc="none", mec=color, mew=1.0)
+                chosen = part[part["selected"].astype(bool)]
+                ax.plot(chosen["alpha"], chosen["mean"], "*", ms=12, color=color, mec="k", mew=0.5)
+                handles[method] = line
+            direction = table[table["metric"] == metric]["direction"].iloc[0]
+            ax.set_title(f"{metric} {ARROWS.get(direction, '')}" if i == 0 else "", fontsize=9)
+            ax.tick_params(labelsize=7)
+            if j == 0:
+                ax.set_ylabel(model, fontsize=9)
+            if i == len(models) - 1:
+                ax.set_xlabel("α", fontsize=9)
+    marks = [plt.Line2D([], [], ls="none", marker="o", ms=9, mfc="none", mec="0.3",
+                        label="α candidates of the selection"),
+             plt.Line2D([], [], ls="none", marker="*", ms=12, color="0.5", mec="k", mew=0.5, label="selected α")]
+    figure.legend(handles=[*handles.values(), *marks], loc="outside lower center", ncols=len(handles) + 2, fontsize=8,
+                  frameon=False)
+    figure.suptitle("α ablation (B.3): mean over test images with 95 % interval, other parameters as selected",
+                    fontsize=10)
     return figure
 
 
