@@ -97,7 +97,7 @@ def ablation_profile(profile: EvaluationProfile, selection: pd.DataFrame, model:
     """The evaluation profile of the ablation of ``model``: one single-candidate row per (split method, α) with the
     other parameters fixed to the main evaluation's selection, the headline metrics on the test split only.
 
-    ``n_test``: the first ``n_test`` test images (None: the profile's ``n_test``)."""
+    ``n_test``: the first ``n_test`` test images, at most the profile's (None: the profile's ``n_test``)."""
     alphas = check_alphas(alphas)
     if model not in profile.models:
         raise ValueError(f"model {model!r} is not in profile {profile.name!r} (models: {', '.join(profile.models)})")
@@ -117,7 +117,7 @@ def ablation_profile(profile: EvaluationProfile, selection: pd.DataFrame, model:
         description=f"α ablation (B.3) of {profile.name!r} on {model}: α in {alphas}, the other parameters as selected",
         metric_params={m: dict(v) for m, v in profile.metric_params.items() if m in metrics},
         selection_metric_params={}, defaults_metrics=(), fresh_test={}, n_val=0,
-        n_test=profile.n_test if n_test is None else int(n_test))
+        n_test=profile.n_test if n_test is None else int(n_test) if profile.n_test is None else min(int(n_test), profile.n_test))
 
 
 def ablation_summary(scores: pd.DataFrame, profile: EvaluationProfile, selection: pd.DataFrame, *,
