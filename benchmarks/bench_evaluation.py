@@ -443,7 +443,7 @@ def _ratio(measured: float, required: float) -> str:
 def report(m: Measurement, cells: list[Cell], load_before: tuple[float, ...], wall: float) -> str:
     chunk = m.profile.chunk_size
     lines = [
-        f"# bench_evaluation: profile {m.profile.name}, model {m.model_name} ({m.weights}), device {m.device}",
+        f"**bench_evaluation**: profile {m.profile.name}, model {m.model_name} ({m.weights}), device {m.device}",
         "",
         f"- machine: {platform.node()}, {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs; "
         f"torch {torch.__version__}, {torch.get_num_threads()} thread(s); python {platform.python_version()}",
