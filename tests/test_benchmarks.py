@@ -3,6 +3,7 @@ timings live in benchmarks/RESULTS.md, measured by the scripts themselves)."""
 
 from __future__ import annotations
 
+import math
 import subprocess
 import sys
 from pathlib import Path
@@ -47,3 +48,27 @@ def test_bench_decompose_prints_ratios(model):
     assert len(table_rows) == 1, result.stdout
     ratio = table_rows[0].split("|")[6].strip().strip("*×")
     assert float(ratio) > 0
+
+
+def test_bench_evaluation_prints_every_metric_and_a_finite_overall_ratio():
+    from hidden_monotonicity.evaluation.profiles import get_profile
+
+    smoke = get_profile("smoke")
+    result = _run("bench_evaluation.py", "--profile", "smoke", "--images", "4", "--methods", "saliency,gradcam",
+                  "--repeats", "1")
+    assert result.returncode == 0, result.stderr
+    cells = [line.split("|") for line in result.stdout.splitlines() if line.startswith("| saliency |")
+             or line.startswith("| gradcam |")]
+    metrics_by_method = {method: {c[2].strip().split(" (")[0] for c in cells if c[1].strip() == method}
+                         for method in ("saliency", "gradcam")}
+    for method, metrics in metrics_by_method.items():
+        assert set(smoke.metrics) | {"(maps)"} <= metrics, (method, result.stdout)
+    # the required passes follow the smoke profile's parameters (PixelFlipping: 3*32*32 features, 64 a step,
+    # read up to 20 %: 9 steps; Selectivity: 8 px patches of 32 px: 16; MaxSensitivity: 3 re-explanations)
+    row = {c[2].strip(): c for c in cells if c[1].strip() == "saliency"}
+    assert (row["PixelFlipping"][4].strip(), row["Selectivity"][4].strip()) == ("9", "16")
+    assert row["MaxSensitivity"][5].strip() == "3"
+    overall = [line for line in result.stdout.splitlines() if line.startswith("overall efficiency ratio:")]
+    assert len(overall) == 1, result.stdout
+    ratio = float(overall[0].split(":")[1].split()[0])
+    assert math.isfinite(ratio) and ratio > 0
