@@ -1,8 +1,9 @@
 """Issue 27: the faster evaluation computes the same numbers as the path before it.
 
-* old path: one process, Quantus's own attribution checks; new path: two worker processes
-  (evaluation/parallel.py) and the vectorised checks (evaluation/quantus_checks.py). Same profile, same chunks:
-  every score of the shipped smoke profile (real models, data and methods) is equal, bit for bit.
+* old path: one process, Quantus's own attribution checks, EfficientMPRT explaining the unit's images twice; new
+  path: two worker processes (evaluation/parallel.py), the vectorised checks and the unit's maps reused
+  (evaluation/quantus_shortcuts.py). Same profile, same chunks: every score of the shipped smoke profile (real
+  models, data and methods, all deterministic) is equal, bit for bit.
 * the chunk size (8 -> 32 in the default profile) changes the batches Quantus sees: the deterministic metrics agree
   within float noise (``CHUNK_TOLERANCE``); the metrics that draw random numbers per unit (MaxSensitivity's noise,
   EfficientMPRT's randomised weights, RandomLogit's other class) are redrawn, as documented in profiles.py.
@@ -36,6 +37,7 @@ def _scores(folder) -> pd.DataFrame:
 def test_old_and_new_path_give_identical_scores_on_the_smoke_profile(tmp_path, monkeypatch):
     with monkeypatch.context() as patch:  # the old path: Quantus's own checks, this process only
         patch.setattr(metrics_module, "vectorised_attribution_checks", contextlib.nullcontext)
+        patch.setattr(metrics_module, "reusing_unit_maps", lambda explain_func, *unit: explain_func)
         old = evaluate("smoke", tmp_path / "old", progress=False, workers=1)
     new = evaluate("smoke", tmp_path / "new", progress=False, workers=2)
     assert old.complete and new.complete

@@ -36,7 +36,7 @@ import numpy as np
 import torch
 
 from .pixel_flipping import auc_output_name, pixel_flipping_auc, stopping_pixel_flipping  # noqa: F401
-from .quantus_checks import vectorised_attribution_checks
+from .quantus_shortcuts import reusing_unit_maps, vectorised_attribution_checks
 
 HIGHER = "higher"
 LOWER = "lower"
@@ -200,11 +200,12 @@ class QuantusMetric(MetricEvaluator):
         if self.needs_explain_func:
             if explain_func is None:
                 raise ValueError(f"metric {self.name} re-explains and needs an explain_func")
-            call_kwargs["explain_func"] = explain_func
+            # with the unit's maps given, a call for the unit's own images returns them (quantus_shortcuts, 2.)
+            call_kwargs["explain_func"] = explain_func if a is None else reusing_unit_maps(explain_func, model, x, y, a)
             call_kwargs["explain_func_kwargs"] = dict(explain_func_kwargs or {})
         # NaN / inf results are reported per sample by the runner (status "non-finite"), so numpy's
         # divide/invalid RuntimeWarnings from inside Quantus add nothing
-        # Quantus's attribution checks, vectorised (same verdicts and messages): :mod:`.quantus_checks`
+        # Quantus's attribution checks, vectorised (same verdicts and messages): :mod:`.quantus_shortcuts`
         with warnings.catch_warnings(), np.errstate(divide="ignore", invalid="ignore"), vectorised_attribution_checks():
             warnings.simplefilter("ignore", RuntimeWarning)
             self.silence_known_warnings()

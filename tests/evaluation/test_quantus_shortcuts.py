@@ -1,4 +1,5 @@
-"""The vectorised attribution checks give Quantus's own verdicts and messages (evaluation/quantus_checks.py)."""
+"""The shortcuts through Quantus (evaluation/quantus_shortcuts.py): the vectorised attribution checks give Quantus's
+own verdicts and messages; reusing the unit's maps saves EfficientMPRT's second explanation and changes no score."""
 
 from __future__ import annotations
 
@@ -9,8 +10,8 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 from quantus.helpers import asserts
 
-from hidden_monotonicity.evaluation.quantus_checks import (check_attributions, has_two_distinct_values,
-                                                           vectorised_attribution_checks)
+from hidden_monotonicity.evaluation.quantus_shortcuts import (check_attributions, has_two_distinct_values,
+                                                              reusing_unit_maps, vectorised_attribution_checks)
 
 ORIGINAL = asserts.assert_attributions
 
@@ -82,10 +83,10 @@ def test_quantus_metric_calls_use_the_vectorised_checks(monkeypatch):
     import torch
 
     from hidden_monotonicity.evaluation.metrics import build_metric
-    from hidden_monotonicity.evaluation import quantus_checks
+    from hidden_monotonicity.evaluation import quantus_shortcuts
 
     calls = []
-    monkeypatch.setattr(quantus_checks, "check_attributions",
+    monkeypatch.setattr(quantus_shortcuts, "check_attributions",
                         lambda **kw: calls.append(kw["a_batch"].shape) or ORIGINAL(**kw))
     model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(16, 3)).eval()
     x = np.random.default_rng(0).random((2, 1, 4, 4)).astype(np.float32)
@@ -96,3 +97,70 @@ def test_quantus_metric_calls_use_the_vectorised_checks(monkeypatch):
                             explain_func_kwargs=None, device="cpu")
     assert calls and calls[0] == (2, 1, 4, 4)
     assert np.isfinite(scores["Sparseness"]).all()
+
+
+def _unit():
+    import torch
+
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3, padding=1), torch.nn.ReLU(), torch.nn.Flatten(),
+                                torch.nn.Linear(4 * 8 * 8, 3)).eval()
+    x = np.random.default_rng(0).random((4, 3, 8, 8)).astype(np.float32)
+    y = np.array([0, 1, 2, 1])
+    return model, x, y
+
+
+def _counting_gradient(calls):
+    import torch
+
+    def explain(model, inputs, targets, **kwargs):
+        calls.append(model)
+        inputs = torch.as_tensor(np.asarray(inputs), dtype=torch.float32).requires_grad_(True)
+        out = model(inputs)
+        out[torch.arange(len(out)), torch.as_tensor(np.asarray(targets)).long()].sum().backward()
+        return (inputs.grad * inputs).sum(1, keepdim=True).detach().numpy()
+    return explain
+
+
+def test_reused_maps_leave_efficient_mprt_unchanged_and_save_one_explanation_per_unit():
+    from hidden_monotonicity.evaluation.metrics import build_metric
+
+    model, x, y = _unit()
+    maps = _counting_gradient([])(model, x, y)
+    scores, calls = {}, {}
+    for reuse in (False, True):
+        calls[reuse] = []
+        explain = _counting_gradient(calls[reuse])
+        metric = build_metric("EfficientMPRT")
+        if not reuse:
+            metric_module = __import__("hidden_monotonicity.evaluation.metrics", fromlist=["x"])
+            original, metric_module.reusing_unit_maps = metric_module.reusing_unit_maps, lambda f, *unit: f
+        try:
+            scores[reuse] = metric.compute(model=model, x=x, y=y, a=maps, s=None, explain_func=explain,
+                                           explain_func_kwargs={}, device="cpu")
+        finally:
+            if not reuse:
+                metric_module.reusing_unit_maps = original
+    assert len(calls[True]) == len(calls[False]) - 1, "one explanation of the original model saved"
+    assert all(m is not model for m in calls[True]), "only randomised copies are explained"
+    for output in scores[False]:
+        np.testing.assert_array_equal(scores[True][output], scores[False][output])
+
+
+def test_only_the_units_own_model_images_and_targets_are_answered_from_the_maps():
+    model, x, y = _unit()
+    calls = []
+    maps = np.full((4, 1, 8, 8), 7.0, dtype=np.float32)
+    explain = reusing_unit_maps(_counting_gradient(calls), model, x, y, maps)
+    np.testing.assert_array_equal(explain(model=model, inputs=x.astype(np.float64), targets=list(y)), maps)
+    assert explain.reused == 1 and not calls
+    import copy
+
+    explain(model=copy.deepcopy(model), inputs=x, targets=y)                     # another model object
+    explain(model=model, inputs=x + np.float32(1e-3), targets=y)                 # perturbed images
+    explain(model=model, inputs=x, targets=(y + 1) % 3)                          # other targets (RandomLogit)
+    explain(model=model, inputs=x[:2], targets=y[:2])                            # a part of the unit
+    assert explain.reused == 1 and len(calls) == 4
+    returned = explain(model=model, inputs=x, targets=y)
+    returned[:] = 0
+    assert (maps == 7.0).all(), "a copy is returned: Quantus may normalise it in place"
