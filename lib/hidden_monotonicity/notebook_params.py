@@ -144,9 +144,11 @@ NOTEBOOK_SETTINGS: dict[str, dict[str, dict[str, Any]]] = {
     },
     "07_natural_photo_evaluation": {
         # threads: a 160 px ImageNet network keeps both cores busy (explanations 1.4-1.7x faster than on one thread)
-        "common": {"model": "efficientnet_lite0", "dataset": "grid_pointing_game", "threads": 2, "gallery_mosaic": 0},
+        # workers: the evaluation's processes, each with threads // workers torch threads (evaluation.parallel)
+        "common": {"model": "efficientnet_lite0", "dataset": "grid_pointing_game", "threads": 2, "gallery_mosaic": 0,
+                   "workers": "auto"},
         "default": {"evaluation_profile": "natural"},
-        "smoke": {"evaluation_profile": "natural_smoke"},
+        "smoke": {"evaluation_profile": "natural_smoke", "workers": 1},
     },
 }
 NOTEBOOKS: tuple[str, ...] = tuple(NOTEBOOK_SETTINGS)

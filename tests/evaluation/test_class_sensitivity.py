@@ -197,3 +197,17 @@ def test_splitlrp_maps_do_not_depend_on_the_class_and_splitgrad_maps_do():
     # measured on this random net, |map|: SplitLRP 0.91, SplitGrad 0.08 (same-class baseline 1.00 and 0.98);
     # benchmark_vgg, 96 test digits: 1.000 and 0.51 (baseline 0.97 and 0.77)
     assert summary.loc["splitlrp", "other_abs_spearman"] > 0.85 and summary.loc["splitgrad", "other_abs_spearman"] < 0.5
+
+
+def test_changed_predictions_counts_what_the_same_class_noise_flips():
+    import torch
+
+    from hidden_monotonicity.evaluation.class_sensitivity import changed_predictions, same_class_input
+
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(12, 3)).eval()
+    x = torch.randn(64, 3, 2, 2)
+    assert changed_predictions(model, x, 0.0) == 0
+    with torch.no_grad():
+        expected = int((model(same_class_input(x, 2.0, seed=5)).argmax(1) != model(x).argmax(1)).sum())
+    assert changed_predictions(model, x, 2.0, seed=5) == expected > 0

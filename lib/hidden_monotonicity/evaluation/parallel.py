@@ -4,7 +4,7 @@ The rows of an evaluation - one (model, method) pair each: its selection on the 
 its defaults and fresh-split units - share nothing but the input data and the models, and every work unit has its
 own seed (derived from the profile seed and the unit's identity, :mod:`.runner`). So the rows can run in any order
 and in any process with the same results. :func:`execute_in_workers` hands them, the most expensive first, to
-``workers`` processes started with ``spawn`` (a clean interpreter each: no state inherited from the caller, no
+``workers`` processes started with ``spawn``, each with its share of the caller's torch threads (a clean interpreter each: no state inherited from the caller, no
 thread pool copied by ``fork``). Each worker loads the models and the data itself, checks that its fingerprint of
 them (:mod:`.provenance`) equals the caller's - a worker that would compute from other weights or images stops the
 run - and writes its units into the same output folder (unit files are written atomically and never shared
@@ -80,7 +80,8 @@ def execute_in_workers(run: Any, rows: Sequence[tuple[str, MethodGrid]], workers
     order = sorted(range(len(rows)), key=lambda i: -row_cost(rows[i][1]))  # the longest rows first
     tasks = [(rows[i][0], rows[i][1]) for i in order]
     setup = dict(profile=run.profile, root=str(run.store.root), backend=run.backend, device=run.device,
-                 data_dir=run.data_dir, on_error=run.on_error, threads=torch.get_num_threads(),
+                 data_dir=run.data_dir, on_error=run.on_error,
+                 threads=max(1, torch.get_num_threads() // workers),  # the caller's threads, shared out
                  expected_fingerprint=expected_fingerprint, all_rows=list(rows))
     context = multiprocessing.get_context("spawn")
     with context.Pool(processes=min(workers, len(tasks)), initializer=_start_worker, initargs=(setup,)) as pool:
