@@ -68,6 +68,39 @@ def replication_table(both_splits: pd.DataFrame) -> str:
     return markdown_table(pd.DataFrame(rows))
 
 
+#: one character per confirmatory verdict (:func:`confirmatory_matrix`)
+VERDICT_SYMBOLS = {"favours method": "▲", "favours baseline": "▼", "equivalent": "=", "inconclusive": "·"}
+
+
+def confirmatory_matrix(both_splits: pd.DataFrame) -> str:
+    """Markdown: every confirmatory comparison (split method vs paper baseline, per headline column) as its verdict on
+    the test split / the fresh split: ▲ favours the split method, ▼ favours the baseline, = equivalent, ·
+    inconclusive - the README's summary of the confirmatory family, rendered instead of written."""
+    frame = both_splits.copy()
+    for split in ("test", "fresh"):
+        frame[split] = frame[f"verdict_{split}"].map(lambda v: VERDICT_SYMBOLS.get(v, "?"))
+    frame["cell"] = frame["test"] + " / " + frame["fresh"]
+    frame["comparison"] = frame["model"] + ": " + frame["method"] + " vs " + frame["baseline"]
+    order = list(dict.fromkeys(frame["metric"]))
+    matrix = frame.pivot(index="comparison", columns="metric", values="cell")[order]
+    matrix = matrix.reindex(list(dict.fromkeys(frame["comparison"]))).reset_index()
+    return markdown_table(matrix)
+
+
+def confirmatory_counts(both_splits: pd.DataFrame) -> str:
+    """Markdown: per model and split method, how many of its confirmatory comparisons (5 baselines × 6 columns)
+    favour it on both test splits, favour the baseline on both, and everything else (equivalent, inconclusive, or a
+    verdict the fresh split does not repeat)."""
+    rows = []
+    for (model, method), part in both_splits.groupby(["model", "method"], sort=False):
+        method_both = (part["verdict_test"] == "favours method") & (part["verdict_fresh"] == "favours method")
+        baseline_both = (part["verdict_test"] == "favours baseline") & (part["verdict_fresh"] == "favours baseline")
+        rows.append({"model": model, "split method": method, "comparisons": len(part),
+                     "▲ on both splits": int(method_both.sum()), "▼ on both splits": int(baseline_both.sum()),
+                     "other": int(len(part) - method_both.sum() - baseline_both.sum())})
+    return markdown_table(pd.DataFrame(rows))
+
+
 def class_sensitivity_table(sensitivity: pd.DataFrame, rows: Sequence[str] = CLASS_SENSITIVITY_ROWS) -> str:
     """Markdown: per model and method, Spearman's ρ between the maps for the label and another class on |map| (with
     its interval), the same-class baseline on |map| (the label's map under small input noise) and the signed ρ."""
@@ -95,6 +128,8 @@ def readme_tables(figures: str | Path) -> dict[str, str]:
         "mean ranks": mean_rank_table(pd.read_csv(folder / "evaluation_table.csv")),
         "verdicts": verdict_table(pd.read_csv(folder / "evaluation_comparisons.csv")),
         "replication": replication_table(pd.read_csv(folder / "evaluation_confirmatory_both_splits.csv")),
+        "confirmatory matrix": confirmatory_matrix(pd.read_csv(folder / "evaluation_confirmatory_both_splits.csv")),
+        "confirmatory counts": confirmatory_counts(pd.read_csv(folder / "evaluation_confirmatory_both_splits.csv")),
         "class sensitivity": class_sensitivity_table(pd.read_csv(folder / "evaluation_class_sensitivity.csv")),
         "paper settings": paper_settings_table(),
         "selectivity direction": selectivity_direction_note(),

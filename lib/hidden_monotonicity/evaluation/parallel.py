@@ -26,6 +26,7 @@ from typing import Any, Sequence
 import torch
 
 from .profiles import EvaluationProfile, MethodGrid
+from .provenance import differences
 from .store import EvaluationSetupError
 
 _WORKER: dict[str, Any] = {}
@@ -112,9 +113,10 @@ def _prepared_run(setup: dict[str, Any]) -> Any:
     run.prepare(0, 1, rows=setup["all_rows"])
     fingerprint = run.fingerprint(setup["expected_fingerprint"]["profile_description"],
                                   setup["expected_fingerprint"]["versions"])
-    if fingerprint != setup["expected_fingerprint"]["fingerprint"]:
-        raise RuntimeError("a worker process loaded other models or data than the calling process fingerprinted; "
-                           "run with workers=1")
+    changes, _, _ = differences(setup["expected_fingerprint"]["fingerprint"], fingerprint)
+    if changes:  # compared as a resume compares (the git dirty flag is recorded, not compared)
+        raise RuntimeError("a worker process loaded other models or data than the calling process fingerprinted ("
+                           + "; ".join(changes) + "); run with workers=1")
     return run
 
 
