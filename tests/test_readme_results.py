@@ -21,7 +21,8 @@ FIGURES = repository_root() / "figures"
 def test_every_digest_block_of_the_readme_equals_the_table_rendered_from_figures():
     text = README.read_text(encoding="utf-8")
     assert set(digest.readme_blocks(text)) == {"mean ranks", "verdicts", "replication", "class sensitivity",
-                                               "paper settings", "selectivity direction"}
+                                               "paper settings", "selectivity direction", "confirmatory matrix",
+                                               "confirmatory counts"}
     rendered = digest.render_readme(text, digest.readme_tables(FIGURES))
     assert rendered == text, ("the README's result tables differ from figures/: run "
                               "`python -m hidden_monotonicity.evaluation.digest --write README.md`")
@@ -44,6 +45,16 @@ def test_the_paper_settings_follow_the_profile(monkeypatch):
                                                           "Selectivity": {"patch_size": 16}})
     assert "| Selectivity | `patch_size` | `16` |" in digest.paper_settings_table(changed)
     assert "| Selectivity | `patch_size` | `8` |" in digest.paper_settings_table()
+
+
+def test_the_confirmatory_matrix_and_counts_follow_the_verdicts():
+    both = pd.DataFrame({"model": ["m", "m"], "method": ["splitcam", "splitcam"], "baseline": ["layercam", "layercam"],
+                         "metric": ["AUC@5", "PointingGame"], "verdict_test": ["favours method", "favours baseline"],
+                         "verdict_fresh": ["favours method", "inconclusive"]})
+    matrix = digest.confirmatory_matrix(both)
+    assert "| m: splitcam vs layercam | ▲ / ▲ | ▼ / · |" in matrix
+    counts = digest.confirmatory_counts(both)
+    assert "| m | splitcam | 2 | 1 | 0 | 1 |" in counts
 
 
 def test_an_unknown_block_is_named():

@@ -3,9 +3,11 @@
 The rows of an evaluation - one (model, method) pair each: its selection on the validation split, its test units,
 its defaults and fresh-split units - share nothing but the input data and the models, and every work unit has its
 own seed (derived from the profile seed and the unit's identity, :mod:`.runner`). So the rows can run in any order
-and in any process with the same results. :func:`execute_in_workers` hands them, the most expensive first, to
-``workers`` processes started with ``spawn``, each with its share of the caller's torch threads (a clean interpreter each: no state inherited from the caller, no
-thread pool copied by ``fork``). Each worker loads the models and the data itself, checks that its fingerprint of
+and in any process with the same results. :func:`execute_in_workers` hands them out in two stages - every row's
+selection, the longest first; then the rows' test, defaults and fresh-split units in parts of a few chunks - to
+``workers`` processes started with ``spawn``, each with its share of the caller's torch threads (a clean interpreter
+each: no state inherited from the caller, no thread pool copied by ``fork``; a script that asks for workers needs the
+``if __name__ == "__main__":`` guard, as every ``spawn`` program does). Each worker loads the models and the data itself, checks that its fingerprint of
 them (:mod:`.provenance`) equals the caller's - a worker that would compute from other weights or images stops the
 run - and writes its units into the same output folder (unit files are written atomically and never shared
 between rows). The caller holds the folder's lock, collects the workers' timings and model records, and writes
@@ -30,6 +32,8 @@ from .provenance import differences
 from .store import EvaluationSetupError
 
 _WORKER: dict[str, Any] = {}
+#: test chunks per task of stage 2 (see :func:`execute_in_workers`)
+PART_CHUNKS = 4
 
 
 def check_arguments(shard: int, num_shards: int, max_units: int | None, on_error: str) -> None:
@@ -78,18 +82,24 @@ def execute_in_workers(run: Any, rows: Sequence[tuple[str, MethodGrid]], workers
         pickle.dumps(run.backend)
     except Exception as error:
         raise EvaluationSetupError(f"workers > 1 needs a backend that can be pickled ({error}); pass workers=1") from None
-    order = sorted(range(len(rows)), key=lambda i: -row_cost(rows[i][1]))  # the longest rows first
-    tasks = [(rows[i][0], rows[i][1]) for i in order]
+    # stage 1: every row's selection (its validation units), the longest first; stage 2: the test, defaults and fresh
+    # units of every row in parts of PART_CHUNKS chunks, so that no worker waits for one long row at the end
+    order = sorted(range(len(rows)), key=lambda i: -row_cost(rows[i][1]))
+    selections = [(rows[i][0], rows[i][1], ()) for i in order]
+    chunks = math.ceil((run.profile.n_test or len(run.samples("test"))) / run.profile.chunk_size)
+    parts = [(model, grid, tuple(range(start, min(start + PART_CHUNKS, chunks))))
+             for start in range(0, chunks, PART_CHUNKS) for model, grid in rows]
     setup = dict(profile=run.profile, root=str(run.store.root), backend=run.backend, device=run.device,
                  data_dir=run.data_dir, on_error=run.on_error,
                  threads=max(1, torch.get_num_threads() // workers),  # the caller's threads, shared out
                  expected_fingerprint=expected_fingerprint, all_rows=list(rows))
     context = multiprocessing.get_context("spawn")
-    with context.Pool(processes=min(workers, len(tasks)), initializer=_start_worker, initargs=(setup,)) as pool:
-        for seconds, models_info, units in pool.imap_unordered(_run_row, tasks, chunksize=1):
-            run.seconds.merge(seconds)
-            run.models_info.update(models_info)
-            run.units_computed += units
+    with context.Pool(processes=min(workers, len(rows)), initializer=_start_worker, initargs=(setup,)) as pool:
+        for stage in (selections, parts):
+            for seconds, models_info, units in pool.imap_unordered(_run_row, stage, chunksize=1):
+                run.seconds.merge(seconds)
+                run.models_info.update(models_info)
+                run.units_computed += units
 
 
 def _start_worker(setup: dict[str, Any]) -> None:
@@ -120,13 +130,15 @@ def _prepared_run(setup: dict[str, Any]) -> Any:
     return run
 
 
-def _run_row(task: tuple[str, MethodGrid]) -> tuple[dict[str, dict[str, float]], dict[str, Any], int]:
-    """In a worker: one row; returns the seconds it took, the model records and the number of units computed."""
+def _run_row(task: tuple[str, MethodGrid, tuple[int, ...]]) -> tuple[dict[str, dict[str, float]], dict[str, Any], int]:
+    """In a worker: one row's selection (no chunks) or its units of some test chunks (after its selection); returns
+    the seconds it took, the model records and the number of units computed."""
     from .metadata import Timings
 
     if "error" in _WORKER:
         raise _WORKER["error"]
     run = _WORKER["run"]
     run.seconds, before = Timings(), run.units_computed
-    run.execute(0, 1, rows=[task], keep_models=True)
+    model_name, grid, chunks = task
+    run.execute(0, 1, rows=[(model_name, grid)], keep_models=True, chunks=chunks)
     return run.seconds.seconds, dict(run.models_info), run.units_computed - before

@@ -176,14 +176,14 @@ class _Run:
         return run_fingerprint(profile_description, versions, self.model_fingerprints, data)
 
     def execute(self, shard: int, num_shards: int, rows: Sequence[tuple[str, MethodGrid]] | None = None,
-                keep_models: bool = False) -> None:
-        """Run the rows of this shard (or the given ``rows``), model by model in profile order. ``keep_models``: keep
-        every model ready once set up (a worker process of :mod:`.parallel` gets rows of both models in turn)."""
+                keep_models: bool = False, chunks: Sequence[int] | None = None) -> None:
+        """Run the rows of this shard (or the given ``rows``, and of them the test chunks ``chunks``), model by model in
+        profile order. ``keep_models``: keep every model ready once set up (for a worker of :mod:`.parallel`)."""
         mine = self.my_rows(shard, num_shards) if rows is None else list(rows)
         for model_name in self.profile.models:
             for grid in [g for m, g in mine if m == model_name]:
                 model, context = self.ready_model(model_name, keep_models)
-                self.run_row(model_name, model, context, grid)
+                self.run_row(model_name, model, context, grid, chunks)
 
     def ready_model(self, model_name: str, keep_models: bool) -> tuple[nn.Module, ModelContext]:
         """The model on the device in eval mode, its context, and its test split (test_filter "correct")."""
@@ -208,7 +208,10 @@ class _Run:
         return model, context
 
     # ---------------------------------------------------------------- one table row
-    def run_row(self, model_name: str, model: nn.Module, context: ModelContext, grid: MethodGrid) -> None:
+    def run_row(self, model_name: str, model: nn.Module, context: ModelContext, grid: MethodGrid,
+                chunks: Sequence[int] | None = None) -> None:
+        """Selection (or its stored decision), then the units of ``chunks`` (None: all) of the chosen configuration
+        on the test split, the defaults and the fresh split (:mod:`.parallel` runs a row's chunks in parts)."""
         spec = self.backend.method_spec(grid.method)
         example = torch.as_tensor(self.samples("test").x[:1], device=self.device)
         candidates = candidate_configurations(grid, spec, lambda: self.backend.layer_candidates(model, spec, example))
@@ -237,26 +240,28 @@ class _Run:
                 "it was written by a different profile - use a fresh output folder"
             )
         params = candidates[keys.index(chosen["config"].iloc[0])]
-        self.run_units(model_name, model, context, "test", grid, params, self.profile.metrics)
+        self.run_units(model_name, model, context, "test", grid, params, self.profile.metrics, chunks=chunks)
         if self.profile.defaults_metrics:  # the table "at registered defaults, no selection"
             defaults = grid.default_parameters()
             self.run_units(model_name, model, context, "test", grid, defaults, self.profile.defaults_metrics,
-                           timing_key="defaults")
+                           timing_key="defaults", chunks=chunks)
         if grid.name in self.fresh_rows:  # the same chosen configuration on the fresh split: no new selection
-            self.run_units(model_name, model, context, FRESH, grid, params, self.fresh_metrics)
+            self.run_units(model_name, model, context, FRESH, grid, params, self.fresh_metrics, chunks=chunks)
 
     # ---------------------------------------------------------------- units
     def evaluator(self, metric: str, context: ModelContext, split: str) -> MetricEvaluator:
         return build_metric(metric, metric_params_for(self.profile, metric, split), context)
 
     def run_units(self, model_name: str, model: nn.Module, context: ModelContext, split: str, grid: MethodGrid,
-                  params: dict[str, Any], metric_names: Sequence[str], timing_key: str | None = None) -> None:
+                  params: dict[str, Any], metric_names: Sequence[str], timing_key: str | None = None,
+                  chunks: Sequence[int] | None = None) -> None:
         samples = self.samples(split)
         config = config_key(params)
         evaluators = [self.evaluator(m, context, split) for m in metric_names]
         size = self.profile.chunk_size
-        chunks = [np.arange(start, min(start + size, len(samples))) for start in range(0, len(samples), size)]
-        units = [(ci, ev, WorkUnit(model_name, split, grid.name, config, ev.name, ci)) for ci in range(len(chunks)) for ev in evaluators]
+        indices = [np.arange(start, min(start + size, len(samples))) for start in range(0, len(samples), size)]
+        wanted = range(len(indices)) if chunks is None else [ci for ci in chunks if ci < len(indices)]
+        units = [(ci, ev, WorkUnit(model_name, split, grid.name, config, ev.name, ci)) for ci in wanted for ev in evaluators]
         pending = self.store.pending([u for _, _, u in units])
         if not pending:
             return
@@ -279,9 +284,9 @@ class _Run:
                 needs_maps = uses_maps and ev.skip_reason(model) is None
                 cpu, wall = time.process_time(), time.perf_counter()
                 if needs_maps and ci not in maps_by_chunk:
-                    maps_by_chunk[ci] = self.explain_chunk(model, samples, chunks[ci], grid, params, unit)
+                    maps_by_chunk[ci] = self.explain_chunk(model, samples, indices[ci], grid, params, unit)
                 maps = maps_by_chunk[ci] if needs_maps else None
-                rows = self.compute_unit(unit, ev, model, samples, chunks[ci], maps, grid, params)
+                rows = self.compute_unit(unit, ev, model, samples, indices[ci], maps, grid, params)
                 cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
                 self.seconds.add(f"{model_name}/{grid.name}", timing_key or split, cpu, wall)
                 self.seconds.add(f"metric/{split}/{ev.name}", "unit", cpu, wall)
