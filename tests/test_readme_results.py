@@ -22,7 +22,7 @@ def test_every_digest_block_of_the_readme_equals_the_table_rendered_from_figures
     text = README.read_text(encoding="utf-8")
     assert set(digest.readme_blocks(text)) == {"mean ranks", "verdicts", "replication", "class sensitivity",
                                                "paper settings", "selectivity direction", "confirmatory matrix",
-                                               "confirmatory counts"}
+                                               "confirmatory counts", "resnet claim"}
     rendered = digest.render_readme(text, digest.readme_tables(FIGURES))
     assert rendered == text, ("the README's result tables differ from figures/: run "
                               "`python -m hidden_monotonicity.evaluation.digest --write README.md`")
@@ -55,6 +55,17 @@ def test_the_confirmatory_matrix_and_counts_follow_the_verdicts():
     assert "| m: splitcam vs layercam | ▲ / ▲ | ▼ / · |" in matrix
     counts = digest.confirmatory_counts(both)
     assert "| m | splitcam | 2 | 1 | 0 | 1 |" in counts
+
+
+def test_the_resnet_claim_names_the_strongest_baseline_from_the_table():
+    table = pd.read_csv(FIGURES / "evaluation_table.csv")
+    both = pd.read_csv(FIGURES / "evaluation_confirmatory_both_splits.csv")
+    ranks = table[(table["table"] == "headline") & (table["metric"] == digest.MEAN_RANK)
+                  & (table["model"] == "benchmark_resnet") & ~table["method"].isin(digest.SPLIT_METHODS)]
+    best = ranks.sort_values("mean", kind="mergesort")["method"].iloc[0]
+    rendered = digest.resnet_claim_table(both, table)
+    assert f"by headline mean rank: {best} (" in rendered
+    assert rendered.count("vs layercam") == 4
 
 
 def test_an_unknown_block_is_named():

@@ -76,7 +76,10 @@ NOTEBOOK_SETTINGS: dict[str, dict[str, dict[str, Any]]] = {
     "02_numerical_stability": {
         "common": {"dataset": "digits", "alphas": (0.0, 0.1, 0.2, 0.3, 0.4, 0.5), "strategies": ("none", "shift", "scale", "threshold")},
         # (model name, input side): torchvision models at random init unless their ImageNet weights are cached
-        "default": {"model": "benchmark_vgg", "models": (("benchmark_vgg", 64), ("benchmark_resnet", 64), ("vgg16", 224), ("resnet18", 224)), "n_images": 1},
+        # threads: VGG16 / ResNet18 at 224 px keep both cores of the 2-core machine busy (make reproduce runs one notebook
+        # at a time)
+        "default": {"model": "benchmark_vgg", "models": (("benchmark_vgg", 64), ("benchmark_resnet", 64), ("vgg16", 224), ("resnet18", 224)), "n_images": 1,
+                    "threads": 2},
         "smoke": {"model": "resnet18", "models": (("resnet18", 32),), "n_images": 1},
     },
     "03_saliency_gallery": {
@@ -85,6 +88,7 @@ NOTEBOOK_SETTINGS: dict[str, dict[str, dict[str, Any]]] = {
                    "sample_images": 100},
         "default": {
             "model": "benchmark_vgg",
+            "threads": 2,  # its photo section runs EfficientNet-Lite0 at 224 px (both cores; one notebook at a time)
             "n_images": 4,
             "methods": (
                 ("SplitCAM", "splitcam", {}),

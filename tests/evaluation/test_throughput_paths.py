@@ -65,3 +65,24 @@ def test_the_default_profile_scores_at_least_480_test_and_32_validation_images()
     profile = get_profile("default")
     assert profile.n_test >= 480 and profile.n_val >= 32
     assert hm.evaluation.get_profile("default").chunk_size == 32
+
+
+def test_the_defaults_table_covers_the_first_defaults_images_only(tmp_path):
+    """defaults_images: the table at registered defaults on the first N test images - computed in whole chunks, cut to
+    exactly N in the table, also for rows whose defaults equal the chosen configuration (their units cover every
+    test image)."""
+    profile = stand_in_profile(defaults_metrics=("PixelFlipping",), defaults_images=2, chunk_size=3)
+    result = evaluate(profile, tmp_path / "r", backend=make_backend(), progress=False)
+    defaults = pd.read_csv(tmp_path / "r" / "table_defaults.csv")
+    per_image = defaults[defaults["metric"] != "Mean rank"]
+    assert len(per_image) and set(per_image["n"]) == {2}, defaults[["model", "method", "metric", "n"]]
+    full = pd.read_csv(tmp_path / "r" / "table.csv")
+    assert full.loc[full["metric"] == "AUC@5", "n"].max() == profile.n_test
+    units = list((tmp_path / "r" / "units").rglob("PixelFlipping-*.csv"))
+    assert result.complete and units
+
+
+@pytest.mark.parametrize("value", [0, -3, 2.5, True, "96"])
+def test_a_bad_defaults_images_is_refused(value):
+    with pytest.raises(ValueError, match="defaults_images must be a whole number >= 1 or None"):
+        stand_in_profile(defaults_images=value)

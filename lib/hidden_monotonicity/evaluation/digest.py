@@ -101,6 +101,32 @@ def confirmatory_counts(both_splits: pd.DataFrame) -> str:
     return markdown_table(pd.DataFrame(rows))
 
 
+#: the paper's ResNet18 claim (digest E): the split methods improve only marginally over LayerCAM, the strongest
+#: baseline there, in Selectivity and the Pointing Game
+RESNET_CLAIM = {"model": "benchmark_resnet", "methods": ("splitcam", "splitlrp"), "baseline": "layercam",
+                "metrics": ("Selectivity", "PointingGame")}
+
+
+def resnet_claim_table(both_splits: pd.DataFrame, table: pd.DataFrame, claim: dict = RESNET_CLAIM) -> str:
+    """Markdown: what the benchmark ResNet says about the paper's ResNet18 claim - the split methods against LayerCAM
+    on Selectivity and the Pointing Game (effect = split method - LayerCAM, with its interval, verdict on both
+    splits), and which baseline has the best headline mean rank there (the paper: LayerCAM)."""
+    rows = both_splits[(both_splits["model"] == claim["model"]) & both_splits["method"].isin(claim["methods"])
+                       & (both_splits["baseline"] == claim["baseline"]) & both_splits["metric"].isin(claim["metrics"])]
+    shown = pd.DataFrame({
+        "comparison": rows["method"] + " vs " + rows["baseline"], "metric": rows["metric"],
+        "effect [95 % CI], test": [f"{e:.3g} [{lo:.3g}, {hi:.3g}]" for e, lo, hi in
+                                   zip(rows["effect_test"], rows["ci_low_test"], rows["ci_high_test"])],
+        "verdict test / fresh": rows["verdict_test"] + " / " + rows["verdict_fresh"]})
+    ranks = table[(table["table"] == "headline") & (table["metric"] == MEAN_RANK) & (table["model"] == claim["model"])]
+    baselines = ranks[~ranks["method"].isin(SPLIT_METHODS)].sort_values("mean", kind="mergesort")
+    best = baselines.iloc[0] if len(baselines) else None
+    note = ("" if best is None else f"\n\nStrongest baseline on {claim['model']} by headline mean rank: "
+            f"{best['method']} ({best['display']}); {claim['baseline']}: "
+            f"{ranks.set_index('method')['display'].get(claim['baseline'], '–')}.")
+    return markdown_table(shown) + note
+
+
 def class_sensitivity_table(sensitivity: pd.DataFrame, rows: Sequence[str] = CLASS_SENSITIVITY_ROWS) -> str:
     """Markdown: per model and method, Spearman's ρ between the maps for the label and another class on |map| (with
     its interval), the same-class baseline on |map| (the label's map under small input noise) and the signed ρ."""
@@ -131,6 +157,8 @@ def readme_tables(figures: str | Path) -> dict[str, str]:
         "confirmatory matrix": confirmatory_matrix(pd.read_csv(folder / "evaluation_confirmatory_both_splits.csv")),
         "confirmatory counts": confirmatory_counts(pd.read_csv(folder / "evaluation_confirmatory_both_splits.csv")),
         "class sensitivity": class_sensitivity_table(pd.read_csv(folder / "evaluation_class_sensitivity.csv")),
+        "resnet claim": resnet_claim_table(pd.read_csv(folder / "evaluation_confirmatory_both_splits.csv"),
+                                           pd.read_csv(folder / "evaluation_table.csv")),
         "paper settings": paper_settings_table(),
         "selectivity direction": selectivity_direction_note(),
     }

@@ -215,7 +215,7 @@ def _with_new_fields(described: Any) -> Any:
     defaults = {f.name: f.default if f.default is not dataclasses.MISSING else f.default_factory()
                 for f in dataclasses.fields(EvaluationProfile)
                 if f.default is not dataclasses.MISSING or f.default_factory is not dataclasses.MISSING}
-    plain = (bool, int, float, str)  # and empty mappings: fields such as fresh_test, whose default is {}
+    plain = (bool, int, float, str, type(None))  # and empty mappings: fields such as fresh_test, whose default is {}
     return {**{k: v for k, v in defaults.items() if k not in described
                and (isinstance(v, plain) or (isinstance(v, dict) and not v))}, **described}
 

@@ -82,6 +82,9 @@ def finalize(out_dir: str | Path, profile: EvaluationProfile, metadata: dict[str
     if profile.defaults_metrics:
         default_keys = pd.DataFrame([{"method": g.name, "config": config_key(g.default_parameters())} for g in profile.methods])
         default_scores = test.merge(default_keys, on=["method", "config"], how="inner")
+        if profile.defaults_images is not None and not default_scores.empty:  # the first defaults_images test images
+            first = default_scores.groupby("model")["sample"].rank(method="dense") <= profile.defaults_images
+            default_scores = default_scores[first]
     if not selection.empty and not test.empty:
         chosen = selection[selection["chosen"].astype(bool)][["model", "method", "config"]]
         test = test.merge(chosen, on=["model", "method", "config"], how="inner")

@@ -67,28 +67,11 @@ from .parallel import check_arguments, check_workers, execute_in_workers  # noqa
 from .profiles import EvaluationProfile, MethodGrid, get_profile
 from .provenance import data_fingerprint, model_fingerprint, resume_metadata, run_fingerprint, stored_metadata
 from .results import EvaluationResult, finalize
-from .selection import (
-    candidate_configurations,
-    metric_params_for,
-    profile_outputs,
-    select_configuration,
-    selection_metric_names,
-)
-from .store import (
-    SCORE_COLUMNS,
-    STATUS_EMPTY_MASK,
-    STATUS_OK,
-    EvaluationSetupError,
-    FolderLock,
-    OutputFolderError,
-    ResultStore,
-    WorkUnit,
-    config_key,
-    copy_results,
-    derive_seed,
-    make_output_folder,
-    prepare_merge_folder,
-)
+from .selection import (candidate_configurations, metric_params_for, profile_outputs, select_configuration,
+                        selection_metric_names)
+from .store import (SCORE_COLUMNS, STATUS_EMPTY_MASK, STATUS_OK, EvaluationSetupError, FolderLock, OutputFolderError,
+                    ResultStore, WorkUnit, config_key, copy_results, derive_seed, make_output_folder,
+                    prepare_merge_folder)
 
 # --------------------------------------------------------------------------------------------
 # the run
@@ -243,8 +226,10 @@ class _Run:
         self.run_units(model_name, model, context, "test", grid, params, self.profile.metrics, chunks=chunks)
         if self.profile.defaults_metrics:  # the table "at registered defaults, no selection"
             defaults = grid.default_parameters()
+            cut = None if self.profile.defaults_images is None else -(-self.profile.defaults_images // self.profile.chunk_size)
+            part = chunks if cut is None else [c for c in (range(cut) if chunks is None else chunks) if c < cut]
             self.run_units(model_name, model, context, "test", grid, defaults, self.profile.defaults_metrics,
-                           timing_key="defaults", chunks=chunks)
+                           timing_key="defaults", chunks=part)
         if grid.name in self.fresh_rows:  # the same chosen configuration on the fresh split: no new selection
             self.run_units(model_name, model, context, FRESH, grid, params, self.fresh_metrics, chunks=chunks)
 
