@@ -22,7 +22,7 @@ def test_every_digest_block_of_the_readme_equals_the_table_rendered_from_figures
     text = README.read_text(encoding="utf-8")
     assert set(digest.readme_blocks(text)) == {"mean ranks", "verdicts", "replication", "class sensitivity",
                                                "paper settings", "selectivity direction", "confirmatory matrix",
-                                               "confirmatory counts", "resnet claim"}
+                                               "confirmatory counts", "resnet claim", "paper cost"}
     rendered = digest.render_readme(text, digest.readme_tables(FIGURES))
     assert rendered == text, ("the README's result tables differ from figures/: run "
                               "`python -m hidden_monotonicity.evaluation.digest --write README.md`")

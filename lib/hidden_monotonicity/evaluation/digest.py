@@ -127,6 +127,20 @@ def resnet_claim_table(both_splits: pd.DataFrame, table: pd.DataFrame, claim: di
     return markdown_table(shown) + note
 
 
+#: the recorded output of a dry run of the paper profile (written by the command in its first line)
+PAPER_DRY_RUN = Path("benchmarks") / "paper_dry_run.txt"
+
+
+def paper_cost_block(path: str | Path) -> str:
+    """The command and the projected-cost report of the recorded paper dry run (:data:`PAPER_DRY_RUN`), as a fenced
+    block: the README quotes the file the run wrote, so its numbers are never typed."""
+    lines = Path(path).read_text(encoding="utf-8").splitlines()
+    start = next((i for i, line in enumerate(lines) if line.startswith("Cost on this device")), None)
+    if not lines or not lines[0].startswith("$ ") or start is None:
+        raise ValueError(f"{path} must start with '$ <command>' and hold the dry run's 'Cost on this device' report")
+    return "\n".join(["```text", lines[0], *lines[start:], "```"])
+
+
 def class_sensitivity_table(sensitivity: pd.DataFrame, rows: Sequence[str] = CLASS_SENSITIVITY_ROWS) -> str:
     """Markdown: per model and method, Spearman's ρ between the maps for the label and another class on |map| (with
     its interval), the same-class baseline on |map| (the label's map under small input noise) and the signed ρ."""
@@ -160,6 +174,7 @@ def readme_tables(figures: str | Path) -> dict[str, str]:
         "resnet claim": resnet_claim_table(pd.read_csv(folder / "evaluation_confirmatory_both_splits.csv"),
                                            pd.read_csv(folder / "evaluation_table.csv")),
         "paper settings": paper_settings_table(),
+        "paper cost": paper_cost_block(folder.parent / PAPER_DRY_RUN),
         "selectivity direction": selectivity_direction_note(),
     }
 
