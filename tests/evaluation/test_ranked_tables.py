@@ -139,7 +139,7 @@ def test_the_rank_bootstrap_resamples_the_same_images_for_every_method():
 
 @pytest.mark.parametrize("name, n_val, n_test, described", [
     ("smoke", 4, 4, "4+4 digits"),
-    ("default", 16, 96, "16 validation / 96 test images"),
+    ("default", 32, 480, "32 validation / 480 test images"),
     ("natural", 2, 8, "2 validation / 8 test mosaics"),
 ])
 def test_each_profile_states_the_images_its_splits_hold(name, n_val, n_test, described):

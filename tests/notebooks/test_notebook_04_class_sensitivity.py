@@ -27,11 +27,15 @@ def _calls(tree: ast.AST, name: str) -> list[ast.Call]:
             and (getattr(node.func, "attr", None) == name or getattr(node.func, "id", None) == name)]
 
 
-def test_the_class_sensitivity_cell_uses_every_evaluated_test_image_and_the_baseline():
+def test_the_class_sensitivity_cell_uses_the_first_evaluated_test_images_and_the_baseline():
+    """The first class_sensitivity_images test images the evaluation scored (issue 27: 96 of 480, for the budget),
+    never more than the profile's n_test, and none sliced away afterwards."""
     tree = _class_sensitivity_code()
     (load,) = [call for call in _calls(tree, "load") if ast.unparse(call.func) == "hm.data.load"]
     n = {k.arg: ast.unparse(k.value) for k in load.keywords}.get("n")
-    assert n == "evaluation_profile.n_test", f"the test images are cut to {n!r}; load the profile's n_test"
+    assert n == "n_sensitivity", f"the test images are loaded with n={n!r}; expected n_sensitivity"
+    code = ast.unparse(tree)
+    assert "min(class_sensitivity_images, evaluation_profile.n_test)" in code, "n_sensitivity must not exceed n_test"
     sliced = [ast.unparse(node) for node in ast.walk(tree) if isinstance(node, ast.Subscript)
               and "test_images" in ast.unparse(node.value)]
     assert not sliced, f"the cell slices the test images: {sliced}"
@@ -43,5 +47,5 @@ def test_the_class_sensitivity_markdown_says_which_correlation_to_read():
     (text,) = ["".join(c["source"]) for c in _cells()
                if c["cell_type"] == "markdown" and "".join(c["source"]).startswith("## Class sensitivity")]
     for phrase in ("signed ρ", "|map| ρ", "same-class baseline", "does the map's sign pattern change with the class",
-                   "does the map point at the same places", "every test image"):
+                   "does the map point at the same places", "class_sensitivity_images"):
         assert phrase in text, f"the class-sensitivity markdown does not mention {phrase!r}"
