@@ -44,6 +44,7 @@ Outputs
 from __future__ import annotations
 
 import json
+import math
 import shutil
 import time
 from dataclasses import dataclass
@@ -226,7 +227,7 @@ class _Run:
         self.run_units(model_name, model, context, "test", grid, params, self.profile.metrics, chunks=chunks)
         if self.profile.defaults_metrics:  # the table "at registered defaults, no selection"
             defaults = grid.default_parameters()
-            cut = None if self.profile.defaults_images is None else -(-self.profile.defaults_images // self.profile.chunk_size)
+            cut = None if self.profile.defaults_images is None else math.ceil(self.profile.defaults_images / self.profile.chunk_size)
             part = chunks if cut is None else [c for c in (range(cut) if chunks is None else chunks) if c < cut]
             self.run_units(model_name, model, context, "test", grid, defaults, self.profile.defaults_metrics,
                            timing_key="defaults", chunks=part)
