@@ -22,7 +22,8 @@ def test_every_digest_block_of_the_readme_equals_the_table_rendered_from_figures
     text = README.read_text(encoding="utf-8")
     assert set(digest.readme_blocks(text)) == {"mean ranks", "verdicts", "replication", "class sensitivity",
                                                "paper settings", "selectivity direction", "confirmatory matrix",
-                                               "confirmatory counts", "resnet claim", "paper cost"}
+                                               "confirmatory counts", "resnet claim", "paper cost",
+                                               "notebook times", "monotone accuracy"}
     rendered = digest.render_readme(text, digest.readme_tables(FIGURES))
     assert rendered == text, ("the README's result tables differ from figures/: run "
                               "`python -m hidden_monotonicity.evaluation.digest --write README.md`")
@@ -71,3 +72,26 @@ def test_the_resnet_claim_names_the_strongest_baseline_from_the_table():
 def test_an_unknown_block_is_named():
     with pytest.raises(KeyError, match="digest: nonsense"):
         digest.render_readme("<!-- digest: nonsense -->\nold\n<!-- /digest -->\n", {"verdicts": "x"})
+
+
+def test_the_notebook_times_are_papermills_records(tmp_path):
+    """The README's time per notebook is read from each notebook's papermill metadata, not typed."""
+    import json
+
+    notebook = {"cells": [], "metadata": {"papermill": {"duration": 956.3, "end_time": "2026-12-07T00:36:02",
+                                                        "parameters": {"profile": "default"}}}}
+    (tmp_path / "04_x.ipynb").write_text(json.dumps(notebook), encoding="utf-8")
+    notebook["metadata"]["papermill"]["duration"] = 11.9
+    (tmp_path / "00_y.ipynb").write_text(json.dumps(notebook), encoding="utf-8")
+    table = digest.notebook_times_table(tmp_path)
+    assert "| `04_x` | default | 15.9 min | 2026-12-07 |" in table and "| `00_y` | default | 12 s |" in table
+
+
+def test_the_monotone_table_is_the_files_own(tmp_path):
+    path = tmp_path / "m.md"
+    path.write_text("# t\n\n## Accuracy and the Fig. 3 claim\n\n| a | b |\n|---|---|\n| DM | 0.9 |\n\n## Next\n| x |\n",
+                    encoding="utf-8")
+    assert digest.monotone_accuracy_table(path) == "| a | b |\n|---|---|\n| DM | 0.9 |"
+    path.write_text("no section", encoding="utf-8")
+    with pytest.raises(ValueError, match="Accuracy"):
+        digest.monotone_accuracy_table(path)

@@ -6,6 +6,7 @@ Commands
     fixture    write a small dataset fixture (``fixture imagenet-s DIR``) for offline dry runs
     train      train the benchmark classifiers (see ``train --help``)
     reproduce  execute every notebook with papermill and refresh ``figures/``
+    claims     check every quantitative sentence of the prose against the outputs (exit 1 if one fails)
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from __future__ import annotations
 import sys
 from typing import Callable, Sequence
 
-from . import cli, reproduce, training
+from . import claims, cli, reproduce, training
 
 #: command -> entry point taking the arguments after the command (``evaluate`` and ``merge`` share
 #: :func:`hidden_monotonicity.cli.main`, which reads the command itself).
@@ -23,6 +24,7 @@ COMMANDS: dict[str, Callable[[Sequence[str]], int | None]] = {
     "fixture": cli.fixture_main,
     "train": training.main,
     "reproduce": reproduce.main,
+    "claims": lambda args: claims.main(args),
 }
 
 

@@ -32,6 +32,9 @@
   ``results/reproduce-timings.json`` (next to the notebook folder; git-ignored, it describes this machine;
   ``--timings`` to choose another file). ``--dry-run`` reads it for the expected times. Runs that write to an
   output folder also leave that run's ``reproduce-timings.json`` there.
+* A run of the default profile into the repository's ``figures/`` ends with the claims check
+  (:func:`report_claims`): the sentences of the prose whose numbers the new outputs contradict are its last lines,
+  and the exit status is 1 when there is one.
 """
 
 from __future__ import annotations
@@ -490,4 +493,26 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
     if in_place:  # the executed copies are in place now; nothing in the scratch folder is needed any more
         shutil.rmtree(scratch, ignore_errors=True)
+    return report_claims(args.profile, figures_dir)
+
+
+def report_claims(profile: str, figures_dir: Path) -> int:
+    """After a run of the default profile into the repository's ``figures/``: check every claim of the prose against
+    the new outputs (:mod:`hidden_monotonicity.claims`) and print those that do not hold as the last lines; 1 when one
+    fails (the notebooks ran, but a sentence of the README, a notebook or COURSE.md now contradicts its output)."""
+    from .claims import CLAIMS, HOLDS, check_claims, format_report
+
+    root = repository_root()
+    if profile != "default" or Path(figures_dir).resolve() != (root / "figures").resolve():
+        print(f"claims: not checked (they are stated for the default profile's figures/; this run: profile {profile!r}, "
+              f"figures in {display_path(figures_dir)})")
+        return 0
+    table = check_claims(CLAIMS, root)
+    print(format_report(table))
+    failed = int((table["verdict"] != HOLDS).sum())
+    if failed:
+        print(f"reproduce: {failed} claim(s) of the prose do not hold for these outputs (listed above): update the "
+              "sentence and its claim in lib/hidden_monotonicity/claims/registry.py, or find what moved",
+              file=sys.stderr)
+        return 1
     return 0

@@ -161,6 +161,32 @@ def class_sensitivity_table(sensitivity: pd.DataFrame, rows: Sequence[str] = CLA
     return markdown_table(frame)
 
 
+def notebook_times_table(notebooks: str | Path) -> str:
+    """Markdown: each committed notebook's wall time as papermill recorded it (``metadata.papermill.duration``) and
+    the profile it ran with; the README's times are never typed."""
+    import json
+
+    rows = []
+    for path in sorted(Path(notebooks).glob("0*.ipynb")):
+        record = json.loads(path.read_text(encoding="utf-8")).get("metadata", {}).get("papermill", {}) or {}
+        seconds = record.get("duration")
+        shown = "–" if seconds is None else (f"{seconds:.0f} s" if seconds < 120 else f"{seconds / 60:.1f} min")
+        rows.append({"notebook": f"`{path.stem}`", "profile": (record.get("parameters") or {}).get("profile", "–"),
+                     "time": shown, "finished": str(record.get("end_time") or "–")[:10]})
+    return markdown_table(pd.DataFrame(rows))
+
+
+def monotone_accuracy_table(path: str | Path) -> str:
+    """The accuracy and lift table of ``monotone_accuracy.md`` (section "Accuracy and the Fig. 3 claim"), as written."""
+    lines = Path(path).read_text(encoding="utf-8").splitlines()
+    start = next((i for i, line in enumerate(lines) if line.startswith("## Accuracy")), None)
+    if start is None:
+        raise ValueError(f"{path} has no section '## Accuracy ...'; rerun notebook 05 to write it")
+    table = [line for line in lines[start + 1:next((i for i in range(start + 1, len(lines))
+                                                    if lines[i].startswith("## ")), len(lines))] if line.startswith("|")]
+    return "\n".join(table)
+
+
 def readme_tables(figures: str | Path) -> dict[str, str]:
     """Every table the README quotes, rendered from the files in ``figures``."""
     folder = Path(figures)
@@ -177,6 +203,8 @@ def readme_tables(figures: str | Path) -> dict[str, str]:
         "paper settings": paper_settings_table(),
         "paper cost": paper_cost_block(folder.parent / PAPER_DRY_RUN),
         "selectivity direction": selectivity_direction_note(),
+        "notebook times": notebook_times_table(folder.parent / "notebooks"),
+        "monotone accuracy": monotone_accuracy_table(folder / "monotone_accuracy.md"),
     }
 
 
