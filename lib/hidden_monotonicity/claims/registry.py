@@ -10,7 +10,8 @@ number; ``python -m hidden_monotonicity claims`` checks them all.
 from __future__ import annotations
 
 import json
-from typing import Any
+from functools import lru_cache
+from typing import Any, Callable
 
 from .engine import Claim, Evidence, Outputs, about, at_least, at_most, between, cell, computed, count, equals, rank
 
@@ -89,6 +90,68 @@ def _notebook_seconds(notebook: str) -> Evidence:
     return computed(f"{notebook} metadata.papermill.duration (s)", read)
 
 
+@lru_cache(maxsize=1)
+def _lite0_probabilities() -> dict[str, tuple[int, float]]:
+    """EfficientNet-Lite0 (ImageNet weights) on the shipped photos at 224 px: per photo, top class and probability."""
+    import torch
+
+    from .. import models
+    from ..data import natural_photos
+
+    model = models.load("efficientnet_lite0", weights="imagenet").eval()
+    photos = natural_photos(224, names=["chelsea", "coffee"])
+    with torch.no_grad():
+        top = model(models.efficientnet_lite_normalise(photos.images)).softmax(-1).max(-1)
+    return {name: (int(i), float(p)) for name, i, p in zip(photos.names, top.indices, top.values)}
+
+
+def _lite0_top(photo: str, part: int) -> Evidence:
+    what = ("top-1 class index", "top-1 probability")[part]
+    return computed(f"EfficientNet-Lite0 (ImageNet weights) on {photo} at 224 px: {what}",
+                    lambda o: _lite0_probabilities()[photo][part])
+
+
+def _markdown_row_value(path: str, first_cell: str, column: int) -> Evidence:
+    """A number in a Markdown table of a recorded script output (a file whose first line is the command)."""
+    def read(o: Outputs) -> float:
+        for line in o.path(path).read_text(encoding="utf-8").splitlines():
+            cells = [c.strip() for c in line.strip().strip("|").split("|")]
+            if cells and cells[0] == first_cell:
+                return float(cells[column])
+        raise KeyError(f"no table row {first_cell!r} in {path}")
+
+    return computed(f"{path}: row {first_cell!r}, column {column}", read)
+
+
+def _constant(describe: str, read: Callable[[], Any]) -> Evidence:
+    """A setting of the code the prose states (a profile value, a module constant), read where the code reads it."""
+    return computed(describe, lambda o: read())
+
+
+def _module_constant(module: str, name: str) -> Evidence:
+    import importlib
+
+    return _constant(f"{module}.{name}", lambda: getattr(importlib.import_module(f"hidden_monotonicity.{module}"), name))
+
+
+def _profile_param(profile: str, metric: str, key: str) -> Evidence:
+    def read() -> Any:
+        from ..evaluation import get_profile
+
+        return get_profile(profile).metric_params[metric][key]
+
+    return _constant(f"profile {profile!r} metric_params[{metric!r}][{key!r}]", read)
+
+
+def _clopper_pearson_low(hits: int, n: int) -> Evidence:
+    def read() -> float:
+        from ..evaluation.statistics import proportion_interval
+
+        return proportion_interval([1.0] * hits + [0.0] * (n - hits)).low
+
+    return _constant(f"statistics.proportion_interval of {hits} hits in {n}: lower end", read)
+
+
 _BLOCKS_3_TO_9 = ["_blocks.3._expand_relu", "_blocks.6._expand_relu", "_blocks.9._depthwise_relu"]
 _MID_BLOCKS = [*_BLOCKS_3_TO_9, "_blocks.12._depthwise_relu"]
 _SAME_DEPTH_VGG = "network == 'benchmark_vgg' and `SplitCAM depth` == `LRP-γ depth`"
@@ -139,6 +202,31 @@ _README_CLAIMS = [
           computed(f"largest mean g_lift over seeds of the DIC models in {MONOTONE}",
                    lambda o: float(o.table(MONOTONE).query("table == 'main' and kind == 'dic'")
                                    .groupby("model")["g_lift"].mean().max())), at_most(1.1)),
+    Claim("readme.lite0-chelsea-class", README, "`chelsea` as Egyptian cat (0.39) and `coffee` as espresso (0.94)",
+          _lite0_top("chelsea", 0), equals(285)),
+    Claim("readme.lite0-chelsea-probability", README, "`chelsea` as Egyptian cat (0.39)", _lite0_top("chelsea", 1),
+          about(0.39)),
+    Claim("readme.lite0-coffee-class", README, "`coffee` as espresso (0.94)", _lite0_top("coffee", 0), equals(967)),
+    Claim("readme.lite0-coffee-probability", README, "`coffee` as espresso (0.94)", _lite0_top("coffee", 1),
+          about(0.94)),
+    Claim("readme.padding-tf", README, "measured: top-1 0.812 with TF padding vs 0.688 with symmetric padding on 64 "
+          "crops/flips of the photos", _markdown_row_value("benchmarks/efficientnet_padding.txt", "tf_same", 1),
+          about("0.812")),
+    Claim("readme.padding-symmetric", README, "top-1 0.812 with TF padding vs 0.688 with symmetric padding",
+          _markdown_row_value("benchmarks/efficientnet_padding.txt", "symmetric", 1), about("0.688")),
+    Claim("readme.candidates-per-model", README, "73 candidates per model",
+          count(F + "evaluation_selection.csv", model="benchmark_vgg"), equals(73)),
+    Claim("readme.clopper-pearson-96", README, "so 96 hits of 96 read [0.962, 1]", _clopper_pearson_low(96, 96),
+          about("0.962")),
+    Claim("readme.equivalence-margin", README, "a TOST puts the difference within ± 0.2 pooled per-image SD",
+          _module_constant("evaluation.comparisons", "EQUIVALENCE_MARGIN_SD"), equals(0.2)),
+    Claim("readme.selectivity-patch", README, "Selectivity uses 16-px patches and Max-Sensitivity 3 samples",
+          _profile_param("default", "Selectivity", "patch_size"), equals(16)),
+    Claim("readme.maxsensitivity-samples", README, "Selectivity uses 16-px patches and Max-Sensitivity 3 samples",
+          _profile_param("default", "MaxSensitivity", "nr_samples"), equals(3)),
+    Claim("readme.benchmark-test-images", README, "digits localisation benchmark (1,000 test images",
+          computed("data/checkpoints/benchmark_vgg.json data.test.n",
+                   lambda o: o.json("data/checkpoints/benchmark_vgg.json")["data"]["test"]["n"]), equals(1000)),
     Claim("readme.benchmark-vgg-accuracy", README, "`benchmark_vgg` 96.7 % and `benchmark_resnet` 96.6 % test accuracy",
           _checkpoint_accuracy("benchmark_vgg"), about(0.967)),
     Claim("readme.benchmark-resnet-accuracy", README, "`benchmark_vgg` 96.7 % and `benchmark_resnet` 96.6 % test "
@@ -251,6 +339,10 @@ _NOTEBOOK_CLAIMS = [
     Claim("04.class-images", NB04, "**Measured** (default profile, 96 test digits", _class("benchmark_vgg", "splitcam", "n"),
           equals(96)),
     # 05: self-explaining models
+    Claim("05.three-seeds", NB05, "The **default** profile trains every variant for 3 seeds (a few minutes)",
+          cell(DM_FORMS, "seeds", model="DM", h_input="inverted"), equals(3)),
+    Claim("05.few-minutes", NB05, "The **default** profile trains every variant for 3 seeds (a few minutes)",
+          _notebook_seconds(NB05), at_most(300)),
     Claim("05.dm-cnn-g-lift", NB05, "the one model of the table with a clear g-lift (about 2",
           _mean_over_seeds("DM-CNN", "g_lift"), between(1.75, 2.25)),
     Claim("05.mlps-near-chance", NB05, "the two MLPs (DM and DIC), whose lifts stay near 1",
@@ -265,6 +357,12 @@ _NOTEBOOK_CLAIMS = [
     Claim("06.splitlrp-runs-on-lite0", NB06, "SplitCAM, SplitGrad and SplitLRP all explain it",
           count(NATURAL, method="splitlrp", table="headline"), at_least(1)),
     # 07: natural photos
+    Claim("07.same-rows", NB07, "same 19 rows, the same candidates (73",
+          computed(f"distinct methods in {NATURAL_SELECTION}", lambda o: o.table(NATURAL_SELECTION)["method"].nunique()),
+          equals(19)),
+    Claim("07.same-candidates", NB07, "same 19 rows, the same candidates (73", count(NATURAL_SELECTION), equals(73)),
+    Claim("04.power", NB04, "difference this run could detect with 80 % power",
+          _module_constant("evaluation.statistics", "POWER"), equals(0.8)),
     Claim("07.fits-8-minutes", NB07, "Sized for ≤ 8 minutes on a 2-core CPU (`make reproduce`)", _notebook_seconds(NB07),
           at_most(480)),
 ]
@@ -272,6 +370,10 @@ _NOTEBOOK_CLAIMS = [
 _COURSE_CLAIMS = [
     Claim("course.natural-mosaics", COURSE, "(With notebook 07.) The natural table's eight test mosaics show the same four "
           "photos", cell(NATURAL, "n", method="splitcam", metric="PointingGame", table="headline"), equals(8)),
+    Claim("course.alpha-04-05-same-maps", COURSE, "On the trained benchmark models α = 0.4 and α = 0.5 give nearly the "
+          "same maps", cell(GRADIENT_LOSS, "corr", model="benchmark_vgg @ 64 px", alpha=0.4), at_least(0.99)),
+    Claim("course.few-minutes-training", COURSE, "(notebook 05; 40 min; default profile: a few minutes of training)",
+          _notebook_seconds(NB05), at_most(300)),
     Claim("course.dm-cnn-lift", COURSE, "only the DM CNN shows a clear g-lift of about 2 on the digits",
           _mean_over_seeds("DM-CNN", "g_lift"), between(1.75, 2.25)),
     Claim("course.layer-sweep-not-reproduced", COURSE, "on the benchmark VGG each SplitCAM layer resembles LRP-γ at the "
