@@ -46,6 +46,7 @@ def copy_of_the_outputs(tmp_path: Path) -> Path:
         shutil.copy(ROOT / name, tmp_path / name)
     for folder in ("figures", "notebooks"):
         shutil.copytree(ROOT / folder, tmp_path / folder, ignore=shutil.ignore_patterns("*.png", "solutions"))
+    shutil.copytree(ROOT / "benchmarks", tmp_path / "benchmarks", ignore=shutil.ignore_patterns("*.py", "*.sh"))
     (tmp_path / "data" / "checkpoints").mkdir(parents=True)
     for path in (ROOT / "data" / "checkpoints").glob("*.json"):
         shutil.copy(path, tmp_path / "data" / "checkpoints" / path.name)
