@@ -251,6 +251,7 @@ class NotebookWatch:
     task_done: int = 0
     task_total: int = 0
     units_started: float | None = None
+    _run_units: dict[str, int] = field(default_factory=dict)  #: units computed per evaluation run (its folder)
     finished_cells: bool = False
     messages: list[str] = field(default_factory=list)
     kernel_lines: list[tuple[str, bool]] = field(default_factory=list)
@@ -305,7 +306,10 @@ class NotebookWatch:
                     continue
                 if self.units_started is None:
                     self.units_started = self._cell_started
-                self.units = int(record.get("units_computed", self.units))
+                # several evaluations per notebook (and a pool's parent for its workers): units summed over runs
+                run = str(record.get("run", ""))
+                self._run_units[run] = int(record.get("units_computed", self._run_units.get(run, 0)))
+                self.units = sum(self._run_units.values())
                 self.task = str(record.get("task", self.task))
                 self.task_done = int(record.get("task_done", 0))
                 self.task_total = int(record.get("task_total", 0))

@@ -36,3 +36,18 @@ def test_without_the_variable_nothing_is_written(tmp_path, monkeypatch):
     assert list(tmp_path.iterdir()) == []
     monkeypatch.setenv(PROGRESS_FILE_VARIABLE, str(tmp_path / "missing-folder" / "p.jsonl"))
     report_progress(step=1)  # an unwritable progress file never stops the work
+
+
+def test_a_pool_reports_from_its_parent_only_and_counts_every_unit(tmp_path, monkeypatch):
+    """With workers, the parent writes one record per finished task (the workers' own records would interleave two
+    counters); the last record counts every unit of the run, and each record names its run."""
+    from evaluation_standins import picklable_backend
+
+    progress = tmp_path / "progress.jsonl"
+    monkeypatch.setenv(PROGRESS_FILE_VARIABLE, str(progress))
+    result = evaluate(stand_in_profile(), tmp_path / "out", backend=picklable_backend(), progress=False, workers=2)
+    records = [json.loads(line) for line in progress.read_text().splitlines()]
+    counts = [r["units_computed"] for r in records]
+    assert counts == sorted(counts) and counts[-1] == result.units_computed > 0
+    assert {r["run"] for r in records} == {str(tmp_path / "out")}
+    assert all("workers" in r["task"] for r in records)

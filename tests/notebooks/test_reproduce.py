@@ -202,6 +202,13 @@ def test_the_status_follows_cells_and_the_runners_progress_records(tmp_path, cap
     assert re.search(r"~1m0\ds left", status), status  # 40 s for 4 units: 6 more take about 60 s (> 50 s - elapsed)
     watch.expected_seconds = 100.0
     assert re.search(r"~1m[34]\ds left", watch.status())  # the last run's time says more: the larger estimate
+    with open(watch.progress_file, "a") as stream_:  # a second evaluation of the notebook (its own folder) counts on
+        stream_.write("\n")
+        for done in (1, 2):
+            stream_.write(json.dumps({"run": "/r/ablation", "task": "a", "task_done": done, "task_total": 2,
+                                      "units_computed": done}) + "\n")
+    watch.poll()
+    assert watch.units == 6 and "units 6/10" in watch.status()
     watch.cell_finished(2, {"cell_type": "code", "outputs": []})
     with open(watch.kernel_log, "a") as log:
         log.write("[IPKernelApp] ERROR | KeyboardInterrupt caught in kernel\n")  # the interrupt before shutdown

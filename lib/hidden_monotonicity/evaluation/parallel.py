@@ -27,6 +27,7 @@ from typing import Any, Sequence
 
 import torch
 
+from ..progress import PROGRESS_FILE_VARIABLE, report_progress
 from .profiles import EvaluationProfile, MethodGrid
 from .provenance import differences
 from .store import EvaluationSetupError
@@ -95,17 +96,21 @@ def execute_in_workers(run: Any, rows: Sequence[tuple[str, MethodGrid]], workers
                  expected_fingerprint=expected_fingerprint, all_rows=list(rows))
     context = multiprocessing.get_context("spawn")
     with context.Pool(processes=min(workers, len(rows)), initializer=_start_worker, initargs=(setup,)) as pool:
-        for stage in (selections, parts):
-            for seconds, models_info, units in pool.imap_unordered(_run_row, stage, chunksize=1):
+        for number, stage in enumerate((selections, parts), start=1):
+            for done, (seconds, models_info, units) in enumerate(pool.imap_unordered(_run_row, stage, chunksize=1), 1):
                 run.seconds.merge(seconds)
                 run.models_info.update(models_info)
                 run.units_computed += units
+                # one progress record per finished task, from this process only (the workers' own are switched off)
+                report_progress(run=str(run.store.root), task=f"{workers} workers, stage {number}/2", task_done=done,
+                                task_total=len(stage), units_computed=run.units_computed)
 
 
 def _start_worker(setup: dict[str, Any]) -> None:
     """In a worker: load the models and data of the rows and check they are the ones the caller fingerprinted.
     An error is kept and raised by the worker's first row (a pool whose initializer raises starts new workers
     forever)."""
+    os.environ.pop(PROGRESS_FILE_VARIABLE, None)  # the caller reports the progress of the whole pool
     try:
         _WORKER["run"] = _prepared_run(setup)
     except BaseException as error:  # noqa: BLE001 - re-raised in _run_row

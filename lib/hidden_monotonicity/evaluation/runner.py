@@ -280,7 +280,8 @@ class _Run:
                 self.units_computed += 1
                 bar.update(1)
                 done += 1  # tqdm does not count when disabled (progress=False)
-                report_progress(task=desc, task_done=done, task_total=len(units), units_computed=self.units_computed)
+                report_progress(run=str(self.store.root), task=desc, task_done=done, task_total=len(units),
+                                units_computed=self.units_computed)
 
     def explain_chunk(self, model: nn.Module, samples: Samples, chunk: np.ndarray, grid: MethodGrid,
                       params: Mapping[str, Any], unit: WorkUnit) -> np.ndarray | _ExplainFailure:
