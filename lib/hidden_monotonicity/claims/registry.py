@@ -152,6 +152,26 @@ def _clopper_pearson_low(hits: int, n: int) -> Evidence:
     return _constant(f"statistics.proportion_interval of {hits} hits in {n}: lower end", read)
 
 
+def _default_argument(name: str) -> Any:
+    import inspect
+
+    from ..decomposition.network import SplitNetwork
+
+    return inspect.signature(SplitNetwork.__init__).parameters[name].default
+
+
+def _explorer_initial_alpha() -> float:
+    from ..widgets.explorer_model import ExplorerState
+
+    return ExplorerState().alpha
+
+
+def _natural_size() -> int:
+    from ..evaluation import get_profile
+
+    return int(get_profile("natural").dataset_kwargs["size"])
+
+
 _BLOCKS_3_TO_9 = ["_blocks.3._expand_relu", "_blocks.6._expand_relu", "_blocks.9._depthwise_relu"]
 _MID_BLOCKS = [*_BLOCKS_3_TO_9, "_blocks.12._depthwise_relu"]
 _SAME_DEPTH_VGG = "network == 'benchmark_vgg' and `SplitCAM depth` == `LRP-γ depth`"
@@ -273,6 +293,10 @@ _NOTEBOOK_CLAIMS = [
     Claim("02.float32-loses-f", NB02, "while float32 loses it",
           cell(RECONSTRUCTION, "relative_error", model="benchmark_resnet @ 64 px", strategy="none", dtype="float32"),
           at_least(0.1)),
+    Claim("02.theta", NB02, "keeping the fraction $\\theta = 0.1$ (the paper's \"sc\")",
+          _constant("the default theta of hm.decompose (SplitNetwork)", lambda: _default_argument("theta")), equals(0.1)),
+    Claim("02.mlp-exact-from-03", NB02, "from α = 0.3 on it is exact",
+          cell(GRADIENT_LOSS, "relative_error", model="deep toy MLP (24 layers)", alpha=0.3), at_most(1e-12)),
     # 03: the gallery on photos
     Claim("03.lite0-head-sum", NB03, "the sum is 9.06 at the head", cell(NEGATIVITY, "sum df/da * a", layer="_head_relu"),
           about(9.06)),
@@ -291,6 +315,10 @@ _NOTEBOOK_CLAIMS = [
           cell(NEGATIVITY, "0.4", layer="_blocks.12._depthwise_relu"), about(0.99)),
     Claim("03.balanced-at-05", NB03, "43-55 % negative mass at blocks 3-9",
           _range_over(NEGATIVITY, "0.5", _BLOCKS_3_TO_9, "layer", "max"), about(0.55)),
+    Claim("03.head-positive-03-04", NB03, "positive and on the object is SplitCAM at the head with α = 0.3 or 0.4",
+          computed(f"max of {NEGATIVITY}[layer=_head_relu] negative shares at α = 0.3 and 0.4",
+                   lambda o: float(o.table(NEGATIVITY).set_index("layer").loc["_head_relu", ["0.3", "0.4"]].max())),
+          equals(0)),
     # 04: class sensitivity (the markdown of section "Class sensitivity")
     Claim("04.splitlrp-vgg-other", NB04, "**SplitLRP is class-insensitive** — 1.00 [1.00, 1.00] vs 0.98 on the VGG",
           _class("benchmark_vgg", "splitlrp", "other_abs_spearman"), about("1.00")),
@@ -343,6 +371,8 @@ _NOTEBOOK_CLAIMS = [
           cell(DM_FORMS, "seeds", model="DM", h_input="inverted"), equals(3)),
     Claim("05.few-minutes", NB05, "The **default** profile trains every variant for 3 seeds (a few minutes)",
           _notebook_seconds(NB05), at_most(300)),
+    Claim("05.stroke-threshold", NB05, "falls on stroke pixels (intensity > 0.5)",
+          _max_over(MONOTONE, "stroke_threshold", table="main"), equals(0.5)),
     Claim("05.dm-cnn-g-lift", NB05, "the one model of the table with a clear g-lift (about 2",
           _mean_over_seeds("DM-CNN", "g_lift"), between(1.75, 2.25)),
     Claim("05.mlps-near-chance", NB05, "the two MLPs (DM and DIC), whose lifts stay near 1",
@@ -363,6 +393,11 @@ _NOTEBOOK_CLAIMS = [
     Claim("07.same-candidates", NB07, "same 19 rows, the same candidates (73", count(NATURAL_SELECTION), equals(73)),
     Claim("04.power", NB04, "difference this run could detect with 80 % power",
           _module_constant("evaluation.statistics", "POWER"), equals(0.8)),
+    Claim("06.initial-alpha", NB06, "The initial view: SplitCAM (α = 0.4, stream a⁺, output g)",
+          _constant("ExplorerState().alpha (the explorer's initial α)", lambda: _explorer_initial_alpha()),
+          equals(0.4)),
+    Claim("07.mosaic-size", NB07, "160 px mosaics (80 px cells)",
+          _constant("profile 'natural' dataset_kwargs size", lambda: _natural_size()), equals(160)),
     Claim("07.fits-8-minutes", NB07, "Sized for ≤ 8 minutes on a 2-core CPU (`make reproduce`)", _notebook_seconds(NB07),
           at_most(480)),
 ]
