@@ -3,6 +3,7 @@
 Commands
     evaluate   run the Quantus evaluation for a profile (see ``evaluate --help``)
     merge      merge the outputs of several evaluation shards into one table
+    verify     compare an evaluation's tables with the committed reference within float noise (see ``verify --help``)
     fixture    write a small dataset fixture (``fixture imagenet-s DIR``) for offline dry runs
     train      train the benchmark classifiers (see ``train --help``)
     reproduce  execute every notebook with papermill and refresh ``figures/``
@@ -21,6 +22,7 @@ from . import claims, cli, reproduce, training
 COMMANDS: dict[str, Callable[[Sequence[str]], int | None]] = {
     "evaluate": lambda args: cli.main(["evaluate", *args]),
     "merge": lambda args: cli.main(["merge", *args]),
+    "verify": cli.verify_main,
     "fixture": cli.fixture_main,
     "train": training.main,
     "reproduce": reproduce.main,

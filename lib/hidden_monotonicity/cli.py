@@ -15,6 +15,10 @@ run of the paper's setting::
         --max-images 4 --out OUT
 
 ``merge DIR1 DIR2 ... --out DIR [--allow-incomplete] [--overwrite] [--figures]`` combines shard folders.
+``verify [--profile smoke] [--run DIR | --out DIR] [--reference DIR] [--report FILE]`` compares a finished run's
+``table.csv``, ``comparisons.csv`` and ``selection.csv`` with the committed reference of the profile, cell by cell
+within each metric's float-noise tolerance (:mod:`.evaluation.verify`); without ``--run`` it first runs the profile's
+evaluation (into ``--out`` or a temporary folder). Exit 0: every cell within tolerance, 1: some outside (listed).
 ``fixture imagenet-s DIR [--per-class K] [--seed S]`` writes the small ImageNet-S-50-layout fixture the tests use
 (:func:`hidden_monotonicity.data.imagenet_s.write_fixture`).
 
@@ -218,6 +222,78 @@ def fixture_main(argv: Sequence[str]) -> int:
     print(f"  python -m hidden_monotonicity evaluate --profile paper --data-dir {root} --weights random "
           f"--image-size 64 --max-images 4 --out OUT")
     return 0
+
+
+def _verify_parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog="python -m hidden_monotonicity verify",
+        description="Compare an evaluation's tables with the committed reference, cell by cell, within each metric's "
+        "float-noise tolerance (byte-identical reruns hold only on the same CPU). Exit 0: all within; 1: not.",
+    )
+    parser.add_argument("--profile", choices=sorted(PROFILES), default="smoke", help="evaluation profile (default: smoke)")
+    parser.add_argument("--run", type=Path, default=None,
+                        help="folder of a finished evaluation to check (default: run the profile's evaluation now)")
+    parser.add_argument("--out", type=Path, default=None,
+                        help="where the evaluation runs when --run is not given (default: a temporary folder)")
+    parser.add_argument("--reference", type=Path, default=None,
+                        help="folder with the reference table.csv, comparisons.csv, selection.csv (default: the "
+                        "committed one: tests/reference/smoke for smoke, figures/ for default and natural)")
+    parser.add_argument("--report", type=Path, default=None, help="also write the printed report to this text file")
+    parser.add_argument("--threads", type=int, default=None, help="torch CPU threads of the evaluation")
+    return parser
+
+
+def verify_main(argv: Sequence[str]) -> int:
+    """``python -m hidden_monotonicity verify``: run (or take) an evaluation and compare it with the reference."""
+    import shlex
+    import tempfile
+
+    from .evaluation import verify as checks
+    from .outputs import display_path
+
+    prog = "python -m hidden_monotonicity verify"
+    command = " ".join([prog, *(shlex.quote(a) for a in argv)])
+    scratch = None
+    try:
+        args = _verify_parser().parse_args(list(argv))
+        if args.run is not None and args.out is not None:
+            raise UsageError("--run and --out exclude each other: --run checks a finished run, --out says where to run one")
+        if args.threads is not None and args.threads < 1:
+            raise UsageError(f"--threads must be >= 1, got {args.threads}")
+        files = checks.reference_files(args.profile, args.reference)
+        run_dir = args.run
+        if run_dir is None:
+            if args.threads is not None:
+                import torch
+
+                torch.set_num_threads(args.threads)
+            profile = PROFILES[args.profile]
+            _check_weights(profile)
+            if args.out is None:
+                scratch = tempfile.TemporaryDirectory(prefix=f"verify-{args.profile}-")
+            run_dir = Path(scratch.name) / args.profile if scratch is not None else args.out
+            result = evaluate(profile, run_dir, progress=False)
+            if not result.complete:
+                raise UsageError(f"the {args.profile} evaluation in {run_dir} did not finish; run the command again")
+        cells = checks.compare_tables(files, run_dir)
+    except (UsageError, ValueError, EvaluationSetupError, WeightsNotFoundError, OSError) as error:
+        print(f"{prog}: error: {' '.join(str(error).split())}", file=sys.stderr)
+        if scratch is not None:
+            scratch.cleanup()
+        return EXIT_USAGE
+    where = sorted({str(display_path(p.parent)) for p in files.values()})
+    run_text = (f"a fresh {args.profile} evaluation in a temporary folder" if scratch is not None
+                else str(display_path(run_dir)))
+    lines = checks.report_lines(cells, command=command, reference=", ".join(where) + " ("
+                                + ", ".join(p.name for p in files.values()) + ")", run=run_text)
+    text = "\n".join(lines) + "\n"
+    print(text, end="")
+    if args.report is not None:
+        args.report.parent.mkdir(parents=True, exist_ok=True)
+        args.report.write_text(text, encoding="utf-8")
+    if scratch is not None:
+        scratch.cleanup()
+    return 0 if checks.summary(cells)["outside"] == 0 else 1
 
 
 def main(argv: Sequence[str] | None = None) -> int:
