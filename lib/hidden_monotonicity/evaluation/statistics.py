@@ -133,7 +133,7 @@ def mean_difference_interval(differences: Sequence[float], *, seed: int, confide
     for method in ("BCa", "percentile"):
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # DegenerateDataWarning / RuntimeWarning: BCa undefined, fall back
-            result = scipy.stats.bootstrap((d,), np.mean, n_resamples=n_resamples, confidence_level=confidence,
+            result = scipy.stats.bootstrap((d,), stable_mean, n_resamples=n_resamples, confidence_level=confidence,
                                            method=method, vectorized=True, rng=np.random.default_rng(seed))
         low, high = float(result.confidence_interval.low), float(result.confidence_interval.high)
         if np.isfinite(low) and np.isfinite(high):
@@ -360,6 +360,25 @@ def proportion_interval(values: Sequence[float], *, confidence: float = CONFIDEN
     return Interval(float(result.low), float(result.high), CLOPPER_PEARSON)
 
 
+#: Significant digits of the bootstrap statistic (:func:`stable_mean`).
+STABLE_DIGITS = 12
+
+
+def stable_mean(values: np.ndarray, axis: int = -1) -> np.ndarray:
+    """The mean rounded to :data:`STABLE_DIGITS` significant digits: the bootstrap's statistic.
+
+    With few images many resamples are permutations of the sample (or of each other); their means are equal in exact
+    arithmetic but differ in the last bit with the summation order, and BCa's bias correction counts the resampled
+    means *below* the sample's mean - so float noise decided those ties, and an interval bound moved by up to 13 % of
+    its width between CPUs at n = 4 (issue 28, ``benchmarks/measure_float_noise.py``). Rounded, equal means tie on
+    every machine; 12 digits keep far more precision than any score has.
+    """
+    mean = np.mean(values, axis=axis)
+    magnitude = np.floor(np.log10(np.where(mean == 0, 1.0, np.abs(mean))))
+    scale = 10.0 ** (STABLE_DIGITS - 1 - magnitude)
+    return np.round(mean * scale) / scale
+
+
 def bootstrap_interval(values: Sequence[float], *, seed: int, confidence: float = CONFIDENCE,
                        n_resamples: int = N_RESAMPLES) -> Interval:
     """BCa bootstrap interval of the mean of continuous ``values``, at :func:`expanded_confidence`.
@@ -379,7 +398,7 @@ def bootstrap_interval(values: Sequence[float], *, seed: int, confidence: float 
     for method, name in (("BCa", BCA_EXPANDED), ("percentile", PERCENTILE_EXPANDED)):
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # BCa's DegenerateDataWarning: the percentile fallback follows
-            result = scipy.stats.bootstrap((array,), np.mean, n_resamples=n_resamples, confidence_level=level,
+            result = scipy.stats.bootstrap((array,), stable_mean, n_resamples=n_resamples, confidence_level=level,
                                            method=method, vectorized=True, rng=np.random.default_rng(seed))
         low, high = float(result.confidence_interval.low), float(result.confidence_interval.high)
         if np.isfinite(low) and np.isfinite(high):
