@@ -176,7 +176,49 @@ _BLOCKS_3_TO_9 = ["_blocks.3._expand_relu", "_blocks.6._expand_relu", "_blocks.9
 _MID_BLOCKS = [*_BLOCKS_3_TO_9, "_blocks.12._depthwise_relu"]
 _SAME_DEPTH_VGG = "network == 'benchmark_vgg' and `SplitCAM depth` == `LRP-γ depth`"
 
+NOISE = "benchmarks/float_noise_smoke.csv"
+_OTHER_CPU = ("isa_avx2", "isa_oldest", "mkl_cbwr_compatible")
+
+
+def _noise(column_of_result: str, columns: tuple[str, ...], perturbations: tuple[str, ...] | None = None) -> Evidence:
+    """The largest ``column_of_result`` of the float-noise measurement over the ``columns`` and ``perturbations``."""
+    def read(o: Outputs) -> float:
+        frame = o.table(NOISE)
+        rows = frame[frame["column"].isin(columns)]
+        if perturbations is not None:
+            rows = rows[rows["perturbation"].isin(perturbations)]
+        if rows.empty:
+            raise KeyError(f"no rows for columns {columns} / perturbations {perturbations}")
+        return float(rows[column_of_result].max())
+
+    return computed(f"max {column_of_result} in {NOISE} over {columns}, {perturbations or 'every perturbation'}", read)
+
+
+def _tolerance(name: str, field: str) -> Evidence:
+    def read() -> float:
+        from ..evaluation import verify
+
+        return getattr(getattr(verify, name), field)
+
+    return _constant(f"evaluation.verify.{name}.{field}", read)
+
+
 _README_CLAIMS = [
+    Claim("readme.same-machine-bytes", README, "1 or 2 torch threads and 1 or 2 worker processes give the same bytes",
+          _noise("max_abs_diff", ("mean", "effect", "ci_low", "ci_high", "p_value", "p_adjusted"),
+                 ("threads_2", "workers_2")), equals(0)),
+    Claim("readme.other-cpu-means", README, "means and effects moved by at most a few 1e-6 relative (tolerance 1e-5)",
+          _noise("max_relative_diff", ("mean", "effect"), _OTHER_CPU), between(1e-7, 5e-6)),
+    Claim("readme.float-noise-rtol", README, "means and effects moved by at most a few 1e-6 relative (tolerance 1e-5)",
+          _tolerance("FLOAT_NOISE", "rtol"), equals(1e-5)),
+    Claim("readme.p-noise", README, "p-values by 2e-5 (tolerance 1e-3)", _noise("max_abs_diff", ("p_value", "p_adjusted")),
+          about(2e-5, 0.5e-5)),
+    Claim("readme.p-tolerance", README, "p-values by 2e-5 (tolerance 1e-3)", _tolerance("P_TOLERANCE", "atol"),
+          equals(1e-3)),
+    Claim("readme.bound-jump-before-fix", README, "an interval bound jumped by up to 13 % of its width between CPUs",
+          _noise("max_diff_over_width", ("ci_low", "ci_high"), _OTHER_CPU), about(0.13)),
+    Claim("readme.stable-digits", README, "the bootstrap statistic is now rounded to 12 significant digits",
+          _module_constant("evaluation.statistics", "STABLE_DIGITS"), equals(12)),
     Claim("readme.vgg16-blowup", README, "on a random-init VGG16 at 224 px the largest output stream reaches 1.5·10²⁵",
           cell(RECONSTRUCTION, "max_stream", model="vgg16 @ 224 px", strategy="none", dtype="float64"),
           about(1.5e25, 0.05e25)),

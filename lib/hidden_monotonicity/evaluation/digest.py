@@ -28,6 +28,7 @@ from ..outputs import markdown_table
 from .comparisons import comparison_summary
 from .paper import paper_settings_table, selectivity_direction_note
 from .profiles import SPLIT_METHODS
+from .verify import verify_report_block
 
 MEAN_RANK = "Mean rank"
 #: The rows of the class-sensitivity table: the split methods and the baselines closest to them.
@@ -127,6 +128,9 @@ def resnet_claim_table(both_splits: pd.DataFrame, table: pd.DataFrame, claim: di
     return markdown_table(shown) + note
 
 
+#: the recorded output of ``python -m hidden_monotonicity verify --profile smoke`` from a fresh clone
+VERIFY_SMOKE = Path("benchmarks") / "verify_smoke.txt"
+
 #: the recorded output of a dry run of the paper profile (written by the command in its first line)
 PAPER_DRY_RUN = Path("benchmarks") / "paper_dry_run.txt"
 
@@ -205,6 +209,7 @@ def readme_tables(figures: str | Path) -> dict[str, str]:
         "selectivity direction": selectivity_direction_note(),
         "notebook times": notebook_times_table(folder.parent / "notebooks"),
         "monotone accuracy": monotone_accuracy_table(folder / "monotone_accuracy.md"),
+        "verify smoke": verify_report_block(folder.parent / VERIFY_SMOKE),
     }
 
 
