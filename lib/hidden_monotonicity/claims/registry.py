@@ -10,6 +10,7 @@ number; ``python -m hidden_monotonicity claims`` checks them all.
 from __future__ import annotations
 
 import json
+import re
 from functools import lru_cache
 from typing import Any, Callable
 
@@ -111,16 +112,20 @@ def _lite0_top(photo: str, part: int) -> Evidence:
                     lambda o: _lite0_probabilities()[photo][part])
 
 
-def _markdown_row_value(path: str, first_cell: str, column: int) -> Evidence:
-    """A number in a Markdown table of a recorded script output (a file whose first line is the command)."""
+def _markdown_row_value(path: str, first_cell: str, column: int, *, after: str | None = None) -> Evidence:
+    """A number in a Markdown table of a recorded output (a script's report, ``benchmarks/RESULTS.md``): the first row
+    whose first cell is ``first_cell`` (below the line holding ``after``), cell ``column``, markup and × stripped."""
     def read(o: Outputs) -> float:
-        for line in o.path(path).read_text(encoding="utf-8").splitlines():
+        lines = o.path(path).read_text(encoding="utf-8").splitlines()
+        start = 0 if after is None else next(i for i, line in enumerate(lines) if after in line)
+        for line in lines[start:]:
             cells = [c.strip() for c in line.strip().strip("|").split("|")]
-            if cells and cells[0] == first_cell:
-                return float(cells[column])
-        raise KeyError(f"no table row {first_cell!r} in {path}")
+            if line.startswith("|") and cells[0] == first_cell:
+                return float(re.sub(r"[^0-9.eE+-]", "", cells[column]))
+        raise KeyError(f"no table row {first_cell!r} in {path}" + (f" after {after!r}" if after else ""))
 
-    return computed(f"{path}: row {first_cell!r}, column {column}", read)
+    where = f" (after {after!r})" if after else ""
+    return computed(f"{path}: row {first_cell!r}{where}, column {column}", read)
 
 
 def _constant(describe: str, read: Callable[[], Any]) -> Evidence:
@@ -176,7 +181,7 @@ _BLOCKS_3_TO_9 = ["_blocks.3._expand_relu", "_blocks.6._expand_relu", "_blocks.9
 _MID_BLOCKS = [*_BLOCKS_3_TO_9, "_blocks.12._depthwise_relu"]
 _SAME_DEPTH_VGG = "network == 'benchmark_vgg' and `SplitCAM depth` == `LRP-γ depth`"
 
-NOISE = "benchmarks/float_noise_smoke.csv"
+NOISE, RESULTS = "benchmarks/float_noise_smoke.csv", "benchmarks/RESULTS.md"
 _OTHER_CPU = ("isa_avx2", "isa_oldest", "mkl_cbwr_compatible")
 
 
@@ -276,6 +281,14 @@ _README_CLAIMS = [
           about("0.812")),
     Claim("readme.padding-symmetric", README, "top-1 0.812 with TF padding vs 0.688 with symmetric padding",
           _markdown_row_value("benchmarks/efficientnet_padding.txt", "symmetric", 1), about("0.688")),
+    Claim("readme.speed-vgg16", README, "**2.36× (VGG16), 2.39× (ResNet18)** on a lightly loaded machine (2026-11-28)",
+          _markdown_row_value(RESULTS, "vgg16", 5), about("2.36")),
+    Claim("readme.speed-resnet18", README, "**2.36× (VGG16), 2.39× (ResNet18)** on a lightly loaded machine",
+          _markdown_row_value(RESULTS, "resnet18", 5), about("2.39")),
+    Claim("readme.speed-lite0", README, "EfficientNet-Lite0 7.87× (ResNet18 3.09×",
+          _markdown_row_value(RESULTS, "efficientnet_lite0", 5, after="## EfficientNet-Lite0"), about("7.87")),
+    Claim("readme.speed-lite0-resnet", README, "EfficientNet-Lite0 7.87× (ResNet18 3.09×",
+          _markdown_row_value(RESULTS, "resnet18", 5, after="## EfficientNet-Lite0"), about("3.09")),
     Claim("readme.candidates-per-model", README, "73 candidates per model",
           count(F + "evaluation_selection.csv", model="benchmark_vgg"), equals(73)),
     Claim("readme.clopper-pearson-96", README, "so 96 hits of 96 read [0.962, 1]", _clopper_pearson_low(96, 96),
