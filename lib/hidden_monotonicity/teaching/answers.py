@@ -121,7 +121,7 @@ DIGESTS: dict[str, str] = {
     "01.4": "8238bf30bf5eaf7ac13cb482495a2641",
     "01.5": "91e89eff2add8162d875827f9e41cb23",
     "02.1": "447926ec5fc8a67d19919c32f03fe363",
-    "02.2": "4d171f11238d39316a126e3dcb0f6020",
+    "02.2": "e8a40fac2f288357a861ffd68cdbce1d",
     "02.3": "7dab4aa7d83440060b83fc743ab50852",
     "03.1": "21b8e6123cc7893a2b1bad5bd8f31eac",
     "03.2": "37ec08c07de49b636c77ecc41f69f4bc",

@@ -265,7 +265,7 @@ EXERCISES: dict[str, Exercise] = {exercise.key: exercise for exercise in (
          "ρ = (mean common mode after the last ReLU / after the first ReLU) ** (1 / (number of ReLUs − 1)); "
          "input hm.teaching.deep_toy_input()."],
         _scalar),
-    _ex("02.2", "the smallest α of {0, 0.1, …, 0.5} at which the gradient part survives float64 on the deep toy",
+    _ex("02.2", "the smallest α of {0, 0.1, …, 0.5} at which the gradient part survives float64 on the 32-layer deep toy",
         ["hm.teaching.gradient_loss(network, input) measures the relative error of the pairwise invariant per α.",
          "'survives' means relative error < 1e-6: the smallest α of the list with that property."],
         _scalar),
