@@ -10,7 +10,7 @@ STAMP := $(VENV)/.installed-$(REQ_HASH)
 PROFILE ?= default
 PYTEST_ARGS ?=
 
-.PHONY: reproduce test lab clean venv figures
+.PHONY: reproduce test lab clean venv figures student
 
 venv: $(STAMP)
 
@@ -35,6 +35,10 @@ test: $(STAMP)
 
 reproduce: $(STAMP)
 	$(BIN)/python -m hidden_monotonicity reproduce --profile $(PROFILE)
+
+# the students' copy of the course: notebooks without outputs, solutions or answer key (COURSE.md)
+student: $(STAMP)
+	$(BIN)/python -m hidden_monotonicity.teaching.student student
 
 lab: $(STAMP)
 	$(BIN)/jupyter lab --notebook-dir=notebooks
