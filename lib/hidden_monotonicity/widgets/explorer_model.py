@@ -475,7 +475,7 @@ class ExplorerModel:
         one added with :meth:`load_image`, explains the predicted class)."""
         if state.target == "true" and self.has_label(state.image):
             return int(self.dataset.labels[state.image])
-        if state.target == "predicted":
+        if state.target in TARGET_CHOICES:  # "predicted", or "true" on an image without a label
             logits = self.logits(state.model, state.image) if logits is None else logits
             return int(np.argmax(logits))
         return int(state.target)
@@ -529,6 +529,8 @@ class ExplorerModel:
             state = replace(state, compare="none")
         if isinstance(state.target, (np.integer,)):
             state = replace(state, target=int(state.target))
+        if state.target == "true" and not self.has_label(state.image):  # your image has no label
+            state = replace(state, target="predicted")
         self.check(state)
         return state
 

@@ -191,10 +191,14 @@ def render_view(explorer: ExplorerModel, view: ExplorerView, *, text: bool = Tru
     rows = 2 if view.profile is not None and view.current else 1
     width = max(FIGURE_WIDTH if text else 0.0, 2.6 * (1 + n_maps) + 0.55 * n_maps + (3.4 if text else 0.0))
     height = 3.5 + (2.4 if rows == 2 else 0.0)
-    figure = plt.figure(figsize=(width, height), layout="constrained")
-    top, bottom = (figure.subfigures(2, 1, height_ratios=[3.5, 2.4]) if rows == 2 else (figure, None))
+    # a fixed grid (no constrained layout: that draws the figure twice, +0.4 s per photo update)
+    figure = plt.figure(figsize=(width, height))
+    grid = figure.add_gridspec(rows, 1, height_ratios=[3.5, 2.4][:rows], left=0.01, right=0.99,
+                               top=1 - 0.55 / height, bottom=(0.6 if rows == 1 else 0.9) / height, hspace=0.9)
+    top, bottom = figure, (grid[1] if rows == 2 else None)
     ratios = [1.0] + [1.0, 0.06] * n_maps + ([1.5] if text else [])
-    axes = top.subplots(1, len(ratios), gridspec_kw={"width_ratios": ratios})
+    row = grid[0].subgridspec(1, len(ratios), width_ratios=ratios, wspace=0.4)
+    axes = [figure.add_subplot(row[0, i]) for i in range(len(ratios))]
     true = "your image" if view.true_class < 0 else explorer.class_name(view.true_class)
     overlay(axes[0], image, None, mask, title=f"image {state.image}: {true}")
     map_axes, bar_axes = axes[1 : 1 + 2 * n_maps : 2], axes[2 : 2 + 2 * n_maps : 2]
@@ -205,13 +209,12 @@ def render_view(explorer: ExplorerModel, view: ExplorerView, *, text: bool = Tru
             cmap = map_cmap(title)
             overlay(ax, image, values, mask, title=title, limit=limit, cmap=cmap, map_alpha=state.opacity)
             ax.title.set_fontsize(8)
-            label = f"{scale}: red raises {explained_quantity(explorer, view, title)}"
-            if cmap != "bwr":
-                label = f"{scale}: blue = R⁻ (against)"
+            label = f"red raises {explained_quantity(explorer, view, title)}" if cmap == "bwr" else "blue: R⁻ (against)"
+            label = f"{scale}; {label}" if n_maps > 1 else label
             shared_colourbar(figure, bar_ax, limit, label, cmap=cmap, one_sided=state.absolute)
         if n_maps > 1:
-            top.suptitle(f"{COMPARISONS[state.compare]} - {'one shared colour scale' if state.shared_scale else 'each map on its own colour scale'}",
-                         fontsize=8.5)
+            figure.suptitle(f"{COMPARISONS[state.compare]} - {'one shared colour scale' if state.shared_scale else 'each map on its own colour scale'}",
+                         fontsize=8.5, y=1 - 0.05 / height, va="top")
         caption = [colour_legend(explorer, view), method_meaning(explorer, state.method)]
     else:
         for bar_ax in bar_axes:
@@ -229,8 +232,12 @@ def render_view(explorer: ExplorerModel, view: ExplorerView, *, text: bool = Tru
                      fontsize=7.5, transform=text_ax.transAxes)
     if caption:
         width_chars = int(width * 15)
-        top.supxlabel("\n".join(wrapped for line in caption for wrapped in textwrap.wrap(line, width_chars)),
-                      fontsize=7.5, ha="center")
+        figure.text(0.5, axes[1].get_position().y0 - 0.06 / height,
+                    "\n".join(wrapped for line in caption for wrapped in textwrap.wrap(line, width_chars)),
+                    fontsize=7.5, ha="center", va="top")
     if bottom is not None:
-        _draw_profile(bottom.subplots(), view)
+        profile_ax = figure.add_subplot(bottom)
+        box = profile_ax.get_position()
+        profile_ax.set_position([box.x0 + 0.6 / width, box.y0, box.width - 0.6 / width, box.height])  # room for y ticks
+        _draw_profile(profile_ax, view)
     return figure
