@@ -291,7 +291,8 @@ class ExplorerModel:
         device: where models and images live.
         state: the initial choices (default: :class:`ExplorerState` with the first model).
         sources: Python expressions that rebuild the models and the dataset for :meth:`code` (``{model name: expr,
-            "dataset": expr}``, evaluated after ``import hidden_monotonicity as hm``); default: ``hm.models.load(name)``
+            "dataset": expr, "imports": extra import lines}``, evaluated after ``import hidden_monotonicity as hm``);
+            default: ``hm.models.load(name)``
             for the registered models, and ``dataset.meta["source_code"]`` when the dataset has it.
     """
 
@@ -832,7 +833,9 @@ class ExplorerModel:
         state = state or self.state
         self.check(state)
         target = self.explained_class(state)
-        lines = ["import hidden_monotonicity as hm", "", f"model = {self.model_source(state.model)}", "model.eval()"]
+        imports = [line for line in self.sources.get("imports", "").splitlines() if line.strip()]
+        lines = ["import hidden_monotonicity as hm", *imports, "", f"model = {self.model_source(state.model)}",
+                 "model.eval()"]
         if state.image in self.uploaded:
             path = self.uploaded[state.image]
             if path is None:

@@ -133,6 +133,12 @@ def info_html(explorer: ExplorerModel, view: ExplorerView) -> str:
             row("true class", "none (your image)" if view.true_class < 0 else explorer.class_name(view.true_class))]
     rows += [row(f"top {k + 1}", f"{explorer.class_name(c)} ({c}): p = {p:.3f}")
              for k, (c, p) in enumerate(view.top_classes(5))]
+    if view.current:
+        rows.append(row("colours", colour_legend(explorer, view)))
+        if len(view.panels) > 1:
+            rows.append(row("colour scale", "one shared by all maps" if state.shared_scale else
+                            "each map its own (see its colourbar)"))
+        rows.append(row("the map", method_meaning(explorer, state.method)))
     if view.split_family:
         rows += [row(f"g ({view.stabilisation})", f"{view.g:.6g}"), row("h", f"{view.h:.6g}"),
                  row("f = g − h", f"{view.f:.6g}")]
