@@ -168,12 +168,21 @@ def error_outputs(page) -> list[str]:
     return [text for text in texts if re.search(r"Traceback|Error\b|Exception", text)]
 
 
+def plain(text: str | None) -> str:
+    """Text as read from the page with its non-breaking spaces (the widgets' labels have them) as spaces."""
+    return (text or "").replace("\xa0", " ")
+
+
 def status_text(page, root: int = 0) -> str:
-    return page.locator(".hm-explorer").nth(root).locator(".hm-status").first.text_content() or ""
+    return plain(page.locator(".hm-explorer").nth(root).locator(".hm-status").first.text_content())
 
 
 def info_text(page, root: int = 0) -> str:
-    return page.locator(".hm-explorer").nth(root).locator(".hm-info").first.text_content() or ""
+    return plain(page.locator(".hm-explorer").nth(root).locator(".hm-info").first.text_content())
+
+
+def option_texts(select) -> list[str]:
+    return [plain(text) for text in select.locator("option").all_text_contents()]
 
 
 def explorer_control(page, description: str, kind: str = "select", root: int = 0):
@@ -248,7 +257,7 @@ def test_the_explorer_works_in_jupyterlab_under_chromium(lab):
                 assert not console_errors, f"{step}: browser console errors {console_errors}"
 
             # ------------------------------------------------------------------ the digits explorer
-            options = explorer_control(page, "explained class").locator("option").all_text_contents()
+            options = option_texts(explorer_control(page, "explained class"))
             assert len(options) == 7 and all("p = " in option for option in options), options  # true, predicted, top 5
             change("01_model", lambda: explorer_control(page, "model").select_option(label="benchmark_resnet"))
 
@@ -274,7 +283,10 @@ def test_the_explorer_works_in_jupyterlab_under_chromium(lab):
             change("09_thumbnail", lambda: page.locator(".hm-explorer").first.locator(".hm-thumb button").nth(7).click())
             find = page.locator(".hm-explorer").first.locator("label.widget-label", has_text=re.compile("^find class$"))
             find_input = find.locator("xpath=..").locator("input").first
-            change("10_find_class", lambda: (find_input.fill("4"), find_input.press("Enter")))
+            shown = plain(explorer_control(page, "explained class").locator("option:checked").text_content())
+            other = next(d for d in "4680" if f"{d} (" not in shown)  # a class other than the one explained now
+            change("10_find_class", lambda: (find_input.fill(other), find_input.press("Enter")))
+            assert f"explaining {other} " in status_text(page), status_text(page)  # names in the status line
 
             # copy as code + save: the code, run here, gives the map the explorer saved
             root = page.locator(".hm-explorer").first
@@ -315,7 +327,7 @@ def test_the_explorer_works_in_jupyterlab_under_chromium(lab):
             latencies[1].append(time.monotonic() - start)
             assert seen_computing, "the status never read 'computing…' with the map dimmed before the new map"
             assert "map current" in status_text(page, 1)
-            photo_options = explorer_control(page, "explained class", root=1).locator("option").all_text_contents()
+            photo_options = option_texts(explorer_control(page, "explained class", root=1))
             assert len(photo_options) >= 6 and all("p = " in option for option in photo_options), photo_options
             change("11_photo_image", lambda: photo.locator(".hm-thumb button").nth(0).click(), 1, PHOTO_CHANGE_SECONDS)
             change("12_photo_alpha", lambda: set_alpha("0.3", 1), 1, PHOTO_CHANGE_SECONDS)
@@ -326,7 +338,7 @@ def test_the_explorer_works_in_jupyterlab_under_chromium(lab):
             upload = write_png(lab["shots"] / "upload.png")
             change("15_photo_upload", lambda: photo.locator("input[type=file]").set_input_files(str(upload)), 1,
                    PHOTO_CHANGE_SECONDS)
-            assert "yours (upload.png)" in explorer_control(page, "image", root=1).locator("option:checked").text_content()
+            assert "yours (upload.png)" in plain(explorer_control(page, "image", root=1).locator("option:checked").text_content())
             assert "no object mask" in info_text(page, 1) or "no scores" in info_text(page, 1)
             elapsed = time.monotonic() - started
         finally:
