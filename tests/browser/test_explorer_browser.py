@@ -336,8 +336,13 @@ def test_the_explorer_works_in_jupyterlab_under_chromium(lab):
             assert "each map its own" in info_text(page, 1), info_text(page, 1)
             change("14_photo_image", lambda: photo.locator(".hm-thumb button").nth(1).click(), 1, PHOTO_CHANGE_SECONDS)
             upload = write_png(lab["shots"] / "upload.png")
-            change("15_photo_upload", lambda: photo.locator("input[type=file]").set_input_files(str(upload)), 1,
-                   PHOTO_CHANGE_SECONDS)
+
+            def choose_file() -> None:  # the upload button opens the browser's file chooser (its input is not in the DOM)
+                with page.expect_file_chooser() as chooser:
+                    photo.locator(".widget-upload").first.click()
+                chooser.value.set_files(str(upload))
+
+            change("15_photo_upload", choose_file, 1, PHOTO_CHANGE_SECONDS)
             assert "yours (upload.png)" in plain(explorer_control(page, "image", root=1).locator("option:checked").text_content())
             assert "no object mask" in info_text(page, 1) or "no scores" in info_text(page, 1)
             elapsed = time.monotonic() - started
