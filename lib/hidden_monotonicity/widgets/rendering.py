@@ -199,7 +199,7 @@ def render_view(explorer: ExplorerModel, view: ExplorerView, *, text: bool = Tru
     height = 3.5 + (2.4 if rows == 2 else 0.0)
     # a fixed grid (no constrained layout: that draws the figure twice, +0.4 s per photo update)
     figure = plt.figure(figsize=(width, height))
-    grid = figure.add_gridspec(rows, 1, height_ratios=[3.5, 2.4][:rows], left=0.01, right=0.99,
+    grid = figure.add_gridspec(rows, 1, height_ratios=[3.5, 2.4][:rows], left=0.01, right=1 - 0.55 / width,
                                top=1 - 0.55 / height, bottom=(0.6 if rows == 1 else 0.9) / height, hspace=0.9)
     top, bottom = figure, (grid[1] if rows == 2 else None)
     ratios = [1.0] + [1.0, 0.06] * n_maps + ([1.5] if text else [])
