@@ -3,11 +3,15 @@
 The recipe (issue 16): JupyterLab from this interpreter on 127.0.0.1 with a free port and a token, its own config,
 data, runtime, settings and workspaces folders in a temporary folder (autosave, news and update checks off), a
 temporary copy of notebook 06 whose figures go to a temporary folder, Chromium from the system
-(``apt-get install chromium``; never ``playwright install``). Run All; the widgets must render as controls; then the
-model, α, the explained class, the side-by-side view, the method and the layer are changed one after the other, and
-after each change the map image must change within 5 s with no error output in the notebook and none in the browser
-console. Screenshots go to the temporary folder; ``HM_UPDATE_BROWSER_FIGURE=1`` also refreshes
-``figures/explorer_browser.png``.
+(``apt-get install chromium``; never ``playwright install``). Run All; the widgets must render as controls; then on
+the digits explorer the model, α, the explained class (top-5 with probabilities), the side-by-side view (per-panel
+scales), the method, the layer, R⁺ vs R⁻ (R⁻ blue), the image (menu and thumbnail) and a class found by name are
+changed one after the other; "copy as code" is run here and gives the map "save view" recorded. On the photo
+explorer (Lite0): "computing…" with the old map dimmed before the new map, thumbnails, α, two methods, and an
+upload of a PNG written by the test. After each change the map image must change (5 s digits, 30 s photos) with no
+error output in the notebook and none in the browser console; the median update latencies are printed and asserted
+loosely (3x the goals of 1 s and 3 s). Screenshots go to the temporary folder; ``HM_UPDATE_BROWSER_FIGURE=1`` also
+refreshes ``figures/explorer_browser.png``.
 
 Skipped with a message when Chromium or Playwright is missing; with ``HM_REQUIRE_BROWSER=1`` (CI) that is a failure.
 """
@@ -39,7 +43,11 @@ REQUIRE = os.environ.get("HM_REQUIRE_BROWSER") == "1"
 UPDATE_FIGURE = os.environ.get("HM_UPDATE_BROWSER_FIGURE") == "1"
 KERNEL = "hidden-monotonicity"
 MAP_CHANGE_SECONDS = 5.0
+PHOTO_CHANGE_SECONDS = 30.0
 RUN_ALL_SECONDS = 180.0
+#: median update latency goals (issue 30), asserted loosely at 3x
+DIGITS_GOAL_SECONDS = 1.0
+PHOTO_GOAL_SECONDS = 3.0
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(400)]
 
@@ -149,8 +157,8 @@ def lab(tmp_path_factory):
         log.close()
 
 
-def map_source(page) -> str:
-    images = page.locator(".hm-explorer .widget-output img")
+def map_source(page, root: int = 0) -> str:
+    images = page.locator(".hm-explorer").nth(root).locator(".widget-output img")
     return images.first.get_attribute("src") if images.count() else ""
 
 
@@ -160,21 +168,48 @@ def error_outputs(page) -> list[str]:
     return [text for text in texts if re.search(r"Traceback|Error\b|Exception", text)]
 
 
-def status_text(page) -> str:
-    return page.locator(".hm-explorer .hm-status").first.text_content() or ""
+def plain(text: str | None) -> str:
+    """Text as read from the page with its non-breaking spaces (the widgets' labels have them) as spaces."""
+    return (text or "").replace("\xa0", " ")
 
 
-def explorer_control(page, description: str, kind: str = "select"):
-    """The control of the explorer whose label reads ``description``."""
-    label = page.locator(".hm-explorer label.widget-label", has_text=re.compile(rf"^{re.escape(description)}$"))
+def status_text(page, root: int = 0) -> str:
+    return plain(page.locator(".hm-explorer").nth(root).locator(".hm-status").first.text_content())
+
+
+def info_text(page, root: int = 0) -> str:
+    return plain(page.locator(".hm-explorer").nth(root).locator(".hm-info").first.text_content())
+
+
+def option_texts(select) -> list[str]:
+    return [plain(text) for text in select.locator("option").all_text_contents()]
+
+
+def explorer_control(page, description: str, kind: str = "select", root: int = 0):
+    """The control of the explorer (the ``root``-th on the page) whose label reads ``description``."""
+    label = page.locator(".hm-explorer").nth(root).locator("label.widget-label",
+                                                            has_text=re.compile(rf"^{re.escape(description)}$"))
     return label.locator("xpath=..").locator(kind).first
+
+
+def write_png(path: Path) -> Path:
+    """A small PNG of a red disc on grey, written by the test (the upload)."""
+    from PIL import Image, ImageDraw
+
+    picture = Image.new("RGB", (120, 90), (128, 128, 128))
+    ImageDraw.Draw(picture).ellipse((30, 15, 90, 75), fill=(220, 30, 30))
+    picture.save(path)
+    return path
 
 
 def test_the_explorer_works_in_jupyterlab_under_chromium(lab):
     from playwright.sync_api import sync_playwright
 
+    import numpy as np
+
     console_errors: list[str] = []
     shots = lab["shots"]
+    latencies: dict[int, list[float]] = {0: [], 1: []}  # 0: digits explorer, 1: photo explorer
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=lab["chromium"], args=["--no-sandbox"])
         try:
@@ -199,44 +234,127 @@ def test_the_explorer_works_in_jupyterlab_under_chromium(lab):
             page.locator(".hm-explorer").first.scroll_into_view_if_needed()
             body = page.locator(".jp-Notebook").first.text_content()  # text_content: also cells scrolled out of view
             assert "Loading widget" not in body and "VBox(children=" not in body
-            assert page.locator(".hm-explorer select").count() >= 5  # live controls, not their text
+            assert page.locator(".hm-explorer").first.locator("select").count() >= 5  # live controls, not their text
             assert page.locator(".hm-self-explaining select").count() == 3
             assert not error_outputs(page), error_outputs(page)
             assert "map current" in status_text(page), status_text(page)
 
-            def change(step: str, act) -> None:
-                before = map_source(page)
+            def change(step: str, act, root: int = 0, limit: float = MAP_CHANGE_SECONDS) -> None:
+                """Do ``act``; the map must change within ``limit`` s, the status must say current, nothing may error.
+                The time from the action to the new map goes into ``latencies``."""
+                before = map_source(page, root)
+                start = time.monotonic()
                 act()
-                deadline = time.monotonic() + MAP_CHANGE_SECONDS
-                while map_source(page) == before and time.monotonic() < deadline:
-                    time.sleep(0.05)
+                deadline = start + limit
+                while map_source(page, root) == before and time.monotonic() < deadline:
+                    time.sleep(0.02)
+                latencies[root].append(time.monotonic() - start)
                 page.screenshot(path=str(shots / f"{step}.png"))
-                assert map_source(page) != before, f"{step}: the map did not change within {MAP_CHANGE_SECONDS} s"
-                status = status_text(page)
+                assert map_source(page, root) != before, f"{step}: the map did not change within {limit} s"
+                status = status_text(page, root)
                 assert "map current" in status, f"{step}: {status}"
                 assert not error_outputs(page), f"{step}: {error_outputs(page)}"
                 assert not console_errors, f"{step}: browser console errors {console_errors}"
 
+            # ------------------------------------------------------------------ the digits explorer
+            options = option_texts(explorer_control(page, "explained class"))
+            assert len(options) == 7 and all("p = " in option for option in options), options  # true, predicted, top 5
             change("01_model", lambda: explorer_control(page, "model").select_option(label="benchmark_resnet"))
 
-            def set_alpha() -> None:
-                readout = page.locator(".hm-explorer .widget-hslider .widget-readout").first
+            def set_alpha(value: str, root: int = 0) -> None:
+                readout = page.locator(".hm-explorer").nth(root).locator(".widget-hslider .widget-readout").first
                 readout.click()
                 page.keyboard.press("Control+A")
-                page.keyboard.type("0.2")
+                page.keyboard.type(value)
                 page.keyboard.press("Enter")
 
-            change("02_alpha", set_alpha)
+            change("02_alpha", lambda: set_alpha("0.2"))
             change("03_target", lambda: explorer_control(page, "explained class").select_option(index=3))
             change("04_side_by_side", lambda: explorer_control(page, "side by side").select_option(label=COMPARISONS["output"]))
+            assert "each map its own" in info_text(page), info_text(page)  # per-panel scales by default
             if UPDATE_FIGURE:
                 page.locator(".hm-explorer").first.screenshot(path=str(FIGURE))  # the digits explorer
             change("05_method", lambda: explorer_control(page, "method").select_option(label=method_label("splitlrp")))
             assert explorer_control(page, "layer").input_value() is not None
             change("06_layer", lambda: explorer_control(page, "layer").select_option(index=2))
+            change("07_relevance", lambda: explorer_control(page, "side by side").select_option(label=COMPARISONS["relevance"]))
+            assert "R⁻ (evidence against) is drawn blue" in info_text(page), info_text(page)
+            change("08_image", lambda: explorer_control(page, "image").select_option(index=5))
+            change("09_thumbnail", lambda: page.locator(".hm-explorer").first.locator(".hm-thumb button").nth(7).click())
+            find = page.locator(".hm-explorer").first.locator("label.widget-label", has_text=re.compile("^find class$"))
+            find_input = find.locator("xpath=..").locator("input").first
+            shown = plain(explorer_control(page, "explained class").locator("option:checked").text_content())
+            other = next(d for d in "4680" if f"{d} (" not in shown)  # a class other than the one explained now
+            change("10_find_class", lambda: (find_input.fill(other), find_input.press("Enter")))
+            assert f"explaining {other} " in status_text(page), status_text(page)  # names in the status line
+
+            # copy as code + save: the code, run here, gives the map the explorer saved
+            root = page.locator(".hm-explorer").first
+            root.locator(".hm-code-button").click()
+            code_box = root.locator(".hm-code textarea")
+            code_box.wait_for(timeout=10_000)
+            deadline = time.monotonic() + 10
+            while "hm.explain" not in code_box.input_value() and time.monotonic() < deadline:
+                time.sleep(0.1)
+            code = code_box.input_value()
+            root.locator(".hm-save-button").click()
+            deadline = time.monotonic() + 30
+            while not list(lab["figures"].glob("explorer_view_*.json")) and time.monotonic() < deadline:
+                time.sleep(0.2)
+            (saved,) = list(lab["figures"].glob("explorer_view_*.json"))
+            settings = json.loads(saved.read_text(encoding="utf-8"))
+            assert settings["code"] == code, (settings["code"], code)
+            namespace: dict = {}
+            exec(compile(code, "<copied code>", "exec"), namespace)  # noqa: S102 - the code the explorer showed
+            assert list(namespace["saliency"].shape) == settings["map"]["shape"]
+            assert float(np.asarray(namespace["saliency"], dtype=np.float64).sum()) == pytest.approx(
+                settings["map"]["sum"], rel=1e-6, abs=1e-9)
+            assert (lab["figures"] / saved.name.replace(".json", ".png")).is_file()
+
+            # ------------------------------------------------------------------ the photo explorer (Lite0)
+            photo = page.locator(".hm-explorer").nth(1)
+            photo.scroll_into_view_if_needed()
+            assert "map current" in status_text(page, 1), status_text(page, 1)
+            # "computing…" shows (and the old map stays, dimmed) before the new map
+            before = map_source(page, 1)
+            start = time.monotonic()
+            photo.locator(".hm-thumb button").nth(1).click()
+            seen_computing = False
+            while map_source(page, 1) == before and time.monotonic() < start + PHOTO_CHANGE_SECONDS:
+                if "computing…" in status_text(page, 1):
+                    seen_computing = seen_computing or photo.locator(".hm-computing").count() == 1
+                time.sleep(0.02)
+            latencies[1].append(time.monotonic() - start)
+            assert seen_computing, "the status never read 'computing…' with the map dimmed before the new map"
+            assert "map current" in status_text(page, 1)
+            photo_options = option_texts(explorer_control(page, "explained class", root=1))
+            assert len(photo_options) >= 6 and all("p = " in option for option in photo_options), photo_options
+            change("11_photo_image", lambda: photo.locator(".hm-thumb button").nth(0).click(), 1, PHOTO_CHANGE_SECONDS)
+            change("12_photo_alpha", lambda: set_alpha("0.3", 1), 1, PHOTO_CHANGE_SECONDS)
+            change("13_photo_two_methods", lambda: explorer_control(page, "side by side", root=1).select_option(
+                label=COMPARISONS["method"]), 1, PHOTO_CHANGE_SECONDS)
+            assert "each map its own" in info_text(page, 1), info_text(page, 1)
+            change("14_photo_image", lambda: photo.locator(".hm-thumb button").nth(1).click(), 1, PHOTO_CHANGE_SECONDS)
+            upload = write_png(lab["shots"] / "upload.png")
+
+            def choose_file() -> None:  # the upload button opens the browser's file chooser (its input is not in the DOM)
+                with page.expect_file_chooser() as chooser:
+                    photo.locator(".widget-upload").first.click()
+                chooser.value.set_files(str(upload))
+
+            change("15_photo_upload", choose_file, 1, PHOTO_CHANGE_SECONDS)
+            assert "yours (upload.png)" in plain(explorer_control(page, "image", root=1).locator("option:checked").text_content())
+            assert "no object mask" in info_text(page, 1) or "no scores" in info_text(page, 1)
             elapsed = time.monotonic() - started
         finally:
             browser.close()
     written = sorted(path.name for path in lab["figures"].iterdir())
     assert "explorer_preview.png" in written, written
+    digits, photos = (float(np.median(latencies[k])) for k in (0, 1))
     print(f"browser test: {elapsed:.0f} s from opening the notebook; screenshots in {shots}")
+    print(f"median update latency in the browser: digits {digits:.2f} s ({len(latencies[0])} updates: "
+          f"{', '.join(f'{t:.2f}' for t in latencies[0])}), photos {photos:.2f} s ({len(latencies[1])} updates: "
+          f"{', '.join(f'{t:.2f}' for t in latencies[1])})")
+    # goals: digits <= 1 s, photos <= 3 s median; asserted loosely (3x), as shared machines are noisy
+    assert digits <= 3 * DIGITS_GOAL_SECONDS, f"digits explorer: median update {digits:.2f} s > 3 x {DIGITS_GOAL_SECONDS} s"
+    assert photos <= 3 * PHOTO_GOAL_SECONDS, f"photo explorer: median update {photos:.2f} s > 3 x {PHOTO_GOAL_SECONDS} s"

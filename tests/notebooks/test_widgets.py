@@ -129,10 +129,11 @@ def test_side_by_side_views_match_direct_calls(explorer):
     model, x = explorer.models["one"], explorer.dataset.images[:1]
     common = dict(layer="7", alpha=0.3, stabilize="scale")
     view = explorer.update(image=0, target="true", method="splitcam", alpha=0.3, compare="output")
-    left, right = (values for _, values in view.panels)
+    left, right, difference = (values for _, values in view.panels)  # the triptych g | h | g − h
     np.testing.assert_allclose(left, hm.explain(model, x, 0, "splitcam", output="g", stream="pos", **common)[0, 0].numpy(), rtol=1e-6, atol=1e-9)
     np.testing.assert_allclose(right, hm.explain(model, x, 0, "splitcam", output="h", stream="pos", **common)[0, 0].numpy(), rtol=1e-6, atol=1e-9)
     assert not np.allclose(left, right)
+    np.testing.assert_allclose(difference, left - right, rtol=1e-6, atol=1e-9)
     view = explorer.update(compare="stream")
     neg = hm.explain(model, x, 0, "splitcam", output="g", stream="neg", **common)[0, 0].numpy()
     np.testing.assert_allclose(view.panels[1][1], neg, rtol=1e-6, atol=1e-9)
@@ -247,7 +248,7 @@ def test_changing_a_widget_updates_the_view(explorer):
     explorer.widgets["target"].value = 2
     assert explorer.view.target == 2
     labels = [label for label, _ in explorer.widgets["target"].options]
-    assert labels[0].startswith("true: a (logit") and any(label.startswith("class 2: c (logit") for label in labels)
+    assert labels[0].startswith("true: a (p = ") and any(label.startswith("c (class 2, p = ") for label in labels)
     explorer.widgets["compare"].value = "relevance"
     assert [title.splitlines()[-1].split(", ")[-1] for title, _ in explorer.view.panels] == ["R⁺", "R⁻"]
 
@@ -257,7 +258,7 @@ def test_render_and_preview(explorer, tmp_path):
     figure = explorer.render()
     text = "\n".join(t.get_text() for ax in figure.axes for t in ax.texts)
     assert "g = " in text and "f = g − h" in text and "PointingGame" in text and "logit" in text
-    assert any(ax.get_ylabel().startswith("map value") for ax in figure.axes)  # the colourbar of the shared scale
+    assert sum(ax.get_ylabel().startswith("per-panel scale") for ax in figure.axes) == 3  # one colourbar per map
     plt.close(figure)
     path = explorer.save_preview(tmp_path / "preview.png")
     from PIL import Image
@@ -299,7 +300,7 @@ def test_sweep_of_30_combinations_raises_nothing_and_reports_failures(dataset):
                            compare=compare, image=rng.randrange(3), profile=rng.random() < 0.3)
         assert view.state == core.state and view.state.layer == layer
         if view.current:
-            assert np.isfinite(view.saliency).all() and len(view.panels) == (1 if compare == "none" else 2)
+            assert np.isfinite(view.saliency).all() and len(view.panels) == {"none": 1, "method": 2, "output": 3}[compare]
             assert all(isinstance(v, float) or v.startswith("n/a (") for v in view.scores.values())
         else:
             assert view.error and view.saliency is None

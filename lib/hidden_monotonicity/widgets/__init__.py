@@ -12,6 +12,8 @@ from __future__ import annotations
 
 from .controls import Explorer, SelfExplainingExplorer
 from .explorer_model import (
+    OVERFLOW_WARNING,
+    read_image,
     COMPARISONS,
     DEFAULT_METHODS,
     DEFAULT_METRICS,
@@ -43,5 +45,7 @@ __all__ = [
     "SelfExplainingView",
     "figure_output",
     "load_monotone_models",
+    "read_image",
     "render_view",
+    "OVERFLOW_WARNING",
 ]

@@ -16,13 +16,27 @@ Rules (all asked from :mod:`hidden_monotonicity.methods`, never guessed here):
   section 3 is defined for the inference network) but the caller's models keep their mode: :func:`eval_mode` sets
   eval only while the explorer computes and restores every module's ``training`` flag afterwards;
 * the dataset's labels and a class-index target are checked against each model's number of classes, counted from
-  the model's output, so a label the model has no logit for is refused with its image named (not an ``IndexError``).
+  the model's output, so a label the model has no logit for is refused with its image named (not an ``IndexError``);
+* scores are computed only against the mask of the explained class: the dataset's mask belongs to the image's label,
+  so a view that explains another class (or an image loaded with :meth:`ExplorerModel.load_image`, which has no mask)
+  carries no scores and says why (:attr:`ExplorerView.scores_note`);
+* a map with non-finite values is a failure whose hint names the fix (raise α when α = 0: the unshifted sensitivities
+  of a deep network overflow under every stabilisation); a finite map within a factor 1e8 of the float32 limit is
+  shown with a warning (:attr:`ExplorerView.warning`);
+* logits, g/h, maps and layer profiles are cached per model, image and settings (the models are taken as fixed;
+  :meth:`ExplorerModel.clear_cache` after changing one), so going back to a view costs nothing and a setting change
+  recomputes only what it touches. The per-layer profile is off by default (one more backward pass per update).
 """
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import functools
+import os
+import re
+import time
+from pathlib import Path
 from dataclasses import dataclass, field, replace
 from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence, TypeVar
 
@@ -40,7 +54,11 @@ __all__ = [
     "ExplorerState",
     "ExplorerView",
     "LayerProfile",
+    "METHOD_MEANING",
+    "OVERFLOW_WARNING",
     "eval_mode",
+    "friendly_layer",
+    "read_image",
     "short_reason",
 ]
 
@@ -67,7 +85,7 @@ NO_LAYER = "(input resolution)"
 COMPARISONS: dict[str, str] = {
     "none": "single map",
     "method": "two methods",
-    "output": "g vs h",
+    "output": "g | h | g − h",
     "stream": "a⁺ vs a⁻",
     "relevance": "R⁺ vs R⁻",
 }
@@ -78,6 +96,24 @@ _RELEVANCE_LABELS: dict[str, str] = {"pos": "R⁺", "neg": "R⁻", "pos-neg": "R
 #: Settings that are method parameters (shown only for methods that have them).
 METHOD_SETTINGS: tuple[str, ...] = ("layer", "alpha", "stream", "output", "relevance", "stabilize")
 TARGET_CHOICES: tuple[str, ...] = ("true", "predicted")
+#: A finite map whose largest |value| exceeds this is shown with a warning: float32 ends at 3.4e38, so such maps are
+#: within 1e8 of overflowing (the α-shift keeps the sensitivities' common mode small, paper B.3).
+OVERFLOW_WARNING = 1e30
+#: What a method's map is, in one line (shown under the map). Methods not listed use their registry description.
+METHOD_MEANING: dict[str, str] = {
+    "splitcam": "SplitCAM (C.1): Σ_c δ·a at the layer, split stream and output chosen: where the stream's activation "
+                "raises (red) or lowers (blue) the output g or h",
+    "splitgrad": "SplitGrad (C.2): channel mean of the α-shifted sensitivity δ of g or h to the chosen stream",
+    "splitlrp": "SplitLRP (C.3): ε-LRP relevance of g through the non-negative split network; R⁺ evidence present, "
+                "R⁻ evidence against",
+    "layercam": "LayerCAM: ReLU(∂logit/∂A)·A summed over channels (non-negative)",
+    "gradcam": "Grad-CAM: ReLU(Σ_c mean(∂logit/∂A_c)·A_c), upsampled (non-negative)",
+    "gradcam_pp": "Grad-CAM++: Grad-CAM with second-order channel weights (non-negative)",
+    "guided_backprop": "Guided Backprop: gradient with negative gradients cut at every ReLU, channel sum",
+    "integrated_gradients": "Integrated Gradients: (x − baseline)·mean gradient along the path, channel sum",
+    "lrp_gamma": "LRP-γ (zennit): relevance of the logit, channel sum",
+    "saliency": "Saliency: |∂logit/∂x| (non-negative)",
+}
 
 
 @dataclass(frozen=True)
@@ -86,7 +122,10 @@ class ExplorerState:
 
     ``target``: the explained class - ``"true"`` (the image's label), ``"predicted"`` or a class index.
     ``compare``: a key of :data:`COMPARISONS`; ``compare_method`` is the second method of ``compare="method"``.
-    ``profile``: also compute the per-layer stream and sensitivity magnitudes (:class:`LayerProfile`).
+    ``profile``: also compute the per-layer stream and sensitivity magnitudes (:class:`LayerProfile`); off by default
+    (it is a second backward pass per update, doubling a photo update).
+    ``shared_scale``: side-by-side maps on one colour scale (default: each panel its own scale and colourbar - maps of
+    different methods differ by orders of magnitude). ``opacity``: of the map over the image (display only).
     """
 
     image: int = 0
@@ -102,17 +141,22 @@ class ExplorerState:
     target: str | int = "true"
     compare: str = "none"
     compare_method: str = "layercam"
-    profile: bool = True
+    profile: bool = False
+    shared_scale: bool = False
+    opacity: float = 0.85
 
 
 @dataclass
 class LayerProfile:
     """Mean magnitudes per split layer for one image and class: the streams ``a⁺``, ``a⁻`` and the four sensitivities
-    ``δ^{+,g}, δ^{−,g}, δ^{+,h}, δ^{−,h}`` (paper B.3) at the state's α and stabilisation."""
+    ``δ^{+,g}, δ^{−,g}, δ^{+,h}, δ^{−,h}`` (paper B.3) at ``alpha`` and ``stabilisation`` (the state's; α = 0 for a
+    method without α, which the figure's title states)."""
 
     layers: list[str]
     magnitudes: dict[str, np.ndarray]  # label -> (len(layers),)
     current: str | None  # the explained layer when it is a split layer
+    alpha: float = 0.0
+    stabilisation: str = DEFAULT_STABILISATION
 
 
 @dataclass
@@ -126,13 +170,33 @@ class ExplorerView:
     logits: np.ndarray  # (classes,)
     parameters: dict[str, Any] = field(default_factory=dict)
     saliency: np.ndarray | None = None  # (H, W)
-    panels: list[tuple[str, np.ndarray]] = field(default_factory=list)  # the maps shown, on one colour scale
-    g: float = float("nan")
+    panels: list[tuple[str, np.ndarray]] = field(default_factory=list)  # the maps shown (titles name what each is)
+    g: float = float("nan")  # nan for methods outside the split family (g and h mean nothing for them)
     h: float = float("nan")
     stabilisation: str = DEFAULT_STABILISATION
     scores: dict[str, float | str] = field(default_factory=dict)
+    scores_note: str = ""  # "scores vs the mask of class X", or why there are none
     profile: LayerProfile | None = None
     error: str | None = None
+    warning: str | None = None  # a current map that is suspicious (values near overflow)
+    seconds: float = float("nan")  # compute time of this view
+
+    @property
+    def probabilities(self) -> np.ndarray:
+        """Softmax of the logits."""
+        shifted = np.exp(self.logits - np.max(self.logits))
+        return shifted / shifted.sum()
+
+    def top_classes(self, k: int = 5) -> list[tuple[int, float]]:
+        """The ``k`` most probable classes with their probabilities, most probable first."""
+        probabilities = self.probabilities
+        order = np.argsort(-probabilities, kind="stable")[:k]
+        return [(int(c), float(probabilities[c])) for c in order]
+
+    @property
+    def split_family(self) -> bool:
+        """Whether g and h belong to this view (a split method); False for the baselines."""
+        return bool(np.isfinite(self.g) and np.isfinite(self.h))
 
     @property
     def f(self) -> float:
@@ -156,6 +220,20 @@ def short_reason(error: BaseException, limit: int = 160) -> str:
     text = str(error).strip().splitlines()[0] if str(error).strip() else ""
     reason = f"{type(error).__name__}: {text}" if text else type(error).__name__
     return reason if len(reason) <= limit else reason[: limit - 1] + "…"
+
+
+def friendly_layer(name: str) -> str:
+    """A short readable layer name for titles and axis labels: ``"_blocks.3._expand_relu"`` -> ``"B3 expand"``,
+    ``"_stem_relu"`` -> ``"stem"``, ``"layer2.0.relu#2"`` -> ``"L2.0 relu#2"``; other names unchanged."""
+    words: list[str] = []
+    for part in (piece.strip("_") for piece in name.split(".")):
+        part = {"depthwise_relu": "dw", "expand_relu": "expand"}.get(part, re.sub(r"_relu6?$", "", part))
+        part = re.sub(r"^layer(\d+)$", r"L\1", part)
+        if words and part.isdigit():
+            words[-1] = f"B{part}" if words[-1] == "blocks" else f"{words[-1]}.{part}"
+        else:
+            words.append(part)
+    return " ".join(word for word in words if word) or name
 
 
 @contextlib.contextmanager
@@ -212,6 +290,10 @@ class ExplorerModel:
         metric_params: per-metric overrides (default: Selectivity patches of 1/8 of the image side).
         device: where models and images live.
         state: the initial choices (default: :class:`ExplorerState` with the first model).
+        sources: Python expressions that rebuild the models and the dataset for :meth:`code` (``{model name: expr,
+            "dataset": expr, "imports": extra import lines}``, evaluated after ``import hidden_monotonicity as hm``);
+            default: ``hm.models.load(name)``
+            for the registered models, and ``dataset.meta["source_code"]`` when the dataset has it.
     """
 
     def __init__(
@@ -224,6 +306,7 @@ class ExplorerModel:
         metric_params: Mapping[str, Mapping[str, Any]] | None = None,
         device: str = "cpu",
         state: ExplorerState | None = None,
+        sources: Mapping[str, str] | None = None,
     ) -> None:
         from ..methods import methods as registered
 
@@ -246,6 +329,10 @@ class ExplorerModel:
         self._layers: dict[tuple[str, str], list[str]] = {}
         self._defaults: dict[tuple[str, str], str] = {}
         self._classes: dict[str, int] = {}
+        self.sources = dict(sources or {})
+        #: image index -> file of the images added with :meth:`load_image` (``None``: given as an array)
+        self.uploaded: dict[int, str | None] = {}
+        self._cache: collections.OrderedDict[tuple, Any] = collections.OrderedDict()
         for name in self.models:
             self.check_labels(name)
         initial = state or ExplorerState()
@@ -323,20 +410,73 @@ class ExplorerModel:
         settings = self.applicable_settings(method)
         return ["none", "method", *[name for name in ("output", "stream", "relevance") if name in settings]]
 
-    @_in_eval_mode
+    #: entries of the cache of logits, g/h, maps and profiles (least recently used dropped first)
+    CACHE_SIZE = 256
+
+    def _cached(self, key: tuple, compute: Callable[[], Any]) -> Any:
+        """``compute()`` once per ``key`` (an LRU cache of :attr:`CACHE_SIZE` entries); exceptions are not cached."""
+        if key in self._cache:
+            self._cache.move_to_end(key)
+            return self._cache[key]
+        value = compute()
+        self._cache[key] = value
+        while len(self._cache) > self.CACHE_SIZE:
+            self._cache.popitem(last=False)
+        return value
+
+    def clear_cache(self) -> None:
+        """Forget the cached logits, g/h, maps and profiles (after changing a model's weights)."""
+        self._cache.clear()
+
+    def image_tensor(self, image: int) -> torch.Tensor:
+        return self.dataset.images[image : image + 1].to(self.device)
+
     def logits(self, model_name: str, image: int) -> np.ndarray:
-        with torch.no_grad():
-            return self.models[model_name](self.dataset.images[image : image + 1].to(self.device))[0].double().cpu().numpy()
+        """The logits of ``model_name`` for image ``image`` (computed once per model and image)."""
+
+        @_in_eval_mode
+        def compute(self: "ExplorerModel") -> np.ndarray:
+            with torch.no_grad():
+                return self.models[model_name](self.image_tensor(image))[0].double().cpu().numpy()
+
+        return self._cached(("logits", model_name, image), lambda: compute(self))
 
     def class_name(self, index: int) -> str:
         names = getattr(self.dataset, "class_names", None)
         return str(names[index]) if names is not None and 0 <= index < len(names) else str(index)
 
+    def class_names(self, model_name: str | None = None) -> list[str]:
+        """The name of every class of ``model_name`` (default: the current model), index order."""
+        return [self.class_name(c) for c in range(self.num_classes(model_name or self.state.model))]
+
+    def find_class(self, text: str, model_name: str | None = None) -> int:
+        """The class index whose name is ``text`` (case-insensitive; ``"281"`` or ``"281: tabby"`` name an index too);
+        ``ValueError`` listing close names otherwise."""
+        names = self.class_names(model_name)
+        query = text.strip()
+        number = re.match(r"^(\d+)(:|$)", query)
+        if number and int(number.group(1)) < len(names):
+            return int(number.group(1))
+        lowered = [name.lower() for name in names]
+        if query.lower() in lowered:
+            return lowered.index(query.lower())
+        close = [names[i] for i, name in enumerate(lowered) if query.lower() in name][:5]
+        hint = f"; did you mean {', '.join(close)}?" if close else "; type part of a class name and pick one"
+        raise ValueError(f"no class named {text!r}{hint}")
+
+    def is_uploaded(self, image: int) -> bool:
+        return image in self.uploaded
+
+    def has_label(self, image: int) -> bool:
+        """Whether ``image`` has a known class (shipped images; not those of :meth:`load_image`)."""
+        return image not in self.uploaded
+
     def explained_class(self, state: ExplorerState, logits: np.ndarray | None = None) -> int:
-        """The class index ``state.target`` names for its image and model."""
-        if state.target == "true":
+        """The class index ``state.target`` names for its image and model (``"true"`` on an image without a label,
+        one added with :meth:`load_image`, explains the predicted class)."""
+        if state.target == "true" and self.has_label(state.image):
             return int(self.dataset.labels[state.image])
-        if state.target == "predicted":
+        if state.target in TARGET_CHOICES:  # "predicted", or "true" on an image without a label
             logits = self.logits(state.model, state.image) if logits is None else logits
             return int(np.argmax(logits))
         return int(state.target)
@@ -352,6 +492,8 @@ class ExplorerModel:
             raise ValueError(f"image index {state.image} out of range: the dataset has {len(self.dataset)} images")
         if not 0.0 <= state.alpha <= 0.5:
             raise ValueError(f"alpha must lie in [0, 0.5], got {state.alpha}")
+        if not 0.0 <= state.opacity <= 1.0:
+            raise ValueError(f"opacity must lie in [0, 1], got {state.opacity}")
         if state.stabilize not in STABILISATIONS:
             raise ValueError(f"stabilize must be one of {STABILISATIONS}, got {state.stabilize!r}")
         if state.stream not in ("pos", "neg") or state.output not in ("g", "h"):
@@ -366,7 +508,7 @@ class ExplorerModel:
                     or not 0 <= state.target < classes):
                 raise ValueError(f"target must be 'true', 'predicted' or a class index of model {state.model!r} in "
                                  f"0..{classes - 1} (its {classes} classes), got {state.target!r}")
-        elif state.target == "true" and not 0 <= int(self.dataset.labels[state.image]) < classes:
+        elif state.target == "true" and self.has_label(state.image) and not 0 <= int(self.dataset.labels[state.image]) < classes:
             label = int(self.dataset.labels[state.image])
             raise ValueError(f"label {label} of image {state.image} is outside the model's {classes} classes "
                              f"(0..{classes - 1}; model {state.model!r}): explain target='predicted' or a class index, "
@@ -388,6 +530,8 @@ class ExplorerModel:
             state = replace(state, compare="none")
         if isinstance(state.target, (np.integer,)):
             state = replace(state, target=int(state.target))
+        if state.target == "true" and not self.has_label(state.image):  # your image has no label
+            state = replace(state, target="predicted")
         self.check(state)
         return state
 
@@ -430,18 +574,37 @@ class ExplorerModel:
             self._splits[key] = decompose(self.models[model_name], stabilize=stabilize)
         return self._splits[key]
 
-    @_in_eval_mode
+    def split_output(self, model_name: str, stabilize: str, image: int) -> tuple[np.ndarray, np.ndarray]:
+        """``(g, h)`` of every class for one image (paper section 3; computed once per model, stabilisation, image)."""
+
+        @_in_eval_mode
+        def compute(self: "ExplorerModel") -> tuple[np.ndarray, np.ndarray]:
+            out = self.split(model_name, stabilize)(self.image_tensor(image))
+            return out.g[0].double().cpu().numpy(), out.h[0].double().cpu().numpy()
+
+        return self._cached(("split", model_name, stabilize, image), lambda: compute(self))
+
+    def _parameters_key(self, state: ExplorerState, target: int, method: str, parameters: Mapping[str, Any]) -> tuple:
+        return (state.model, state.image, target, method, tuple(sorted(parameters.items())))
+
     def _explain(self, state: ExplorerState, x: torch.Tensor, target: int, method: str, **overrides: Any) -> np.ndarray:
+        """The map of ``method`` (``hm.explain`` with the state's parameters and ``overrides``), computed once per model,
+        image, class, method and parameters."""
         from ..methods import explain
 
         parameters = {**self.method_parameters(state, method), **overrides}
-        return explain(self.models[state.model], x, target, method, **parameters)[0, 0].detach().cpu().numpy()
+
+        @_in_eval_mode
+        def compute(self: "ExplorerModel") -> np.ndarray:
+            return explain(self.models[state.model], x, target, method, **parameters)[0, 0].detach().cpu().numpy()
+
+        return self._cached(("map", *self._parameters_key(state, target, method, parameters)), lambda: compute(self))
 
     def panel_title(self, state: ExplorerState, method: str, **overrides: Any) -> str:
         parameters = {**self.method_parameters(state, method), **overrides}
         details = []
         if "layer" in parameters and parameters["layer"] is not None:
-            details.append(f"at {parameters['layer']}")
+            details.append(f"at {friendly_layer(parameters['layer'])}")
         if "stream" in parameters:
             details.append(f"{_VALUE_LABELS[parameters['stream']]}, {parameters['output']}")
         if "relevance" in parameters:
@@ -452,44 +615,91 @@ class ExplorerModel:
             details.append("|map|")
         return method_label(method) + ("\n" + ", ".join(details) if details else "")
 
+    def nonfinite_hint(self, state: ExplorerState) -> str:
+        """The failure message of a map with non-finite values, naming the fix that works."""
+        parameters = self.spec(state.method).parameters
+        if "alpha" in parameters and state.alpha == 0:
+            return ("the map has non-finite values at α = 0: raise α (0.1-0.3) - without the α-shift the sensitivities' "
+                    "common mode grows layer by layer and overflows under every stabilisation (paper B.3)")
+        if "alpha" in parameters:
+            return "the map has non-finite values: raise α, or try another stabilisation"
+        if "stabilize" in parameters:
+            return "the map has non-finite values: try another stabilisation"
+        return "the map has non-finite values"
+
+    def overflow_warning(self, state: ExplorerState, peak: float) -> str | None:
+        """A warning when a finite map reaches :data:`OVERFLOW_WARNING` (near the float32 limit 3.4e38)."""
+        if not peak > OVERFLOW_WARNING:
+            return None
+        fix = "raise α" if "alpha" in self.spec(state.method).parameters else "try another stabilisation"
+        return f"values reach {peak:.1e}, near the float32 overflow at 3.4e38: the map may be noise; {fix}"
+
     @_in_eval_mode
     def compute(self, state: ExplorerState | None = None) -> ExplorerView:
         """Explain one image with the choices of ``state`` (default: the current state).
 
         Invalid choices raise ``ValueError`` (see :meth:`check`); a failure of the computation itself does not raise:
-        the returned view has ``error`` set and no map. Scores that a metric refuses read ``"n/a (reason)"``.
+        the returned view has ``error`` set and no map. Scores that a metric refuses read ``"n/a (reason)"``; scores
+        are only computed against the mask of the explained class (see :attr:`ExplorerView.scores_note`).
         """
+        start = time.perf_counter()
         state = state or self.state
         self.check(state)
-        x = self.dataset.images[state.image : state.image + 1].to(self.device)
+        x = self.image_tensor(state.image)
         logits = self.logits(state.model, state.image)
-        view = ExplorerView(state=state, target=self.explained_class(state, logits),
-                            true_class=int(self.dataset.labels[state.image]), predicted=int(np.argmax(logits)),
-                            logits=logits, parameters=self.method_parameters(state),
+        true_class = int(self.dataset.labels[state.image]) if self.has_label(state.image) else -1
+        view = ExplorerView(state=state, target=self.explained_class(state, logits), true_class=true_class,
+                            predicted=int(np.argmax(logits)), logits=logits, parameters=self.method_parameters(state),
                             stabilisation=self.split_stabilisation(state))
         try:
-            out = self.split(state.model, view.stabilisation)(x)
-            view.g, view.h = float(out.g[0, view.target]), float(out.h[0, view.target])
-        except Exception as error:  # noqa: BLE001 - shown in the view, never raised into the frontend
-            view.error = f"split network: {short_reason(error)}"
-            return view
+            self._compute_into(view, x)
+        finally:
+            view.seconds = time.perf_counter() - start
+        return view
+
+    def _compute_into(self, view: ExplorerView, x: torch.Tensor) -> None:
+        state = view.state
+        if self.spec(state.method).family == "split":  # g and h belong to the split methods only
+            try:
+                g, h = self.split_output(state.model, view.stabilisation, state.image)
+                view.g, view.h = float(g[view.target]), float(h[view.target])
+            except Exception as error:  # noqa: BLE001 - shown in the view, never raised into the frontend
+                view.error = f"split network: {short_reason(error)}"
+                return
         try:
             view.saliency = self._explain(state, x, view.target, state.method)
             view.panels = self._panels(state, x, view.target, view.saliency)
         except Exception as error:  # noqa: BLE001
             view.saliency, view.panels = None, []
             view.error = short_reason(error)
-            return view
-        if not np.isfinite(view.saliency).all():
-            view.error = "the map has non-finite values (try another stabilisation)"
-            return view
-        view.scores = self.scores(state, x, view.target, view.saliency)
+            return
+        if not all(np.isfinite(values).all() for _, values in view.panels):
+            view.saliency, view.panels = None, []
+            view.error = self.nonfinite_hint(state)
+            return
+        view.warning = self.overflow_warning(state, max(float(np.abs(values).max()) for _, values in view.panels))
+        view.scores, view.scores_note = self.view_scores(state, x, view)
         if state.profile:
             try:
                 view.profile = self.layer_profile(state, x, view.target)
             except Exception:  # noqa: BLE001 - the profile is optional; the map stays current
                 view.profile = None
-        return view
+
+    def view_scores(self, state: ExplorerState, x: torch.Tensor, view: ExplorerView) -> tuple[dict[str, float | str], str]:
+        """The scores of the view and the note saying which mask they are against - or why there are none: the mask
+        is the image's label's, so a view explaining another class (or an image without a mask) has no scores."""
+        if not self.metrics:
+            return {}, ""
+        if not self.has_label(state.image):
+            return {}, "no scores: this image has no object mask"
+        true_name = self.class_name(view.true_class)
+        if view.target != view.true_class:
+            return {}, (f"no scores: the mask is of class {true_name}, the explained class "
+                        f"{self.class_name(view.target)} has no mask")
+        parameters = self.method_parameters(state)
+        key = ("scores", *self._parameters_key(state, view.target, state.method, parameters))
+        scores = self._cached(key, lambda: self.scores(state, x, view.target, view.saliency))
+        return dict(scores), f"scores vs the mask of class {true_name}"
 
     def _panels(self, state: ExplorerState, x: torch.Tensor, target: int, saliency: np.ndarray) -> list[tuple[str, np.ndarray]]:
         if state.compare == "none":
@@ -502,6 +712,9 @@ class ExplorerModel:
         for value in _COMPARED_VALUES[setting]:
             panel = saliency if getattr(state, setting) == value else self._explain(state, x, target, state.method, **{setting: value})
             panels.append((self.panel_title(state, state.method, **{setting: value}), panel))
+        if setting == "output":  # the triptych g | h | g − h: the map of f = g − h (Theorem 1)
+            title = panels[0][0].replace(", g", ", g − h = f")
+            panels.append((title, panels[0][1] - panels[1][1]))
         return panels
 
     @_in_eval_mode
@@ -529,25 +742,179 @@ class ExplorerModel:
                 scores[key] = float(np.asarray(result[output.name]).reshape(-1)[0])
         return scores
 
+    def profile_alpha(self, state: ExplorerState) -> float:
+        """The α of the layer profile: the state's for a method with α, else 0 (the true split sensitivities)."""
+        return float(state.alpha) if "alpha" in self.spec(state.method).parameters else 0.0
+
     @_in_eval_mode
     def layer_profile(self, state: ExplorerState, x: torch.Tensor, target: int) -> LayerProfile:
-        """Mean |a⁺|, |a⁻| and the four mean |sensitivities| at every split layer (α and stabilisation of the view)."""
+        """Mean |a⁺|, |a⁻| and the four mean |sensitivities| at every split layer (α and stabilisation of the view;
+        computed once per model, image, class, α and stabilisation)."""
         from ..methods.layers import split_layer_candidates
 
-        model = self.models[state.model]
-        layers = split_layer_candidates(model, x)
-        split = self.split(state.model, self.split_stabilisation(state))
-        alpha = float(state.alpha) if "alpha" in self.spec(state.method).parameters else 0.0
-        result = split.sensitivities(x, [target], layers, alpha=alpha)
-        labels = {"a⁺": "a_pos", "a⁻": "a_neg", "δ⁺ᵍ": "delta_pos_g", "δ⁻ᵍ": "delta_neg_g", "δ⁺ʰ": "delta_pos_h",
-                  "δ⁻ʰ": "delta_neg_h"}
-        magnitudes = {label: np.array([float(getattr(result[name], attribute).abs().mean()) for name in layers])
-                      for label, attribute in labels.items()}
+        alpha, stabilisation = self.profile_alpha(state), self.split_stabilisation(state)
+
+        @_in_eval_mode
+        def compute(self: "ExplorerModel") -> tuple[list[str], dict[str, np.ndarray]]:
+            model = self.models[state.model]
+            layers = split_layer_candidates(model, x)
+            split = self.split(state.model, stabilisation)
+            result = split.sensitivities(x, [target], layers, alpha=alpha)
+            labels = {"a⁺": "a_pos", "a⁻": "a_neg", "δ⁺ᵍ": "delta_pos_g", "δ⁻ᵍ": "delta_neg_g", "δ⁺ʰ": "delta_pos_h",
+                      "δ⁻ʰ": "delta_neg_h"}
+            return layers, {label: np.array([float(getattr(result[name], attribute).abs().mean()) for name in layers])
+                            for label, attribute in labels.items()}
+
+        layers, magnitudes = self._cached(("profile", state.model, state.image, target, alpha, stabilisation),
+                                          lambda: compute(self))
         current = state.layer if state.layer in layers and self.spec(state.method).family == "split" else None
-        return LayerProfile(layers=layers, magnitudes=magnitudes, current=current)
+        return LayerProfile(layers=list(layers), magnitudes=dict(magnitudes), current=current, alpha=alpha,
+                            stabilisation=stabilisation)
 
     def update(self, **changes: Any) -> ExplorerView:
         """Apply ``changes`` (see :meth:`with_changes`), compute and keep the view; returns it."""
         self.state = self.with_changes(**changes)
         self.view = self.compute(self.state)
         return self.view
+
+    # ------------------------------------------------------------------------------------- your image
+    def image_label(self, image: int) -> str:
+        """The image menu's label: ``"3: cat"``, or ``"3: yours (photo.png)"`` for an image of :meth:`load_image`."""
+        if image in self.uploaded:
+            return f"{image}: yours ({self._upload_names.get(image, 'array')})"
+        return f"{image}: {self.class_name(int(self.dataset.labels[image]))}"
+
+    def load_image(self, source: Any, *, name: str | None = None) -> int:
+        """Add your own image and return its index (then ``update(image=index)``).
+
+        ``source``: a file path, the file's bytes, a PIL image, or an ``(H, W, 3)`` / ``(H, W)`` array (uint8, or
+        floats in [0, 1]). It is centre-cropped to a square, resized to the dataset's image size and normalised with
+        its ``mean``/``std`` (:func:`read_image`) - the input the models were made for. It has no label (``"true"``
+        explains the predicted class) and no mask (no scores).
+        """
+        from ..data import LocalisationDataset
+
+        dataset = self.dataset
+        size = tuple(int(v) for v in dataset.images.shape[-2:])
+        x = read_image(source, size=size, mean=dataset.mean, std=dataset.std)
+        path = str(Path(source).resolve()) if isinstance(source, (str, os.PathLike)) else None
+        self.dataset = LocalisationDataset(
+            torch.cat([dataset.images, x]), torch.cat([dataset.labels, torch.zeros(1, dtype=torch.int64)]),
+            torch.cat([dataset.masks, torch.zeros(1, 1, *size)]), mean=dataset.mean, std=dataset.std,
+            class_names=dataset.class_names, meta=dataset.meta)
+        index = len(self.dataset) - 1
+        self.uploaded[index] = path
+        self._upload_names = {**getattr(self, "_upload_names", {}),
+                              index: name or (Path(path).name if path else "array")}
+        return index
+
+    # ------------------------------------------------------------------------------------- code and settings
+    def model_source(self, model_name: str) -> str:
+        """A Python expression that builds ``model_name`` (``sources`` or ``hm.models.load``)."""
+        from .. import models as model_registry
+
+        if model_name in self.sources:
+            return self.sources[model_name]
+        if model_name in model_registry.available():
+            return f"hm.models.load({model_name!r})"
+        raise ValueError(f"no source for model {model_name!r}: pass sources={{{model_name!r}: 'expression'}} to the "
+                         "explorer so that code() can rebuild it")
+
+    def dataset_source(self) -> str:
+        source = self.sources.get("dataset") or self.dataset.meta.get("source_code")
+        if not source:
+            raise ValueError("no source for the dataset: pass sources={'dataset': 'expression'} to the explorer so that "
+                             "code() can load the same images")
+        return source
+
+    def code(self, state: ExplorerState | None = None) -> str:
+        """The Python code (model and image loading included) that reproduces the map of ``state`` (default: the
+        current state) with ``hm.explain``: running it defines ``saliency``, an ``(H, W)`` array equal to the view's."""
+        state = state or self.state
+        self.check(state)
+        target = self.explained_class(state)
+        imports = [line for line in self.sources.get("imports", "").splitlines() if line.strip()]
+        lines = ["import hidden_monotonicity as hm", *imports, "", f"model = {self.model_source(state.model)}",
+                 "model.eval()"]
+        if state.image in self.uploaded:
+            path = self.uploaded[state.image]
+            if path is None:
+                raise ValueError(f"image {state.image} was given as an array, which code() cannot name: save it and "
+                                 "load_image(path) instead")
+            size = tuple(int(v) for v in self.dataset.images.shape[-2:])
+            lines.append(f"x = hm.widgets.read_image({path!r}, size={size}, mean={tuple(self.dataset.mean)}, "
+                         f"std={tuple(self.dataset.std)})")
+        else:
+            lines += [f"data = {self.dataset_source()}", f"x = data.images[{state.image}:{state.image + 1}]"]
+        arguments = "".join(f", {key}={value!r}" for key, value in self.method_parameters(state).items())
+        lines.append(f"saliency = hm.explain(model, x, {target}, {state.method!r}{arguments})[0, 0].detach().numpy()"
+                     f"  # class {target}: {self.class_name(target)}")
+        return "\n".join(lines) + "\n"
+
+    def settings(self, view: ExplorerView | None = None) -> dict[str, Any]:
+        """The view's settings as JSON-ready data: the state, the explained class, the ``hm.explain`` parameters, the
+        code (:meth:`code`), g/h/f, the scores and a summary of the map (shape, sum, min, max) to check a rerun."""
+        view = view or self.view or self.compute()
+        state = view.state
+
+        def number(value: float) -> float | None:
+            return float(value) if np.isfinite(value) else None
+
+        try:
+            code = self.code(state)
+        except ValueError as error:
+            code = f"# {error}"
+        summary = None
+        if view.saliency is not None:
+            values = np.asarray(view.saliency, dtype=np.float64)
+            summary = {"shape": list(values.shape), "sum": float(values.sum()), "min": float(values.min()),
+                       "max": float(values.max()), "abs_sum": float(np.abs(values).sum())}
+        return {
+            "state": {key: getattr(state, key) for key in ExplorerState.__dataclass_fields__},
+            "image": self.uploaded.get(state.image) or state.image,
+            "explained_class": {"index": view.target, "name": self.class_name(view.target),
+                                "logit": float(view.logits[view.target]),
+                                "probability": float(view.probabilities[view.target])},
+            "method": method_label(state.method),
+            "parameters": view.parameters,
+            "g": number(view.g), "h": number(view.h), "f": number(view.f),
+            "scores": view.scores, "scores_note": view.scores_note,
+            "error": view.error, "warning": view.warning,
+            "map": summary,
+            "code": code,
+        }
+
+
+def read_image(source: Any, *, size: tuple[int, int] | int, mean: Sequence[float], std: Sequence[float]) -> torch.Tensor:
+    """An image file (path or bytes), PIL image or array as a normalised ``(1, 3, H, W)`` float32 tensor: RGB,
+    centre-cropped to a square, resized to ``size`` (bilinear), ``(x − mean) / std`` - what a model of the explorer
+    takes. Arrays: ``(H, W, 3)`` or ``(H, W)``, uint8 (0..255) or floats in [0, 1]."""
+    import io
+
+    from PIL import Image
+
+    if isinstance(source, (str, os.PathLike)):
+        if not Path(source).is_file():
+            raise ValueError(f"no image file at {source}: give the path of a PNG or JPEG file")
+        picture = Image.open(source)
+    elif isinstance(source, (bytes, bytearray, memoryview)):
+        picture = Image.open(io.BytesIO(bytes(source)))
+    elif isinstance(source, Image.Image):
+        picture = source
+    else:
+        array = np.asarray(source)
+        if array.ndim not in (2, 3) or (array.ndim == 3 and array.shape[2] not in (1, 3, 4)):
+            raise ValueError(f"an image array must be (H, W), (H, W, 3) or (H, W, 4), got shape {array.shape}")
+        if array.dtype != np.uint8:
+            if array.size and (np.nanmin(array) < 0 or np.nanmax(array) > 1):
+                raise ValueError("a float image array must hold values in [0, 1] (or pass uint8 0..255)")
+            array = np.round(array * 255).astype(np.uint8)
+        picture = Image.fromarray(array.squeeze(2) if array.ndim == 3 and array.shape[2] == 1 else array)
+    picture = picture.convert("RGB")
+    side = min(picture.size)
+    left, top = (picture.width - side) // 2, (picture.height - side) // 2
+    height, width = (size, size) if isinstance(size, int) else size
+    picture = picture.crop((left, top, left + side, top + side)).resize((width, height), Image.BILINEAR)
+    values = torch.from_numpy(np.asarray(picture, dtype=np.float32) / 255.0).permute(2, 0, 1)
+    values = (values - torch.tensor(mean, dtype=torch.float32).view(3, 1, 1)) / torch.tensor(std, dtype=torch.float32).view(3, 1, 1)
+    return values[None].contiguous()

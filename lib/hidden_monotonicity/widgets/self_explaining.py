@@ -60,6 +60,17 @@ class SelfExplainingView:
     def f(self) -> float:
         return self.g - self.h
 
+    @property
+    def predicted(self) -> int:
+        """The class with the largest logit."""
+        return int(np.argmax(self.logits))
+
+
+def logit_lines(logits: np.ndarray, shown: int = 3) -> list[str]:
+    """The ``shown`` largest logits, ``"  class 3: 4.21"`` each (the panel names the predicted class and its rivals)."""
+    order = np.argsort(-np.asarray(logits), kind="stable")[:shown]
+    return ["logits (largest):", *[f"  class {int(c)}: {float(logits[c]):.3g}" for c in order]]
+
 
 class SelfExplainingModel:
     """``models``: ``{name: MonotoneDifference}``; ``images`` ``(N, side·side)`` in [0, 1] with ``labels`` ``(N,)``.
@@ -162,7 +173,8 @@ class SelfExplainingModel:
             ax.set_yticks([])
         shared_colourbar(figure, axes[4], limit, "gradient (shared scale)")
         axes[5].axis("off")
-        lines = [f"model: {view.state.model}", f"explained class {view.target}", f"logit f = {view.logits[view.target]:.4g}"]
+        lines = [f"model: {view.state.model}", f"explained class {view.target}", f"logit f = {view.logits[view.target]:.4g}",
+                 f"predicted class {view.predicted}", *logit_lines(view.logits)]
         lines += [f"update failed: {view.error}"] if view.error else [f"g(x) = {view.g:.4g}", f"h(1 − x) = {view.h:.4g}",
                                                                        f"g − h = {view.f:.4g}"]
         axes[5].text(0.0, 1.0, "\n".join(lines), va="top", ha="left", family="monospace", fontsize=7.5,
