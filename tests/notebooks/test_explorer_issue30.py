@@ -417,6 +417,34 @@ def test_profile_title_states_alpha_and_stabilisation_with_friendly_layer_names(
     assert friendly_layer("layer2.0.relu#2") == "L2.0 relu#2"
 
 
+def test_layer_menu_shows_friendly_names_and_keeps_the_real_module_names_as_values(lite0_photo):
+    """Issue 30, item 10: Lite0's 34 layer names are illegible; the menu shows block numbers ("B3 expand", "head")
+    while its values stay the module names ``hm.explain`` takes."""
+    explorer = lite0_photo
+    explorer.update(method="splitcam", layer="_head_relu", stabilize="scale", alpha=0.4)
+    options = list(explorer.widgets["layer"].options)
+    assert all(isinstance(option, tuple) and len(option) == 2 for option in options)
+    labels, values = [label for label, _ in options], [value for _, value in options]
+    assert values == explorer.core.layer_options("efficientnet_lite0", "splitcam") and len(values) == 34
+    assert labels == [friendly_layer(value) for value in values] and len(set(labels)) == len(labels)
+    assert {"input", "stem", "B0 dw", "B3 expand", "B15 dw", "head"} <= set(labels)
+    assert not any("_blocks" in label or "_relu" in label for label in labels)
+    assert explorer.widgets["layer"].label == "head"
+    explorer.widgets["layer"].value = "_blocks.3._expand_relu"  # the user picks "B3 expand"
+    assert explorer.widgets["layer"].label == "B3 expand"
+    assert explorer.state.layer == explorer.view.parameters["layer"] == "_blocks.3._expand_relu"
+    assert explorer.view.current and "at B3 expand" in explorer.status.value
+    explorer.widgets["method"].value = "splitgrad"  # a method change resets the layer; the menu keeps its labels
+    assert explorer.widgets["layer"].label == friendly_layer(explorer.state.layer)
+    assert [value for _, value in explorer.widgets["layer"].options] == values
+
+
+def test_layer_labels_that_two_layers_share_keep_the_real_name(explorer, monkeypatch):
+    monkeypatch.setattr(explorer.core, "layer_options", lambda model, method: ["a._stem_relu", "a.stem", "b.2"])
+    assert explorer.core.layer_choices("one", "splitcam") == [
+        ("a stem (a._stem_relu)", "a._stem_relu"), ("a stem (a.stem)", "a.stem"), ("b.2", "b.2")]
+
+
 def test_one_model_hides_the_model_menu_and_the_display_has_a_picture_not_vbox_text():
     single = Explorer({"one": MODELS["one"]}, make_dataset(), methods=METHODS, metrics=())
     single.build()

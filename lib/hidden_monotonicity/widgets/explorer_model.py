@@ -390,6 +390,15 @@ class ExplorerModel:
             self._layers[key] = layer_candidates(self.models[model_name], spec, self.example())
         return self._layers[key]
 
+    def layer_choices(self, model_name: str, method: str) -> list[tuple[str, str]]:
+        """The layer menu's ``(label, layer)`` pairs: the labels are the short names of :func:`friendly_layer`
+        (``"B3 expand"``, ``"head"``; the titles use them too), the values the real module names that ``hm.explain``
+        takes. A short name that two layers share keeps the real name beside it, so every label is unique."""
+        layers = self.layer_options(model_name, method)
+        labels = [friendly_layer(name) for name in layers]
+        shared = {label for label in labels if labels.count(label) > 1}
+        return [(f"{label} ({name})" if label in shared else label, name) for label, name in zip(labels, layers)]
+
     @_in_eval_mode
     def default_layer(self, model_name: str, method: str) -> str:
         """The layer ``method`` explains when none is chosen (``methods.layers.method_default_layer``)."""
