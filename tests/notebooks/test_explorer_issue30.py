@@ -160,6 +160,60 @@ def test_non_finite_maps_at_alpha_zero_suggest_raising_alpha_and_huge_maps_warn(
     assert view.current and view.warning is None and "#1b5e20" in explorer.status.value
 
 
+@pytest.fixture(scope="module")
+def lite0_photo():
+    """The real EfficientNet-Lite0 (ImageNet weights) on the shipped photo ``chelsea`` at the smallest photo size
+    (``MIN_PHOTO_SIZE`` = 32 px, to stay fast), labelled Egyptian cat; no metrics."""
+    from hidden_monotonicity.data.natural import MIN_PHOTO_SIZE, NATURAL_PHOTO_CLASSES, natural_photos
+
+    lite = hm.models.load("efficientnet_lite0", weights="imagenet").eval()
+    photos = natural_photos(MIN_PHOTO_SIZE, names=["chelsea"])
+    mean, std = tuple(lite.input_mean), tuple(lite.input_std)
+    x = (photos.images - torch.tensor(mean).view(1, 3, 1, 1)) / torch.tensor(std).view(1, 3, 1, 1)
+    data = LocalisationDataset(x, [NATURAL_PHOTO_CLASSES["chelsea"][0]], torch.zeros(1, 1, MIN_PHOTO_SIZE, MIN_PHOTO_SIZE),
+                               mean=mean, std=std, class_names=hm.models.imagenet_class_names())
+    explorer = Explorer({"efficientnet_lite0": lite}, data, methods=("splitcam", "splitgrad"), metrics=())
+    explorer.build()
+    return explorer
+
+
+def test_real_lite0_alpha_zero_hint_raises_alpha_and_alpha_01_warns_of_overflow(lite0_photo):
+    """Issue 30, item 4 on the real network: at the input, α = 0 overflows under every stabilisation and the hint says
+    to raise α (and following it works); α = 0.1 is finite but ~1e32 and warns; α = 0.3 and 0.4 are clean."""
+    explorer = lite0_photo
+    for stabilisation in ("scale", "shift", "threshold"):
+        view = explorer.update(method="splitcam", layer="input", alpha=0.0, stabilize=stabilisation)
+        assert not view.current and view.saliency is None, stabilisation
+        assert "raise α to 0.3" in view.error and "stabilisation 'scale'" not in view.error.split(":")[1], view.error
+        assert view.fix == {"alpha": 0.3}
+        assert "not current" in explorer.status.value and "raise α" in explorer.status.value
+    view = explorer.update(stabilize="scale", alpha=0.1)
+    peak = float(np.abs(view.saliency).max())
+    assert view.current and np.isfinite(view.saliency).all() and peak > 1e30  # current, yet near float32 overflow
+    assert "overflow" in view.warning and "raise α" in view.warning and f"{peak:.1e}" in view.warning
+    assert "warning" in explorer.status.value and "#8a5a00" in explorer.status.value  # amber, not the green ✓
+    for alpha in (0.3, 0.4):
+        view = explorer.update(alpha=alpha)
+        assert view.current and view.warning is None and np.isfinite(view.saliency).all(), alpha
+        assert float(np.abs(view.saliency).max()) < 1e3 and "#1b5e20" in explorer.status.value
+    view = explorer.update(method="splitgrad", layer="input", alpha=0.0)
+    assert not view.current and "raise α to 0.3" in view.error
+    assert explorer.update(**view.fix).current  # the hint's fix really gives a map
+
+
+def test_real_lite0_unstabilised_head_overflow_hint_names_a_stabilisation_not_alpha(lite0_photo):
+    """Without stabilisation the streams at Lite0's head overflow float32 whatever α (α = 0.4 too), while the
+    stabilised split is finite even at α = 0: the hint must name the stabilisation, not send the user raising α."""
+    explorer = lite0_photo
+    for alpha in (0.0, 0.4):
+        view = explorer.update(method="splitcam", layer="_head_relu", stabilize="none", alpha=alpha)
+        assert not view.current, alpha
+        assert "choose stabilisation 'scale'" in view.error and "raise α" not in view.error, view.error
+        assert view.fix == {"stabilize": "scale"}
+        fixed = explorer.update(**view.fix)
+        assert fixed.current and fixed.warning is None and np.isfinite(fixed.saliency).all()
+
+
 # ----------------------------------------------------------------------------------------- 5 meaning on screen
 def test_g_h_triptych_method_meaning_and_no_g_h_for_baselines(explorer):
     view = explorer.update(method="splitgrad", compare="output", layer="input", alpha=0.2)
@@ -361,6 +415,34 @@ def test_profile_title_states_alpha_and_stabilisation_with_friendly_layer_names(
     plt.close(figure)
     assert friendly_layer("_blocks.3._expand_relu") == "B3 expand" and friendly_layer("_head_relu") == "head"
     assert friendly_layer("layer2.0.relu#2") == "L2.0 relu#2"
+
+
+def test_layer_menu_shows_friendly_names_and_keeps_the_real_module_names_as_values(lite0_photo):
+    """Issue 30, item 10: Lite0's 34 layer names are illegible; the menu shows block numbers ("B3 expand", "head")
+    while its values stay the module names ``hm.explain`` takes."""
+    explorer = lite0_photo
+    explorer.update(method="splitcam", layer="_head_relu", stabilize="scale", alpha=0.4)
+    options = list(explorer.widgets["layer"].options)
+    assert all(isinstance(option, tuple) and len(option) == 2 for option in options)
+    labels, values = [label for label, _ in options], [value for _, value in options]
+    assert values == explorer.core.layer_options("efficientnet_lite0", "splitcam") and len(values) == 34
+    assert labels == [friendly_layer(value) for value in values] and len(set(labels)) == len(labels)
+    assert {"input", "stem", "B0 dw", "B3 expand", "B15 dw", "head"} <= set(labels)
+    assert not any("_blocks" in label or "_relu" in label for label in labels)
+    assert explorer.widgets["layer"].label == "head"
+    explorer.widgets["layer"].value = "_blocks.3._expand_relu"  # the user picks "B3 expand"
+    assert explorer.widgets["layer"].label == "B3 expand"
+    assert explorer.state.layer == explorer.view.parameters["layer"] == "_blocks.3._expand_relu"
+    assert explorer.view.current and "at B3 expand" in explorer.status.value
+    explorer.widgets["method"].value = "splitgrad"  # a method change resets the layer; the menu keeps its labels
+    assert explorer.widgets["layer"].label == friendly_layer(explorer.state.layer)
+    assert [value for _, value in explorer.widgets["layer"].options] == values
+
+
+def test_layer_labels_that_two_layers_share_keep_the_real_name(explorer, monkeypatch):
+    monkeypatch.setattr(explorer.core, "layer_options", lambda model, method: ["a._stem_relu", "a.stem", "b.2"])
+    assert explorer.core.layer_choices("one", "splitcam") == [
+        ("a stem (a._stem_relu)", "a._stem_relu"), ("a stem (a.stem)", "a.stem"), ("b.2", "b.2")]
 
 
 def test_one_model_hides_the_model_menu_and_the_display_has_a_picture_not_vbox_text():

@@ -242,7 +242,7 @@ def test_changing_a_widget_updates_the_view(explorer):
     assert explorer.state.alpha == 0.2 and explorer.view.parameters["alpha"] == 0.2
     explorer.widgets["model"].value = "two"
     assert explorer.view.state.model == "two"
-    assert list(explorer.widgets["layer"].options) == ["input", "1", "4", "7"]
+    assert [value for _, value in explorer.widgets["layer"].options] == ["input", "1", "4", "7"]
     explorer.widgets["method"].value = "splitlrp"
     assert explorer.widgets["layer"].value == "input" == explorer.state.layer
     explorer.widgets["target"].value = 2

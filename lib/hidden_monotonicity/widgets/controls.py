@@ -195,7 +195,7 @@ class Explorer:
             "target": widgets.Dropdown(options=self._target_options(), value=state.target,
                                        description="explained class", **common),
             "method": widgets.Dropdown(options=methods, value=state.method, description="method", **common),
-            "layer": widgets.Dropdown(options=core.layer_options(state.model, state.method), value=state.layer,
+            "layer": widgets.Dropdown(options=core.layer_choices(state.model, state.method), value=state.layer,
                                       description="layer", **common),
             "compare": widgets.Dropdown(options=self._compare_options(), value=state.compare, description="side by side",
                                         **common),
@@ -289,7 +289,7 @@ class Explorer:
         state = self.core.state
         self._syncing = True
         try:
-            self.widgets["layer"].options = self.core.layer_options(state.model, state.method)
+            self.widgets["layer"].options = self.core.layer_choices(state.model, state.method)
             self.widgets["compare"].options = self._compare_options()
             self.widgets["target"].options = self._target_options()
             for name in self.CONTROLS:

@@ -20,9 +20,9 @@ Rules (all asked from :mod:`hidden_monotonicity.methods`, never guessed here):
 * scores are computed only against the mask of the explained class: the dataset's mask belongs to the image's label,
   so a view that explains another class (or an image loaded with :meth:`ExplorerModel.load_image`, which has no mask)
   carries no scores and says why (:attr:`ExplorerView.scores_note`);
-* a map with non-finite values is a failure whose hint names the fix (raise α when α = 0: the unshifted sensitivities
-  of a deep network overflow under every stabilisation); a finite map within a factor 1e8 of the float32 limit is
-  shown with a warning (:attr:`ExplorerView.warning`);
+* a map with non-finite values is a failure whose hint names the fix that was tried and works (raise α, choose a
+  stabilisation, or both: which one depends on the layer, so it is computed, not guessed; :attr:`ExplorerView.fix`);
+  a finite map within a factor 1e8 of the float32 limit is shown with a warning (:attr:`ExplorerView.warning`);
 * logits, g/h, maps and layer profiles are cached per model, image and settings (the models are taken as fixed;
   :meth:`ExplorerModel.clear_cache` after changing one), so going back to a view costs nothing and a setting change
   recomputes only what it touches. The per-layer profile is off by default (one more backward pass per update).
@@ -179,6 +179,7 @@ class ExplorerView:
     profile: LayerProfile | None = None
     error: str | None = None
     warning: str | None = None  # a current map that is suspicious (values near overflow)
+    fix: dict[str, Any] | None = None  # after non-finite values: the changes found to give a finite map
     seconds: float = float("nan")  # compute time of this view
 
     @property
@@ -388,6 +389,15 @@ class ExplorerModel:
         if key not in self._layers:
             self._layers[key] = layer_candidates(self.models[model_name], spec, self.example())
         return self._layers[key]
+
+    def layer_choices(self, model_name: str, method: str) -> list[tuple[str, str]]:
+        """The layer menu's ``(label, layer)`` pairs: the labels are the short names of :func:`friendly_layer`
+        (``"B3 expand"``, ``"head"``; the titles use them too), the values the real module names that ``hm.explain``
+        takes. A short name that two layers share keeps the real name beside it, so every label is unique."""
+        layers = self.layer_options(model_name, method)
+        labels = [friendly_layer(name) for name in layers]
+        shared = {label for label in labels if labels.count(label) > 1}
+        return [(f"{label} ({name})" if label in shared else label, name) for label, name in zip(labels, layers)]
 
     @_in_eval_mode
     def default_layer(self, model_name: str, method: str) -> str:
@@ -615,17 +625,67 @@ class ExplorerModel:
             details.append("|map|")
         return method_label(method) + ("\n" + ", ".join(details) if details else "")
 
-    def nonfinite_hint(self, state: ExplorerState) -> str:
-        """The failure message of a map with non-finite values, naming the fix that works."""
+    #: α that the failure hint of a non-finite map tries first (paper B.3: α ≥ 0.3 keeps the shifted sensitivities
+    #: small), and the stabilisation it tries when the state's has none or another one.
+    FIX_ALPHA = 0.3
+    FIX_STABILISATION = DEFAULT_STABILISATION
+
+    def fix_candidates(self, state: ExplorerState) -> list[dict[str, Any]]:
+        """The changes :meth:`nonfinite_fix` tries for ``state``, in order (see there)."""
         parameters = self.spec(state.method).parameters
-        if "alpha" in parameters and state.alpha == 0:
-            return ("the map has non-finite values at α = 0: raise α (0.1-0.3) - without the α-shift the sensitivities' "
-                    "common mode grows layer by layer and overflows under every stabilisation (paper B.3)")
-        if "alpha" in parameters:
-            return "the map has non-finite values: raise α, or try another stabilisation"
-        if "stabilize" in parameters:
-            return "the map has non-finite values: try another stabilisation"
-        return "the map has non-finite values"
+        changes: list[dict[str, Any]] = []
+        if "alpha" in parameters and state.alpha < self.FIX_ALPHA:
+            changes.append({"alpha": self.FIX_ALPHA})
+        if "stabilize" in parameters and state.stabilize != self.FIX_STABILISATION:
+            changes.append({"stabilize": self.FIX_STABILISATION})
+        if len(changes) == 2:
+            changes.append({**changes[0], **changes[1]})
+        return changes
+
+    def nonfinite_fix(self, state: ExplorerState, x: torch.Tensor, target: int) -> dict[str, Any] | None:
+        """The change of α and/or stabilisation that turns the non-finite maps of ``state`` into finite ones below
+        :data:`OVERFLOW_WARNING`, found by computing them (cached, so following the hint costs nothing); ``None`` when
+        no candidate does. Candidates, in order: α raised to :attr:`FIX_ALPHA`; stabilisation
+        :attr:`FIX_STABILISATION`; both. Which one works depends on the layer: without the α-shift the sensitivities'
+        common mode overflows at the input whatever the stabilisation, while unstabilised streams overflow at a deep
+        layer whatever α (paper B.2-B.3)."""
+        for change in self.fix_candidates(state):
+            candidate = replace(state, **change)
+            try:
+                saliency = self._explain(candidate, x, target, candidate.method)
+                panels = self._panels(candidate, x, target, saliency)
+            except Exception:  # noqa: BLE001 - a candidate that fails is no fix
+                continue
+            if all(np.isfinite(values).all() and float(np.abs(values).max()) <= OVERFLOW_WARNING
+                   for _, values in panels):
+                return change
+        return None
+
+    def nonfinite_hint(self, state: ExplorerState, fix: Mapping[str, Any] | None) -> str:
+        """The failure message of a map with non-finite values, naming the fix that was found to work (``fix``, see
+        :meth:`nonfinite_fix`) - or saying that none of them did."""
+        parameters = self.spec(state.method).parameters
+        now = ", ".join([*([f"α = {state.alpha:g}"] if "alpha" in parameters else []),
+                         *([f"stabilisation {state.stabilize!r}"] if "stabilize" in parameters else [])])
+        text = "the map has non-finite values" + (f" at {now}" if now else "")
+        if fix:
+            steps = [*([f"raise α to {fix['alpha']:g}"] if "alpha" in fix else []),
+                     *([f"choose stabilisation {fix['stabilize']!r}"] if "stabilize" in fix else [])]
+            why = []
+            if "alpha" in fix:
+                why.append("without enough α-shift the sensitivities' common mode grows layer by layer and overflows")
+            if "stabilize" in fix:
+                why.append("unstabilised streams overflow float32 in deep layers whatever α")
+            return f"{text}: {' and '.join(steps)} - that gives a finite map ({'; '.join(why)}; paper B.2-B.3)"
+        tried = self.fix_candidates(state)
+        if tried:
+            last = tried[-1]  # the widest change tried
+            also = " and ".join([*([f"α = {last['alpha']:g}"] if "alpha" in last else []),
+                                 *([f"stabilisation {last['stabilize']!r}"] if "stabilize" in last else [])])
+            return f"{text}, also with {also}: choose another layer or method"
+        if "alpha" in parameters or "stabilize" in parameters:
+            return f"{text}: choose another layer or method"
+        return text
 
     def overflow_warning(self, state: ExplorerState, peak: float) -> str | None:
         """A warning when a finite map reaches :data:`OVERFLOW_WARNING` (near the float32 limit 3.4e38)."""
@@ -675,7 +735,8 @@ class ExplorerModel:
             return
         if not all(np.isfinite(values).all() for _, values in view.panels):
             view.saliency, view.panels = None, []
-            view.error = self.nonfinite_hint(state)
+            view.fix = self.nonfinite_fix(state, x, view.target)
+            view.error = self.nonfinite_hint(state, view.fix)
             return
         view.warning = self.overflow_warning(state, max(float(np.abs(values).max()) for _, values in view.panels))
         view.scores, view.scores_note = self.view_scores(state, x, view)
