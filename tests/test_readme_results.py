@@ -23,7 +23,8 @@ def test_every_digest_block_of_the_readme_equals_the_table_rendered_from_figures
     assert set(digest.readme_blocks(text)) == {"mean ranks", "verdicts", "replication", "class sensitivity",
                                                "paper settings", "selectivity direction", "confirmatory matrix",
                                                "confirmatory counts", "resnet claim", "paper cost",
-                                               "notebook times", "monotone accuracy", "verify smoke"}
+                                               "notebook times", "monotone accuracy", "verify smoke",
+                                               "explorer latency"}
     rendered = digest.render_readme(text, digest.readme_tables(FIGURES))
     assert rendered == text, ("the README's result tables differ from figures/: run "
                               "`python -m hidden_monotonicity.evaluation.digest --write README.md`")

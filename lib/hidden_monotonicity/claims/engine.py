@@ -44,7 +44,7 @@ class Outputs:
     def path(self, name: str) -> Path:
         path = self.root / name
         if not path.is_file():
-            raise EvidenceError(f"{name} does not exist under {self.root} (run make reproduce to write it)")
+            raise EvidenceError(f"{name} does not exist under {self.root} (figures/: make reproduce writes it; benchmarks/: the command on its first line)")
         return path
 
     def table(self, name: str) -> pd.DataFrame:

@@ -131,6 +131,9 @@ def resnet_claim_table(both_splits: pd.DataFrame, table: pd.DataFrame, claim: di
 #: the recorded output of ``python -m hidden_monotonicity verify --profile smoke`` from a fresh clone
 VERIFY_SMOKE = Path("benchmarks") / "verify_smoke.txt"
 
+#: the browser test's recorded update latencies (``HM_UPDATE_BROWSER_FIGURE=1``)
+EXPLORER_LATENCY = Path("benchmarks") / "explorer_latency.txt"
+
 #: the recorded output of a dry run of the paper profile (written by the command in its first line)
 PAPER_DRY_RUN = Path("benchmarks") / "paper_dry_run.txt"
 
@@ -210,6 +213,7 @@ def readme_tables(figures: str | Path) -> dict[str, str]:
         "notebook times": notebook_times_table(folder.parent / "notebooks"),
         "monotone accuracy": monotone_accuracy_table(folder / "monotone_accuracy.md"),
         "verify smoke": verify_report_block(folder.parent / VERIFY_SMOKE),
+        "explorer latency": verify_report_block(folder.parent / EXPLORER_LATENCY),
     }
 
 
