@@ -97,8 +97,9 @@ NOTEBOOK_SETTINGS: dict[str, dict[str, dict[str, Any]]] = {
     },
     "03_saliency_gallery": {
         # image_size: digits benchmark; imagenet_image_size: ImageNet-S crops (smoke: small, for speed)
+        # photo_size / photo_names: the EfficientNet-Lite0 section's shipped photos (hm.data.natural_photos)
         "common": {"dataset": "digits", "alphas": (0.0, 0.1, 0.2, 0.3, 0.4, 0.5), "image_size": 64, "imagenet_image_size": 224,
-                   "sample_images": 100},
+                   "sample_images": 100, "photo_size": 224, "photo_names": ("chelsea", "coffee", "camera", "motorcycle")},
         "default": {
             "model": "benchmark_vgg",
             "threads": 2,  # its photo section runs EfficientNet-Lite0 at 224 px (both cores; one notebook at a time)
@@ -116,7 +117,8 @@ NOTEBOOK_SETTINGS: dict[str, dict[str, dict[str, Any]]] = {
             ),
             "n_layers": 5,
         },
-        "classroom": "default",  # the whole gallery (about a minute on 2 cores)
+        # classroom: the default gallery; the EfficientNet-Lite0 section on two of the four photos (chelsea, coffee)
+        "classroom": {"based_on": "default", "photo_names": ("chelsea", "coffee")},
         "smoke": {
             "model": "benchmark_vgg",
             "n_images": 2,
@@ -125,6 +127,8 @@ NOTEBOOK_SETTINGS: dict[str, dict[str, dict[str, Any]]] = {
             "alphas": (0.0, 0.25, 0.5),
             "methods": (("SplitCAM", "splitcam", {}), ("SplitLRP", "splitlrp", {}), ("LayerCAM", "layercam", {})),
             "n_layers": 2,
+            "photo_size": 64,
+            "photo_names": ("chelsea", "coffee"),
         },
     },
     "04_quantitative_evaluation": {
@@ -277,7 +281,7 @@ def configure(
                          f"{f' ({where})' if where else ''}")
     table = {**NOTEBOOK_SETTINGS[notebook], **extra}
     settings = {**table["common"], **profile_settings(notebook, profile)}
-    known = set().union(*(values for values in table.values() if isinstance(values, Mapping)))
+    known = set().union(*(set(values) - {"based_on"} for values in table.values() if isinstance(values, Mapping)))
     unknown = sorted(set(overrides) - known)
     if unknown:
         raise ValueError(f"{notebook}: unknown setting(s) {unknown}; known settings: {', '.join(sorted(known)) or 'none'}")
@@ -319,16 +323,23 @@ def configure(
 
 def profile_settings(notebook: str, profile: str) -> dict[str, Any]:
     """The settings ``profile`` sets for ``notebook`` (over its ``"common"`` ones). A profile entry that is a string
-    names another profile of the same notebook whose settings it shares (e.g. ``"classroom": "default"``)."""
+    names another profile of the same notebook whose settings it shares (e.g. ``"classroom": "default"``); a dict
+    with ``"based_on": "default"`` takes that profile's settings and changes some."""
     table = {**NOTEBOOK_SETTINGS[notebook], **NOTEBOOK_EXTRA_PROFILES.get(notebook, {})}
-    entry = table[profile]
-    seen = [profile]
-    while isinstance(entry, str):
+    entry, seen, changes = table[profile], [profile], []
+    while isinstance(entry, str) or (isinstance(entry, Mapping) and "based_on" in entry):
+        if not isinstance(entry, str):
+            changes.append({key: value for key, value in entry.items() if key != "based_on"})
+            entry = entry["based_on"]
         if entry in seen or entry not in table:
-            raise ValueError(f"{notebook}: profile {profile!r} refers to {entry!r}, which is {'a cycle' if entry in seen else 'not a profile'}")
+            raise ValueError(f"{notebook}: profile {profile!r} refers to {entry!r}, which is "
+                             f"{'a cycle' if entry in seen else 'not a profile'}")
         seen.append(entry)
         entry = table[entry]
-    return dict(entry)
+    settings = dict(entry)
+    for change in reversed(changes):
+        settings.update(change)
+    return settings
 
 
 def _resolve_folder(folder: str | os.PathLike) -> Path:

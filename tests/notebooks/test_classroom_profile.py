@@ -46,9 +46,12 @@ def test_classroom_settings_keep_each_lesson(keep_torch_threads):
     # 05: the default training of the main models, the DM CNN included, for one seed
     classroom, default = settings("05_self_explaining_models", "classroom"), settings("05_self_explaining_models", "default")
     assert classroom.include_cnn and classroom.epochs == default.epochs and classroom.seeds == default.seeds[:1]
-    # 01, 03 (and 06): the default sizes
-    for notebook in ("01_dc_decomposition_toys", "03_saliency_gallery", "06_interactive_explorer"):
+    # 01 (and 06): the default sizes; 03: the default gallery, the ImageNet network on two of its four photos at 224 px
+    for notebook in ("01_dc_decomposition_toys", "06_interactive_explorer"):
         assert settings(notebook, "classroom").settings == settings(notebook, "default").settings, notebook
+    classroom, default = settings("03_saliency_gallery", "classroom"), settings("03_saliency_gallery", "default")
+    assert {**classroom.settings, "photo_names": default.photo_names} == default.settings
+    assert classroom.photo_size == 224 and set(classroom.photo_names) < set(default.photo_names)
 
 
 def test_a_profile_naming_a_missing_profile_is_refused(monkeypatch):

@@ -199,21 +199,33 @@ def plot_toy_1d(decompositions: Mapping[str, ToyDecomposition], *, title: str | 
     return figure
 
 
-def plot_toy_2d(dec: ToyDecomposition, xs: np.ndarray, ys: np.ndarray, *, title: str | None = None, levels: int = 14) -> plt.Figure:
-    """Filled contour maps of ``f``, ``g``, ``h`` and ``|g − h − f|`` over a 2-D grid made by :func:`grid_2d`."""
+def plot_toy_2d(dec: ToyDecomposition, xs: np.ndarray, ys: np.ndarray, *, title: str | None = None, levels: int = 14,
+                aspect: float | None = None) -> plt.Figure:
+    """Filled contour maps of ``f``, ``g``, ``h`` and ``|g − h − f|`` over a 2-D grid made by :func:`grid_2d`: ``f``
+    signed (:data:`~hidden_monotonicity.plots.saliency.SIGNED_CMAP`, red > 0, blue < 0), ``g`` in reds (the part for),
+    ``h`` in blues (the part against). ``aspect=16/9``: a 2 × 2 layout at the 16:9 slide size with larger ticks
+    (:data:`~hidden_monotonicity.plots.saliency.SLIDE_SIZE`) instead of the 1 × 4 strip."""
+    from .saliency import SIGNED_CMAP, SLIDE_SIZE
+
     shape = xs.shape
     panels = [
-        ("f", dec.f, "RdBu_r"),
+        ("f", dec.f, SIGNED_CMAP),
         ("g (convex, monotone)", dec.g, "Reds"),
         ("h (convex, monotone)", dec.h, "Blues"),
         ("|g − h − f|", np.abs(dec.g - dec.h - dec.f), "Greys"),
     ]
-    figure, axes = plt.subplots(1, 4, figsize=(15, 3.7), layout="constrained")
+    if aspect is not None:
+        width = SLIDE_SIZE[0] if aspect >= 1 else SLIDE_SIZE[1]
+        figure, grid = plt.subplots(2, 2, figsize=(width, width / aspect), layout="constrained")
+        axes, fontsize = grid.ravel(), 13
+    else:
+        figure, axes = plt.subplots(1, 4, figsize=(15, 3.7), layout="constrained")
+        fontsize = 10
     for ax, (label, values, cmap) in zip(axes, panels):
         grid = values.reshape(shape)
         if label == "f":
             limit = float(np.abs(grid).max()) or 1.0
-            filled = ax.contourf(xs, ys, grid, levels=levels, cmap=cmap, vmin=-limit, vmax=limit)
+            filled = ax.contourf(xs, ys, grid, levels=np.linspace(-limit, limit, levels + 1), cmap=cmap)
             ax.contour(xs, ys, grid, levels=[0.0], colors="k", linewidths=1.2)
         elif label.startswith("|"):
             filled = ax.pcolormesh(xs, ys, grid, cmap=cmap, shading="auto")
@@ -221,12 +233,15 @@ def plot_toy_2d(dec: ToyDecomposition, xs: np.ndarray, ys: np.ndarray, *, title:
         else:
             filled = ax.contourf(xs, ys, grid, levels=levels, cmap=cmap)
             ax.contour(xs, ys, grid, levels=levels, colors="k", linewidths=0.4, alpha=0.5)
-        figure.colorbar(filled, ax=ax, shrink=0.85)
-        ax.set_title(label, fontsize=10)
-        ax.set_xlabel("x₁")
+        figure.colorbar(filled, ax=ax, shrink=0.85).ax.tick_params(labelsize=fontsize - 2)
+        ax.set_title(label, fontsize=fontsize)
+        ax.set_xlabel("x₁", fontsize=fontsize - 1)
+        ax.tick_params(labelsize=fontsize - 2)
         ax.set_aspect("equal")
-    axes[0].set_ylabel("x₂")
-    figure.suptitle(title or f"2-D ReLU network, input split {dec.input_split!r}: convex level sets of g and h", fontsize=11)
+    for ax in (axes[0], axes[2]) if aspect is not None else (axes[0],):
+        ax.set_ylabel("x₂", fontsize=fontsize - 1)
+    figure.suptitle(title or f"2-D ReLU network, input split {dec.input_split!r}: convex level sets of g and h",
+                    fontsize=fontsize + 1)
     return figure
 
 
