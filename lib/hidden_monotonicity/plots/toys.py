@@ -327,15 +327,18 @@ def plot_toy_view(view: ToyView, xs: np.ndarray, ys: np.ndarray, *, title: str |
     (red: the part *for*) and ``h`` (blue: the part *against*), and ``δ⁺ᵍ`` at the input: colour = its
     ``x₁``-component on a scale symmetric around 0 (red = raises ``g``), arrows = the vector ``(δ⁺ᵍ₁, δ⁺ᵍ₂)`` on an
     ``arrows × arrows`` sub-grid. Colour maps: :data:`~hidden_monotonicity.plots.saliency.SIGNED_CMAP` for the signed
-    panels, as every saliency figure of the project. 16:9 (13.3 × 7.5 in), ticks readable on a slide."""
-    from .saliency import SIGNED_CMAP
+    panels, as every saliency figure of the project. 16:9 (13.3 × 7.5 in), ticks readable on a slide; a text panel gives
+    the split, α, ``max |δ⁺ᵍ − ½ ∂f/∂x|`` and the reconstruction error (a number, not a round-off map)."""
+    from .saliency import SIGNED_CMAP, SLIDE_SIZE
 
     dec = view.decomposition
     shape = xs.shape
-    figure, axes = plt.subplots(2, 2, figsize=(13.3, 7.5), layout="constrained")
-    panels = [("f", dec.f, SIGNED_CMAP), ("g (convex, monotone): for", dec.g, "Reds"),
-              ("h (convex, monotone): against", dec.h, "Blues")]
-    for ax, (label, values, cmap) in zip(axes.flat, panels):
+    figure, axes = plt.subplot_mosaic([["f", "g", "delta", "delta"], ["h", "info", "delta", "delta"]],
+                                      figsize=SLIDE_SIZE, layout="constrained")
+    panels = [("f", dec.f, SIGNED_CMAP, "f"), ("g", dec.g, "Reds", "g: convex, monotone\n(the part for)"),
+              ("h", dec.h, "Blues", "h: convex, monotone\n(the part against)")]
+    for key, values, cmap, label in panels:
+        ax = axes[key]
         grid = values.reshape(shape)
         if cmap == SIGNED_CMAP:
             limit = float(np.abs(grid).max()) or 1.0
@@ -344,9 +347,9 @@ def plot_toy_view(view: ToyView, xs: np.ndarray, ys: np.ndarray, *, title: str |
         else:
             filled = ax.contourf(xs, ys, grid, levels=levels, cmap=cmap)
             ax.contour(xs, ys, grid, levels=levels, colors="k", linewidths=0.4, alpha=0.5)
-        figure.colorbar(filled, ax=ax, shrink=0.9).ax.tick_params(labelsize=11)
-        ax.set_title(label, fontsize=13)
-    ax = axes[1, 1]
+        figure.colorbar(filled, ax=ax, shrink=0.9).ax.tick_params(labelsize=10)
+        ax.set_title(label, fontsize=12)
+    ax = axes["delta"]
     component = view.delta_pos_g[:, 0].reshape(shape)
     limit = float(np.abs(view.delta_pos_g).max()) or 1.0
     mesh = ax.pcolormesh(xs, ys, component, cmap=SIGNED_CMAP, vmin=-limit, vmax=limit, shading="auto")
@@ -355,12 +358,18 @@ def plot_toy_view(view: ToyView, xs: np.ndarray, ys: np.ndarray, *, title: str |
     sub = (slice(step // 2, None, step), slice(step // 2, None, step))
     ax.quiver(xs[sub], ys[sub], view.delta_pos_g[:, 0].reshape(shape)[sub], view.delta_pos_g[:, 1].reshape(shape)[sub],
               color="k", angles="xy", pivot="middle", width=0.004)
-    ax.set_title(f"δ⁺ᵍ at the input, α = {view.alpha:g} (colour: x₁-part; arrows: vector)", fontsize=13)
-    for ax in axes.flat:
-        ax.set_aspect("equal")
-        ax.tick_params(labelsize=11)
-        ax.set_xlabel("x₁", fontsize=12)
-        ax.set_ylabel("x₂", fontsize=12)
+    ax.set_title(f"δ⁺ᵍ at the input, α = {view.alpha:g}\ncolour: its x₁-part; arrows: the vector (δ⁺ᵍ₁, δ⁺ᵍ₂)", fontsize=13)
+    for key in ("f", "g", "h", "delta"):
+        axes[key].set_aspect("equal")
+        axes[key].tick_params(labelsize=10 if key != "delta" else 11)
+        axes[key].set_xlabel("x₁", fontsize=11)
+        axes[key].set_ylabel("x₂", fontsize=11)
+    info = axes["info"]
+    info.axis("off")
+    info.text(0.02, 0.95, f"input split: {dec.input_split!r}\nα = {view.alpha:g}\n\nmax |δ⁺ᵍ − ½ ∂f/∂x| = "
+                          f"{view.half_gradient_error:.2g}\n(0 at α = 0.5)\n\nmax |g − h − f| = "
+                          f"{view.reconstruction_error:.1e}\n(Theorem 1)", transform=info.transAxes, va="top",
+              fontsize=11, family="monospace")
     figure.suptitle(title or f"2-D ReLU network, input split {dec.input_split!r}", fontsize=14)
     return figure
 
