@@ -21,7 +21,7 @@ CLASSROOM = {"01", "02", "03", "04", "05"}
 SECONDS_PER_CLASSROOM_NOTEBOOK = 300
 
 
-def test_profile(path: Path) -> str:
+def profile_for(path: Path) -> str:
     """The profile a notebook runs under in this test: ``classroom`` for the teaching notebooks, else ``smoke``."""
     return "classroom" if path.name[:2] in CLASSROOM else "smoke"
 
@@ -30,7 +30,7 @@ def test_profile(path: Path) -> str:
 @pytest.mark.notebooks
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
 def test_notebook_runs_under_its_test_profile(path, tmp_path, kernel_name):
-    profile = test_profile(path)
+    profile = profile_for(path)
     limit = SECONDS_PER_CLASSROOM_NOTEBOOK if profile == "classroom" else SECONDS_PER_NOTEBOOK
     figures = tmp_path / "figures"
     parameters = {"profile": profile, "output_dir": str(figures), "results_dir": str(tmp_path / "results"), "threads": 1}
