@@ -143,3 +143,34 @@ def test_toy_2d_uses_the_signed_colour_map_and_has_a_16_9_variant():
     panels = [ax for ax in slide.axes if ax.get_label() != "<colorbar>"]
     assert len(panels) == 4 and min(label.get_fontsize() for label in panels[0].get_xticklabels()) >= 10
     plt.close(slide)
+
+
+def test_grid_and_stability_panels_have_16_9_variants():
+    from hidden_monotonicity.plots import stability
+
+    rng = np.random.default_rng(1)
+    grid = {"SplitCAM": {"layer 1": rng.normal(size=(8, 8)), "layer 2": rng.normal(size=(8, 8))},
+            "LRP-γ": {"layer 1": rng.normal(size=(8, 8))}}
+    fig = saliency.plot_grid(np.full((8, 8, 3), 0.5), grid, scale="panel", colorbar=True, title="t", aspect=SIXTEEN_NINE)
+    png_width, png_height = _png_size(fig)
+    assert abs(png_width / png_height - SIXTEEN_NINE) < 0.01
+    plt.close(fig)
+    fig, axes = stability.panel_axes(3, aspect=SIXTEEN_NINE)
+    assert len(axes) == 3 and tuple(fig.get_size_inches()) == pytest.approx(saliency.SLIDE_SIZE, rel=1e-3)
+    plt.close(fig)
+
+
+def test_no_figure_module_uses_another_diverging_colour_map():
+    """One convention everywhere: signed maps in SIGNED_CMAP (R⁻ in its reverse), never RdBu / coolwarm / seismic."""
+    from pathlib import Path
+
+    import hidden_monotonicity
+
+    package = Path(hidden_monotonicity.__file__).parent
+    offenders = {}
+    for path in [*package.joinpath("plots").glob("*.py"), *package.joinpath("widgets").glob("*.py")]:
+        text = path.read_text(encoding="utf-8")
+        found = [name for name in ("RdBu", "coolwarm", "seismic", "PiYG", "PRGn", "BrBG", "PuOr", "RdYlBu") if name in text]
+        if found:
+            offenders[path.name] = found
+    assert not offenders, offenders

@@ -468,16 +468,22 @@ def plot_grid(
     panel_size: float = 1.8,
     scale: str = "panel",
     colorbar: bool = False,
+    aspect: float | None = None,
 ) -> plt.Figure:
     """One image; ``grid[row label][column label]`` is a 2-D map. Rows may have different columns (e.g. the
     layers each method accepts); missing panels stay empty. Column titles are given per panel (name the layer
-    there). ``scale`` / ``colorbar`` as in :func:`plot_gallery` (``"row"``: one scale per method across layers)."""
+    there). ``scale`` / ``colorbar`` / ``aspect`` as in :func:`plot_gallery` (``"row"``: one scale per method across
+    layers; ``aspect=16/9``: the slide size :data:`SLIDE_SIZE`)."""
     if not grid:
         raise ValueError("plot_grid needs at least one row")
     rows = list(grid)
     columns = max(len(cells) for cells in grid.values())
-    figure, axes = plt.subplots(len(rows), columns, figsize=(panel_size * columns + (0.6 if colorbar else 0), panel_size * len(rows) + 0.5),
-                                squeeze=False, layout="constrained")
+    if aspect is not None:
+        width = SLIDE_SIZE[0] if aspect >= 1 else SLIDE_SIZE[1]
+        figsize = (width, width / aspect)
+    else:
+        figsize = (panel_size * columns + (0.6 if colorbar else 0), panel_size * len(rows) + 0.5)
+    figure, axes = plt.subplots(len(rows), columns, figsize=figsize, squeeze=False, layout="constrained")
     limits = _limits([[np.asarray(values) for values in grid[row].values()] for row in rows], scale)
     for r, row in enumerate(rows):
         cells = list(grid[row].items())
