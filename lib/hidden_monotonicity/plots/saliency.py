@@ -413,21 +413,28 @@ def plot_gallery(
         figsize = (panel_size * columns + (0.6 if colorbar else 0), panel_size * n + 0.5)
     fontsize = 11 if aspect is not None else 9
     figure, axes = plt.subplots(n, columns, figsize=figsize, squeeze=False, layout="constrained")
+    for ax in axes.flat:  # square panels at the top of their cells: a row stays level when a column has a colourbar
+        ax.set_anchor("N")
     table = [[np.asarray(values[row]) for values in maps.values()] for row in range(n)]
     limits = _limits(table, scale)
     shared = [row[:] for row in limits]
     own = own_scale_panels(table, limits, below=own_scale_below) if scale == "column" else set()
     for row, column in own:
         limits[row][column] = display_limit(table[row][column])
+    # column titles wrapped to the panel width and padded to the same number of lines, so that every panel of a row
+    # sits at the same height (constrained layout gives a taller title a taller cell)
+    headers = [_wrap_title(text, panel_size, fontsize) for text in ("image", *(_panel_title(label) for label in maps))]
+    lines = max(header.count("\n") for header in headers)
+    headers = ["\n" * (lines - header.count("\n")) + header for header in headers]
     for row in range(n):
         mask = None if masks is None else np.asarray(masks[row]).squeeze()
-        overlay(axes[row, 0], images[row], None, mask, title="image" if row == 0 else "")
+        overlay(axes[row, 0], images[row], None, mask, title=headers[0] if row == 0 else "")
         if row_labels is not None:
             axes[row, 0].set_ylabel(_wrap_label(str(row_labels[row]), panel_size, fontsize - 1), fontsize=fontsize - 1)
         for column, (label, values) in enumerate(maps.items(), start=1):
             ax = axes[row, column]
             overlay(ax, images[row], values[row], mask,
-                    title=_wrap_title(_panel_title(label), panel_size, fontsize) if row == 0 else "",
+                    title=headers[column] if row == 0 else "",
                     cmap=map_cmap(label), limit=limits[row][column - 1])
             if (row, column - 1) in own:
                 ax.text(0.03, 0.97, f"own scale ±{limits[row][column - 1]:.2g}", transform=ax.transAxes, va="top",
@@ -444,6 +451,9 @@ def plot_gallery(
         elif scale == "column":
             for column in range(1, columns):
                 _colorbar(figure, axes[:, column].tolist(), shared[0][column - 1], location="bottom", fontsize=bar_font)
+            # an invisible bar under the image column: every column then has the same layout and the rows stay level
+            _colorbar(figure, axes[:, 0].tolist(), 1.0, location="bottom", fontsize=bar_font)
+            figure.axes[-1].set_visible(False)
         else:
             for row in range(n):
                 for column in range(1, columns):
