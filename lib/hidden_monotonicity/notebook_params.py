@@ -11,8 +11,12 @@ picks the device and creates the output folder. ``config.figures`` is a
 :class:`~hidden_monotonicity.outputs.FigureSaver` (module :mod:`hidden_monotonicity.outputs`); notebooks write
 every output file through it, with the file name as a literal.
 
-Profiles: ``"default"`` (what ``make reproduce`` runs; committed figures) and ``"smoke"`` (what the tests run;
-seconds per notebook). Notebook 04 also takes ``"paper"`` (:data:`NOTEBOOK_EXTRA_PROFILES`): the paper's ImageNet-S-50
+Profiles (:data:`PROFILES`): ``"default"`` (what ``make reproduce`` runs; committed figures; the lecturer's
+preparation), ``"classroom"`` (every notebook's lesson at laptop speed: notebook 04 loads the default run's per-image
+results shipped in ``figures/`` instead of recomputing them, 05 trains every main model including the DM CNN for one
+seed, 02 shows the benchmark models; its figures go to :data:`PROFILE_OUTPUT_DIRS` unless ``output_dir`` is set, never
+into the committed ``figures/``) and ``"smoke"`` (what CI runs to see that every cell works; seconds per notebook, not
+meant for teaching: reduced images, epochs and models). Notebook 04 also takes ``"paper"`` (:data:`NOTEBOOK_EXTRA_PROFILES`): the paper's ImageNet-S-50
 evaluation, which needs ``data_dir`` and a GPU - or, offline, a dry run on the fixture of
 ``python -m hidden_monotonicity fixture imagenet-s DIR`` with ``weights="random"``, ``image_size=64``,
 ``max_images=4`` (``papermill -p profile paper -p data_dir DIR -p weights random -p image_size 64 -p max_images 4``). Relative output folders are taken relative to the repository root, so a notebook
@@ -42,9 +46,11 @@ __all__ = [
     "NOTEBOOK_EXTRA_PROFILES",
     "NOTEBOOK_SETTINGS",
     "PROFILES",
+    "PROFILE_OUTPUT_DIRS",
     "PROFILE_THREADS",
     "NotebookConfig",
     "configure",
+    "profile_settings",
     "has_imagenet_s",
     "native_input_size",
     "seed_everything",
@@ -52,9 +58,12 @@ __all__ = [
     "load_model",
 ]
 
-PROFILES: tuple[str, ...] = ("default", "smoke")
+PROFILES: tuple[str, ...] = ("default", "classroom", "smoke")
 #: torch threads per profile when a notebook's ``threads`` parameter is ``None`` (None: torch's default).
-PROFILE_THREADS: dict[str, int | None] = {"default": 1, "smoke": 1, "paper": None}
+PROFILE_THREADS: dict[str, int | None] = {"default": 1, "classroom": 1, "smoke": 1, "paper": None}
+#: Where a profile's figures go when the notebook's ``output_dir`` is left at ``"figures"`` (relative to the
+#: repository root): a classroom run must not overwrite the committed default figures.
+PROFILE_OUTPUT_DIRS: dict[str, str] = {"classroom": "results/classroom/figures"}
 DATASETS: tuple[str, ...] = ("digits", "imagenet_s")
 #: Notebooks whose data sets differ from :data:`DATASETS`: notebook -> the values its ``dataset`` parameter accepts.
 #: 05: the sklearn 8x8 digits (offline) or MNIST from a local torchvision copy (``data_dir`` holds ``MNIST/raw/``).
@@ -67,10 +76,11 @@ DATA_DIR_NEEDED: dict[str, str] = {
 
 #: Notebook-specific settings: ``"common"`` values, overridden by the profile's values.
 NOTEBOOK_SETTINGS: dict[str, dict[str, dict[str, Any]]] = {
-    "00_environment": {"common": {}, "default": {}, "smoke": {}},
+    "00_environment": {"common": {}, "default": {}, "classroom": {}, "smoke": {}},
     "01_dc_decomposition_toys": {
         "common": {"model": "toy", "dataset": "none", "hidden_1d": (6, 6), "hidden_2d": (8, 8), "check_pairs": 2000},
         "default": {"points_1d": 801, "points_2d": 121},
+        "classroom": {"points_1d": 801, "points_2d": 121},
         "smoke": {"points_1d": 201, "points_2d": 41},
     },
     "02_numerical_stability": {
@@ -80,12 +90,16 @@ NOTEBOOK_SETTINGS: dict[str, dict[str, dict[str, Any]]] = {
         # at a time)
         "default": {"model": "benchmark_vgg", "models": (("benchmark_vgg", 64), ("benchmark_resnet", 64), ("vgg16", 224), ("resnet18", 224)), "n_images": 1,
                     "threads": 2},
+        # classroom: the two trained benchmark models the text discusses, without the 224 px torchvision models (a
+        # minute of the default run on 2 cores; their blow-up is in the committed figures)
+        "classroom": {"model": "benchmark_vgg", "models": (("benchmark_vgg", 64), ("benchmark_resnet", 64)), "n_images": 1},
         "smoke": {"model": "resnet18", "models": (("resnet18", 32),), "n_images": 1},
     },
     "03_saliency_gallery": {
         # image_size: digits benchmark; imagenet_image_size: ImageNet-S crops (smoke: small, for speed)
+        # photo_size / photo_names: the EfficientNet-Lite0 section's shipped photos (hm.data.natural_photos)
         "common": {"dataset": "digits", "alphas": (0.0, 0.1, 0.2, 0.3, 0.4, 0.5), "image_size": 64, "imagenet_image_size": 224,
-                   "sample_images": 100},
+                   "sample_images": 100, "photo_size": 224, "photo_names": ("chelsea", "coffee", "camera", "motorcycle")},
         "default": {
             "model": "benchmark_vgg",
             "threads": 2,  # its photo section runs EfficientNet-Lite0 at 224 px (both cores; one notebook at a time)
@@ -103,6 +117,8 @@ NOTEBOOK_SETTINGS: dict[str, dict[str, dict[str, Any]]] = {
             ),
             "n_layers": 5,
         },
+        # classroom: the default gallery; the EfficientNet-Lite0 section on two of the four photos (chelsea, coffee)
+        "classroom": {"based_on": "default", "photo_names": ("chelsea", "coffee")},
         "smoke": {
             "model": "benchmark_vgg",
             "n_images": 2,
@@ -111,6 +127,8 @@ NOTEBOOK_SETTINGS: dict[str, dict[str, dict[str, Any]]] = {
             "alphas": (0.0, 0.25, 0.5),
             "methods": (("SplitCAM", "splitcam", {}), ("SplitLRP", "splitlrp", {}), ("LayerCAM", "layercam", {})),
             "n_layers": 2,
+            "photo_size": 64,
+            "photo_names": ("chelsea", "coffee"),
         },
     },
     "04_quantitative_evaluation": {
@@ -118,8 +136,11 @@ NOTEBOOK_SETTINGS: dict[str, dict[str, dict[str, Any]]] = {
         # the evaluation profile's own (set them for a dry run: hidden_monotonicity.evaluation.cost.adapt_profile)
         # workers: evaluation processes ("auto": one per CPU core; hm.evaluate(workers=...), evaluation.parallel)
         "common": {"dataset": "digits", "model": "all", "evaluation_overrides": {}, "weights": None, "image_size": None,
-                   "max_images": None, "test_filter": None, "workers": "auto"},
+                   "max_images": None, "test_filter": None, "workers": "auto", "shipped_results": False},
         "default": {"evaluation_profile": "default"},
+        # classroom: the default evaluation, its per-image results loaded from figures/ (evaluation.results.shipped_result)
+        # together with the class-sensitivity and alpha-ablation tables: seconds instead of 15 minutes
+        "classroom": {"evaluation_profile": "default", "shipped_results": True},
         "smoke": {
             "evaluation_profile": "smoke",
             "workers": 1,  # seconds of work: starting worker processes would cost more
@@ -138,11 +159,15 @@ NOTEBOOK_SETTINGS: dict[str, dict[str, dict[str, Any]]] = {
         # g(x) - h(x) (monotone.experiment.default_variants; a DM MLP more in smoke, two DM models x seeds in default)
         "common": {"dataset": "digits", "model": "dic", "dm_forms": ("inverted", "identity")},
         "default": {"seeds": (0, 1, 2), "epochs": 30, "include_cnn": True, "compare_constraints": True, "include_library": True},
+        # classroom: the default training (30 epochs) of every main-table model, the DM CNN included, for the first seed
+        # (about 30 s on 2 cores); the constraint comparison and the other seeds stay in the committed table
+        "classroom": {"seeds": (0,), "epochs": 30, "include_cnn": True, "compare_constraints": False, "include_library": True},
         "smoke": {"seeds": (0,), "epochs": 2, "include_cnn": False, "compare_constraints": False, "include_library": False},
     },
     "06_interactive_explorer": {
         "common": {"dataset": "digits", "image_size": 64, "imagenet_image_size": 224},
         "default": {"model": "benchmark_vgg", "models": ("benchmark_vgg", "benchmark_resnet"), "n_images": 12, "metrics": True},
+        "classroom": "default",
         "smoke": {"model": "benchmark_vgg", "models": ("benchmark_vgg",), "n_images": 2, "image_size": 32,
                   "imagenet_image_size": 64, "metrics": True},
     },
@@ -152,6 +177,8 @@ NOTEBOOK_SETTINGS: dict[str, dict[str, dict[str, Any]]] = {
         "common": {"model": "efficientnet_lite0", "dataset": "grid_pointing_game", "threads": 2, "gallery_mosaic": 0,
                    "workers": "auto"},
         "default": {"evaluation_profile": "natural"},
+        # classroom: 07 is optional reading (its committed outputs); a classroom run only checks that its cells work
+        "classroom": "smoke",
         "smoke": {"evaluation_profile": "natural_smoke", "workers": 1},
     },
 }
@@ -253,8 +280,8 @@ def configure(
         raise ValueError(f"unknown profile {profile!r} for {notebook}; choose one of {', '.join(PROFILES)}"
                          f"{f' ({where})' if where else ''}")
     table = {**NOTEBOOK_SETTINGS[notebook], **extra}
-    settings = {**table["common"], **table[profile]}
-    known = set().union(*(values for name, values in table.items()))
+    settings = {**table["common"], **profile_settings(notebook, profile)}
+    known = set().union(*(set(values) - {"based_on"} for values in table.values() if isinstance(values, Mapping)))
     unknown = sorted(set(overrides) - known)
     if unknown:
         raise ValueError(f"{notebook}: unknown setting(s) {unknown}; known settings: {', '.join(sorted(known)) or 'none'}")
@@ -277,7 +304,9 @@ def configure(
             raise ValueError(f"threads must be >= 1, got {threads}")
         torch.set_num_threads(int(threads))
     seed_everything(seed)
-    folder = _resolve_folder(output_dir if output_dir is not None else "figures")
+    if output_dir is None or Path(output_dir) == Path("figures"):  # the parameter's default: the profile's own folder
+        output_dir = PROFILE_OUTPUT_DIRS.get(profile, "figures")
+    folder = _resolve_folder(output_dir)
     return NotebookConfig(
         notebook=notebook,
         profile=profile,
@@ -290,6 +319,27 @@ def configure(
         settings=settings,
         figures=FigureSaver(folder),
     )
+
+
+def profile_settings(notebook: str, profile: str) -> dict[str, Any]:
+    """The settings ``profile`` sets for ``notebook`` (over its ``"common"`` ones). A profile entry that is a string
+    names another profile of the same notebook whose settings it shares (e.g. ``"classroom": "default"``); a dict
+    with ``"based_on": "default"`` takes that profile's settings and changes some."""
+    table = {**NOTEBOOK_SETTINGS[notebook], **NOTEBOOK_EXTRA_PROFILES.get(notebook, {})}
+    entry, seen, changes = table[profile], [profile], []
+    while isinstance(entry, str) or (isinstance(entry, Mapping) and "based_on" in entry):
+        if not isinstance(entry, str):
+            changes.append({key: value for key, value in entry.items() if key != "based_on"})
+            entry = entry["based_on"]
+        if entry in seen or entry not in table:
+            raise ValueError(f"{notebook}: profile {profile!r} refers to {entry!r}, which is "
+                             f"{'a cycle' if entry in seen else 'not a profile'}")
+        seen.append(entry)
+        entry = table[entry]
+    settings = dict(entry)
+    for change in reversed(changes):
+        settings.update(change)
+    return settings
 
 
 def _resolve_folder(folder: str | os.PathLike) -> Path:

@@ -1,6 +1,7 @@
 """``python -m hidden_monotonicity reproduce``: execute every notebook with papermill, in numbered order.
 
     python -m hidden_monotonicity reproduce --profile default            # what `make reproduce` runs
+    python -m hidden_monotonicity reproduce --profile classroom          # the lessons at laptop speed, into results/classroom/
     python -m hidden_monotonicity reproduce --profile smoke              # seconds per notebook, nothing committed changes
     python -m hidden_monotonicity reproduce --notebooks 01 03 --profile default
     python -m hidden_monotonicity reproduce --dry-run                    # the plan and its expected time; runs nothing
@@ -14,6 +15,9 @@
 * ``--profile default``: the executed notebooks replace the committed ones (with their outputs, so readers on
   GitHub see the results) and the figures go to ``figures/``. A notebook is replaced only when it ran through;
   a failed run is kept in a temporary folder and its path printed.
+* ``--profile classroom``: executed notebooks, figures and intermediate results go to ``results/classroom/``
+  (:data:`CLASSROOM_FOLDER`; git-ignored, kept for the class: ``notebooks/``, ``figures/``, ``results/``), so a
+  classroom run never touches committed files.
 * ``--profile smoke``: executed notebooks, figures and intermediate results go to a temporary folder (printed),
   so a smoke run never touches committed files.
 * While a notebook runs, a status line shows the notebook, the cell (of its code cells), the elapsed time and,
@@ -67,6 +71,7 @@ from .notebook_execution import (
     execute_notebook,
     format_seconds,
 )
+from .notebook_params import PROFILES
 from .outputs import display_path, repository_root
 
 __all__ = [
@@ -96,6 +101,8 @@ DEFAULT_CELL_TIMEOUT = 3600
 #: Files read as tables in the change summary (the rest are compared as bytes).
 _TABLE_SUFFIXES = (".csv", ".md", ".tex", ".json")
 _TIMINGS_FORMAT = 2
+#: Where ``--profile classroom`` writes (relative to the repository root) unless ``--output-dir`` / ``--figures-dir``.
+CLASSROOM_FOLDER = Path("results") / "classroom"
 
 
 def discover_notebooks(folder: str | os.PathLike) -> list[Path]:
@@ -332,16 +339,19 @@ def _parser() -> argparse.ArgumentParser:
         prog="python -m hidden_monotonicity reproduce",
         description="Execute the notebooks in numbered order with papermill (see the module docstring).",
     )
-    parser.add_argument("--profile", choices=("default", "smoke"), default="default",
-                        help="notebook profile: default (committed figures, executed notebooks saved in place) or smoke")
+    parser.add_argument("--profile", choices=PROFILES, default="default",
+                        help="notebook profile: default (committed figures, executed notebooks saved in place), classroom "
+                             "(the lessons at laptop speed, into results/classroom/) or smoke (seconds, a temporary folder)")
     parser.add_argument("--notebooks", nargs="+", default=None, metavar="NB",
                         help="run only these notebooks (number, stem or file name), e.g. --notebooks 01 03")
     parser.add_argument("--notebook-dir", type=Path, default=repository_root() / "notebooks",
                         help="folder of the numbered notebooks (default: <repository>/notebooks)")
     parser.add_argument("--output-dir", type=Path, default=None,
-                        help="where executed notebooks go (default: in place for 'default', a temporary folder for 'smoke')")
+                        help="where executed notebooks go (default: in place for 'default', results/classroom/notebooks "
+                             "for 'classroom', a temporary folder for 'smoke')")
     parser.add_argument("--figures-dir", type=Path, default=None,
-                        help="figure folder passed to the notebooks (default: figures/ for 'default', a temporary folder for 'smoke')")
+                        help="figure folder passed to the notebooks (default: figures/ for 'default', "
+                             "results/classroom/figures for 'classroom', a temporary folder for 'smoke')")
     parser.add_argument("--data-dir", default=None, help="dataset folder passed to the notebooks (ImageNet-S)")
     parser.add_argument("--device", default=None, help="device passed to the notebooks (cpu, cuda, auto)")
     parser.add_argument("--seed", type=int, default=None, help="seed passed to the notebooks")
@@ -387,6 +397,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     timings_path = args.timings or Path(args.notebook_dir).resolve().parent / "results" / "reproduce-timings.json"
     in_place = args.profile == "default" and args.output_dir is None
+    kept = repository_root() / CLASSROOM_FOLDER if args.profile == "classroom" else None
+    if kept is not None:  # a classroom run keeps its outputs under results/classroom/
+        args.output_dir = args.output_dir or kept / "notebooks"
+        args.figures_dir = args.figures_dir or kept / "figures"
     folders = [(args.figures_dir, f"--figures-dir {args.figures_dir}", ""),
                (args.output_dir, f"--output-dir {args.output_dir}", "")]
     if args.figures_dir is None and args.profile == "default":
@@ -422,6 +436,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         parameters["output_dir"] = str(scratch / "figures")
     if args.profile == "smoke":
         parameters["results_dir"] = str(scratch / "results")
+    elif kept is not None:
+        parameters["results_dir"] = str(kept / "results")
     figures_dir = Path(parameters.get("output_dir", repository_root() / "figures"))
     mode = args.progress if args.progress != "auto" else ("live" if sys.stdout.isatty() else "quiet")
     console = Console(mode, sys.stdout)

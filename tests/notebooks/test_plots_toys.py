@@ -115,3 +115,76 @@ def test_toy_network_validates_and_is_seeded():
     assert not a.training and next(a.parameters()).dtype == torch.float64
     with pytest.raises(ValueError, match="positive"):
         toys.toy_relu_network(0, (3,))
+
+
+# ------------------------------------------------------------------------------------------------ interactive toy (issue 29.8)
+def _finite_difference_g(model, points, eps=1e-6):
+    """∂g/∂x of the positive split by central differences of the independent numpy split (g is piecewise linear)."""
+    columns = []
+    for k in range(points.shape[1]):
+        step = np.zeros_like(points)
+        step[:, k] = eps
+        up, _ = numpy_split(model, points + step, np.zeros_like(points))
+        down, _ = numpy_split(model, points - step, np.zeros_like(points))
+        columns.append((up - down) / (2 * eps))
+    return np.stack(columns, axis=1)
+
+
+def test_toy_view_delta_pos_g_is_the_gradient_of_g_at_alpha_0_and_half_the_gradient_at_alpha_half():
+    model = toys.tiny_relu_network()
+    _, _, points = toys.grid_2d(9, extent=2.0)
+    points = points + np.array([0.0137, -0.0291])  # off the kinks of the ReLUs (ties have a convention)
+    exact = toys.toy_view(model, points, alpha=0.0, input_split="positive")
+    np.testing.assert_allclose(exact.delta_pos_g, _finite_difference_g(model, points), atol=1e-7)
+    half = toys.toy_view(model, points, alpha=0.5)
+    assert half.half_gradient_error < 1e-12
+    assert exact.half_gradient_error > 0.1  # at α = 0 δ⁺ᵍ is not half the gradient: the α slider changes the panel
+    middle = toys.toy_view(model, points, alpha=0.25)
+    assert not np.allclose(middle.delta_pos_g, exact.delta_pos_g) and not np.allclose(middle.delta_pos_g, half.delta_pos_g)
+    np.testing.assert_allclose(half.gradient, 2 * half.delta_pos_g, atol=1e-12)
+
+
+def test_toy_view_input_split_changes_g_and_h_not_f():
+    model = toys.tiny_relu_network(w11=0.7, v2=-0.9)
+    _, _, points = toys.grid_2d(7, extent=2.0)
+    positive = toys.toy_view(model, points, input_split="positive")
+    center = toys.toy_view(model, points, input_split="center")
+    np.testing.assert_array_equal(positive.f, center.f)
+    assert not np.allclose(positive.g, center.g)
+    assert max(positive.reconstruction_error, center.reconstruction_error) < 1e-12
+    with pytest.raises(ValueError, match="input_split must be one of"):
+        toys.toy_view(model, points, input_split="negative")
+    with pytest.raises(ValueError, match="alpha must lie in"):
+        toys.toy_view(model, points, alpha=0.7)
+
+
+def test_toy_explorer_alpha_slider_and_split_toggle_drive_the_view():
+    explorer = toys.ToyExplorer(points=8)  # a grid with no point on a kink (there autograd takes ReLU'(0) = 0)
+    explorer.build()
+    first = explorer.output.outputs[0]["data"]["image/png"]
+    explorer.alpha_slider.value = 0.5  # as a student dragging the α slider
+    assert explorer.alpha == 0.5 and explorer.view.half_gradient_error < 1e-12
+    assert explorer.output.outputs[0]["data"]["image/png"] != first
+    explorer.split_toggle.value = "center"  # as a student clicking the toggle
+    assert explorer.input_split == "center" and explorer.view.input_split == "center"
+    view = explorer.update(alpha=0.0, input_split="positive")
+    assert explorer.alpha_slider.value == 0.0 and explorer.split_toggle.value == "positive" and view.alpha == 0.0
+    with pytest.raises(ValueError, match="alpha must lie in"):
+        explorer.update(alpha=-0.1)
+
+
+def test_toy_figure_shows_f_g_h_and_delta_not_the_round_off_panel_at_16_9():
+    from hidden_monotonicity.plots.saliency import SIGNED_CMAP
+
+    explorer = toys.ToyExplorer(points=9, alpha=0.25)
+    fig = explorer.figure()
+    panels = [ax for ax in fig.axes if ax.get_label() != "<colorbar>" and ax.axison]  # the text panel has no axes
+    titles = [ax.get_title() for ax in panels]
+    assert len(panels) == 4 and not any("g − h − f" in t for t in titles), titles
+    assert any(t.startswith("δ⁺ᵍ") and "α = 0.25" in t for t in titles)
+    width, height = fig.get_size_inches()
+    assert abs(width / height - 16 / 9) < 0.01
+    signed = [ax for ax in panels if ax.get_title() == "f" or ax.get_title().startswith("δ⁺ᵍ")]
+    used = [{artist.get_cmap().name for artist in ax.collections if hasattr(artist, "get_cmap")} for ax in signed]
+    assert len(signed) == 2 and all(SIGNED_CMAP in names and not names & {"RdBu", "RdBu_r"} for names in used), used
+    plt.close(fig)

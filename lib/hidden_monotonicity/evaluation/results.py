@@ -11,7 +11,7 @@ from typing import Any
 import pandas as pd
 
 from . import tables as tables_module
-from .metadata import status_notes, status_summary
+from .metadata import metrics_metadata, status_notes, status_summary
 from .profiles import SPLIT_METHODS, EvaluationProfile
 from .selection import profile_outputs
 from .store import FRESH_SPLIT, ResultStore, config_key, sort_scores
@@ -48,6 +48,49 @@ def chosen_configurations(selection: pd.DataFrame, profile: EvaluationProfile, m
     if missing:
         raise ValueError(f"no selected configuration for {missing} on {model!r}; the evaluation is incomplete - resume it")
     return {label: (methods[label], chosen[label]) for label in methods}
+
+
+#: What notebook 04 writes into ``figures/`` from a finished run, by the key of :attr:`EvaluationResult.paths`:
+#: the per-image scores, the selection decisions and the tables. :func:`shipped_result` reads them back.
+SHIPPED_FILES: dict[str, str] = {
+    "scores": "evaluation_scores.csv.gz",
+    "selection": "evaluation_selection.csv",
+    "csv": "evaluation_table.csv",
+    "md": "evaluation_table.md",
+    "comparisons": "evaluation_comparisons.csv",
+    "metric_correlations": "evaluation_metric_correlations.csv",
+}
+
+
+def shipped_result(folder: str | Path, profile: EvaluationProfile) -> EvaluationResult:
+    """A finished run of ``profile`` read back from the files notebook 04 wrote into ``folder`` (:data:`SHIPPED_FILES`;
+    the repository's ``figures/`` holds the default profile's), without computing anything.
+
+    Why: the default evaluation takes about 15 minutes on a 2-core CPU; the ``classroom`` notebook profile shows the
+    same tables, comparisons and figures in seconds by loading the committed per-image scores and selection instead
+    (notebook 04 says so when it does). The result's ``metadata`` holds what the plots need (the metrics with their
+    directions, :func:`.metadata.metrics_metadata`) and ``"shipped_from"``; ``units_computed`` is 0. ``ValueError``
+    when a file is missing or the scores are not ``profile``'s (another profile's run, or an older one).
+    """
+    folder = Path(folder)
+    missing = [name for name in SHIPPED_FILES.values() if not (folder / name).is_file()]
+    if missing:
+        raise ValueError(f"{folder} lacks {', '.join(missing)}: run notebook 04 under the default profile first "
+                         f"(make reproduce), or pass the folder that holds its outputs")
+    scores = pd.read_csv(folder / SHIPPED_FILES["scores"])
+    selection = pd.read_csv(folder / SHIPPED_FILES["selection"])
+    rows = [row.name for row in profile.methods]
+    for what, frame in (("scores", scores), ("selection", selection)):
+        absent = sorted(set(profile.models) - set(frame["model"])) + sorted(set(rows) - set(frame["method"]))
+        if absent:
+            raise ValueError(f"{folder / SHIPPED_FILES[what]} has no rows for {absent} of the {profile.name!r} profile: "
+                             f"it comes from another profile's run; rerun notebook 04 under {profile.name!r}")
+    metadata: dict[str, Any] = {"profile_name": profile.name, "complete": True, "wall_time_s": 0.0,
+                                "metrics": metrics_metadata(profile), "shipped_from": str(folder)}
+    metadata.update(status_summary(scores))
+    return EvaluationResult(out_dir=folder, complete=True, scores=scores, selection=selection,
+                            table=pd.read_csv(folder / SHIPPED_FILES["csv"]), metadata=metadata, units_computed=0,
+                            paths={key: folder / name for key, name in SHIPPED_FILES.items()})
 
 
 def _remove_stale_outputs(store: ResultStore, written: set[str]) -> None:

@@ -69,8 +69,14 @@ def plot_monotone_streams(
     stroke_threshold: float = DEFAULT_STROKE_THRESHOLD,
     title: str | None = None,
     dpi: int = 150,
+    aspect: float | None = None,
 ) -> plt.Figure:
     """Grid of digit / g-map / h-map / f-gradient, one row per class (explained class = row class).
+
+    ``aspect=16/9``: the slide layout, transposed - one *column* per class, the digit and the three maps in rows, at
+    the 16:9 slide size (:data:`~hidden_monotonicity.plots.saliency.SLIDE_SIZE`), one colour scale per class (column).
+    Signed maps use :data:`~hidden_monotonicity.plots.saliency.SIGNED_CMAP` (red = for, blue = against), as every
+    saliency figure of the project.
 
     ``images``/``labels`` default to the test part of :func:`load_digits_split`; the first
     image of each class is shown. Images must be square and in [0, 1]. Saves to ``path``
@@ -93,32 +99,48 @@ def plot_monotone_streams(
     digits = x.reshape(-1, side, side).numpy()
     stroke = digits > stroke_threshold
 
-    fig, axes = plt.subplots(len(classes), 4, figsize=(4 * 1.75 + 0.9, len(classes) * 1.6 + 0.8), squeeze=False,
-                             layout="constrained")
+    from .saliency import SIGNED_CMAP, SLIDE_SIZE, _colorbar
+
+    slide = aspect is not None
+    if slide:  # classes in columns, [digit, g, h, f] in rows
+        width = SLIDE_SIZE[0] if aspect >= 1 else SLIDE_SIZE[1]
+        fig, grid = plt.subplots(4, len(classes), figsize=(width, width / aspect), squeeze=False, layout="constrained")
+        axes = grid.T  # axes[class, panel] in both layouts
+    else:
+        fig, axes = plt.subplots(len(classes), 4, figsize=(4 * 1.75 + 0.9, len(classes) * 1.6 + 0.8), squeeze=False,
+                                 layout="constrained")
+    fontsize = 11 if slide else 9
     for row, cls in enumerate(classes):
         axes[row, 0].imshow(digits[row], cmap="gray_r", vmin=0, vmax=1)
-        axes[row, 0].set_ylabel(f"class {cls}\n(pred {int(predicted[row])})", fontsize=9)
-        # one symmetric scale per row, shared by the three maps (f-gradient = g-map +/- h-map, see form_equation)
+        name_of_row = f"class {cls}\n(pred {int(predicted[row])})"
+        if slide:
+            axes[row, 0].set_title(name_of_row, fontsize=fontsize)
+        else:
+            axes[row, 0].set_ylabel(name_of_row, fontsize=fontsize)
+        # one symmetric scale per class, shared by the three maps (f-gradient = g-map +/- h-map, see form_equation)
         row_maps = {name: maps[name][row].double().numpy() for name in ("g", "h", "f")}
         limit = max(float(np.abs(values).max()) for values in row_maps.values()) or 1.0
         for col, name in enumerate(("g", "h", "f"), start=1):
-            image = axes[row, col].imshow(row_maps[name], cmap="RdBu_r", vmin=-limit, vmax=limit)
+            axes[row, col].imshow(row_maps[name], cmap=SIGNED_CMAP, vmin=-limit, vmax=limit)
             if stroke[row].any() and not stroke[row].all():
                 axes[row, col].contour(stroke[row].astype(float), levels=[0.5], colors="k", linewidths=0.6)
-        bar = fig.colorbar(image, ax=axes[row, 1:].tolist(), shrink=0.9, fraction=0.05, pad=0.02)
-        bar.ax.tick_params(labelsize=7)
-        bar.formatter.set_powerlimits((-2, 3))
+        _colorbar(fig, axes[row, 1:].tolist(), limit, location="bottom" if slide else "right",
+                  fontsize=9 if slide else 7)
         for ax in axes[row]:
             ax.set_xticks([])
             ax.set_yticks([])
     for col, column_title in enumerate(column_titles(model)):
-        axes[0, col].set_title(column_title, fontsize=9)
+        if slide:
+            axes[0, col].set_ylabel(column_title.replace(" ", "\n", 1), fontsize=fontsize)
+        else:
+            axes[0, col].set_title(column_title, fontsize=fontsize)
     equation = form_equation(model)
     # u = 1 - x: a red h-map pixel (dh/du > 0) also means "more ink raises f"; u = x: it raises h, so lowers f
     colours = ("red: more ink here raises the class score, blue: lowers it" if equation.endswith("h(1-x)")
                else "red: more ink here raises that map's score (g, h or f; h counts against f), blue: lowers it")
-    fig.suptitle(f"{title or f'{model.kind.upper()} {model.architecture}'}\n{equation}; {colours} (one scale per row)",
-                 fontsize=10)
+    per = "class (column)" if slide else "row"
+    fig.suptitle(f"{title or f'{model.kind.upper()} {model.architecture}'}\n{equation}; {colours} (one scale per {per})",
+                 fontsize=12 if slide else 10)
     if path is not None:
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)

@@ -12,7 +12,9 @@ Everything goes through ``hm.explain``, so the maps are exactly those the quanti
 * :func:`plot_gallery` - images in rows, maps in columns, every map over its (dimmed grey) image with the object
   mask's contour; signed maps use a diverging colour map symmetric around 0 (red = evidence for the class,
   blue = against; R⁻, evidence against with positive values, with the colour map reversed), on a stated scale
-  (:func:`saliency_rgba`: per panel, or shared per row / column with a colourbar) and transparent where 0;
+  (:func:`saliency_rgba`: per panel, or shared per row / column with a colourbar; a panel that the shared scale
+  would leave nearly blank gets its own scale and says so, :data:`OWN_SCALE_BELOW`) and transparent where 0;
+  ``aspect=16/9`` draws the same figure at the 16:9 slide size :data:`SLIDE_SIZE`;
 * :func:`plot_grid` - one image, methods in rows and layers (or any other setting) in columns (Fig. 4);
 * :func:`overlay` - one such panel (used by the interactive explorer too).
 """
@@ -28,6 +30,9 @@ from torch import nn
 
 __all__ = [
     "MapRow",
+    "OWN_SCALE_BELOW",
+    "SIGNED_CMAP",
+    "SLIDE_SIZE",
     "alpha_sweep",
     "compute_maps",
     "display_limit",
@@ -267,6 +272,13 @@ def overlay(ax: plt.Axes, image: np.ndarray, saliency: np.ndarray | None, mask: 
 SIGNED_CMAP = "bwr"
 AGAINST_CMAP = "bwr_r"
 SCALES = ("panel", "row", "column")
+#: A panel whose own scale end is below this fraction of its shared (column) scale would show almost nothing on the
+#: shared one (one hotspot in another image sets it): it gets its own scale, marked "own scale" in the panel. (On the
+#: benchmark VGG's gallery SplitCAM's panels sit at 0.31-0.43 of the column's scale and looked blank; every other
+#: method's at 0.6-1.4.)
+OWN_SCALE_BELOW = 0.5
+#: The size (inches) of a 16:9 slide figure: PowerPoint's and Beamer-at-169's widescreen page, 13.33 × 7.5 in.
+SLIDE_SIZE = (13.333, 7.5)
 
 
 def map_cmap(label: str) -> str:
@@ -296,16 +308,65 @@ def _limits(table: list[list[np.ndarray | None]], scale: str, percentile: float 
     return [[shared[c] for c in range(len(row))] for row in table]
 
 
-def _colorbar(figure: plt.Figure, axes, limit: float, *, location: str = "right", label: str = "") -> None:
+def own_scale_panels(table: list[list[np.ndarray | None]], limits: list[list[float | None]], *,
+                     below: float | None = OWN_SCALE_BELOW, percentile: float = 99.5) -> set[tuple[int, int]]:
+    """``(row, column)`` of the panels whose own scale end (:func:`display_limit`) is below ``below`` × their shared
+    one: on the shared scale they would look blank. ``below=None``: none."""
+    if below is None:
+        return set()
+    found = set()
+    for r, row in enumerate(table):
+        for c, values in enumerate(row):
+            if values is None or limits[r][c] is None:
+                continue
+            if display_limit(values, percentile) < below * limits[r][c]:
+                found.add((r, c))
+    return found
+
+
+def exponent_of(limit: float) -> int:
+    """The power of ten a colourbar states in its label instead of an offset text (0 for 0.01 <= limit < 1000)."""
+    if not np.isfinite(limit) or limit <= 0 or 1e-2 <= limit < 1e3:
+        return 0
+    return int(np.floor(np.log10(limit)))
+
+
+def _colorbar(figure: plt.Figure, axes, limit: float, *, location: str = "right", label: str = "",
+              fontsize: float = 7) -> None:
+    """A colourbar of :data:`SIGNED_CMAP` on [−limit, limit]. A very small or large scale is written as "× 10^k" in
+    the bar's label (centred under / beside the bar), never as matplotlib's offset text at the bar's end, which
+    overlaps the neighbouring bar in a row of bars."""
     from matplotlib.cm import ScalarMappable
     from matplotlib.colors import Normalize
+    from matplotlib.ticker import FuncFormatter, MaxNLocator
 
     mappable = ScalarMappable(norm=Normalize(-limit, limit), cmap=SIGNED_CMAP)
     bar = figure.colorbar(mappable, ax=axes, location=location, shrink=0.85, fraction=0.04, pad=0.02)
-    bar.ax.tick_params(labelsize=7)
-    bar.formatter.set_powerlimits((-2, 3))
-    if label:
-        bar.set_label(label, fontsize=7)
+    bar.ax.tick_params(labelsize=fontsize)
+    power = exponent_of(limit)
+    bar.locator = MaxNLocator(nbins=4, symmetric=True)
+    bar.formatter = FuncFormatter(lambda value, _: f"{value / 10.0 ** power:g}")
+    bar.update_ticks()
+    text = ", ".join(part for part in (label, f"× 1e{power}" if power else "") if part)
+    if text:
+        bar.set_label(text, fontsize=fontsize)
+
+
+def _wrap_title(title: str, width_inches: float, fontsize: float) -> str:
+    """A panel title broken into lines no wider than the panel (about 0.55 em per character)."""
+    import textwrap
+
+    width = max(6, int(width_inches * 72 / (0.55 * fontsize)))
+    return "\n".join(textwrap.wrap(title, width=width, break_long_words=False)) or title
+
+
+def _wrap_label(label: str, height_inches: float, fontsize: float) -> str:
+    """``label`` broken into lines that fit a rotated y-label along ``height_inches`` (the image inside a panel takes
+    about 80 % of it; about 0.62 em per character)."""
+    import textwrap
+
+    width = max(8, int(0.8 * height_inches * 72 / (0.62 * fontsize)))
+    return "\n".join(textwrap.wrap(label, width=width, break_long_words=False)) or label
 
 
 _SCALE_NOTE = "red: for, blue: against; full colour at the 99.5th percentile of |map|"
@@ -321,13 +382,21 @@ def plot_gallery(
     panel_size: float = 1.7,
     scale: str = "panel",
     colorbar: bool = False,
+    own_scale_below: float | None = OWN_SCALE_BELOW,
+    aspect: float | None = None,
 ) -> plt.Figure:
     """Images ``(N, H, W, 3)`` in rows; first column the image, then one column per entry of ``maps``.
 
     ``scale``: where the colour scale is shared - ``"panel"`` (each map its own), ``"row"`` (all maps of an image:
     right for sweeps of one method, e.g. over α), ``"column"`` (one method over all images: right for galleries
     of different methods). ``colorbar``: draw the colour scale (one per row / column / panel), symmetric around 0.
-    R⁻ maps (evidence against) are drawn with the colour map reversed (:func:`map_cmap`)."""
+    R⁻ maps (evidence against) are drawn with the colour map reversed (:func:`map_cmap`).
+    ``own_scale_below`` (``scale="column"`` only): a panel whose own scale end is below this fraction of its
+    column's gets its own scale (:func:`own_scale_panels`; one off-object hotspot must not blank the rest of a
+    column), marked "own scale ±v" in the panel and named in the title; ``None``: the shared scale everywhere.
+    ``aspect``: a figure of this width / height (e.g. ``16 / 9``: :data:`SLIDE_SIZE`, larger fonts), panels
+    sized to fit; ``None``: ``panel_size`` per panel. Save a slide figure with ``bbox_inches=None`` so that it
+    keeps its aspect. Row labels are wrapped to the panel height."""
     images = np.asarray(images)
     n = len(images)
     if n == 0:
@@ -336,30 +405,67 @@ def plot_gallery(
         if len(values) != n:
             raise ValueError(f"maps[{label!r}] has {len(values)} maps for {n} images")
     columns = 1 + len(maps)
-    figure, axes = plt.subplots(n, columns, figsize=(panel_size * columns + (0.6 if colorbar else 0), panel_size * n + 0.5),
-                                squeeze=False, layout="constrained")
-    limits = _limits([[np.asarray(values[row]) for values in maps.values()] for row in range(n)], scale)
+    if aspect is not None:
+        width = SLIDE_SIZE[0] if aspect >= 1 else SLIDE_SIZE[1]
+        figsize = (width, width / aspect)
+        panel_size = min((figsize[0] - (0.6 if colorbar else 0)) / columns, (figsize[1] - 1.2) / (n + (0.5 if colorbar else 0)))
+    else:
+        figsize = (panel_size * columns + (0.6 if colorbar else 0), panel_size * n + 0.5)
+    fontsize = 11 if aspect is not None else 9
+    figure, axes = plt.subplots(n, columns, figsize=figsize, squeeze=False, layout="constrained")
+    for ax in axes.flat:  # square panels at the top of their cells: a row stays level when a column has a colourbar
+        ax.set_anchor("N")
+    table = [[np.asarray(values[row]) for values in maps.values()] for row in range(n)]
+    limits = _limits(table, scale)
+    shared = [row[:] for row in limits]
+    own = own_scale_panels(table, limits, below=own_scale_below) if scale == "column" else set()
+    for row, column in own:
+        limits[row][column] = display_limit(table[row][column])
+    # column titles wrapped to the panel width and padded to the same number of lines, so that every panel of a row
+    # sits at the same height (constrained layout gives a taller title a taller cell)
+    headers = [_wrap_title(text, panel_size, fontsize) for text in ("image", *(_panel_title(label) for label in maps))]
+    lines = max(header.count("\n") for header in headers)
+    headers = ["\n" * (lines - header.count("\n")) + header for header in headers]
     for row in range(n):
         mask = None if masks is None else np.asarray(masks[row]).squeeze()
-        overlay(axes[row, 0], images[row], None, mask, title="image" if row == 0 else "")
+        overlay(axes[row, 0], images[row], None, mask, title=headers[0] if row == 0 else "")
         if row_labels is not None:
-            axes[row, 0].set_ylabel(row_labels[row], fontsize=9)
+            axes[row, 0].set_ylabel(_wrap_label(str(row_labels[row]), panel_size, fontsize - 1), fontsize=fontsize - 1)
         for column, (label, values) in enumerate(maps.items(), start=1):
-            overlay(axes[row, column], images[row], values[row], mask, title=_panel_title(label) if row == 0 else "",
+            ax = axes[row, column]
+            overlay(ax, images[row], values[row], mask,
+                    title=headers[column] if row == 0 else "",
                     cmap=map_cmap(label), limit=limits[row][column - 1])
+            if (row, column - 1) in own:
+                ax.text(0.03, 0.97, f"own scale ±{limits[row][column - 1]:.2g}", transform=ax.transAxes, va="top",
+                        ha="left", fontsize=fontsize - 3, bbox={"facecolor": "white", "alpha": 0.8, "pad": 1.5, "lw": 0})
+        if aspect is not None:
+            axes[0, 0].title.set_fontsize(fontsize)
+            for ax in axes[0, 1:]:
+                ax.title.set_fontsize(fontsize)
     if colorbar and maps:
+        bar_font = 9 if aspect is not None else 7
         if scale == "row":
             for row in range(n):
-                _colorbar(figure, axes[row, 1:].tolist(), limits[row][0])
+                _colorbar(figure, axes[row, 1:].tolist(), limits[row][0], fontsize=bar_font)
         elif scale == "column":
             for column in range(1, columns):
-                _colorbar(figure, axes[:, column].tolist(), limits[0][column - 1], location="bottom")
+                _colorbar(figure, axes[:, column].tolist(), shared[0][column - 1], location="bottom", fontsize=bar_font)
+            # an invisible bar under the image column: every column then has the same layout and the rows stay level
+            _colorbar(figure, axes[:, 0].tolist(), 1.0, location="bottom", fontsize=bar_font)
+            figure.axes[-1].set_visible(False)
         else:
             for row in range(n):
                 for column in range(1, columns):
-                    _colorbar(figure, axes[row, column], limits[row][column - 1])
+                    _colorbar(figure, axes[row, column], limits[row][column - 1], fontsize=bar_font)
     if title:
-        figure.suptitle(f"{title}\n({_SCALE_NOTE}, shared per {scale})" if colorbar else title, fontsize=11)
+        note = f"{_SCALE_NOTE}, shared per {scale}"
+        if own:
+            note += ("; panels marked 'own scale' use their own: the shared one would hide them ("
+                     + ", ".join(f"{list(maps)[c]} row {r + 1}" for r, c in sorted(own)) + ")")
+        text = f"{title}\n({note})" if colorbar else title
+        figure.suptitle("\n".join(_wrap_title(line, figsize[0], fontsize + 1) for line in text.split("\n")),
+                        fontsize=fontsize + 1)
     return figure
 
 
@@ -372,16 +478,22 @@ def plot_grid(
     panel_size: float = 1.8,
     scale: str = "panel",
     colorbar: bool = False,
+    aspect: float | None = None,
 ) -> plt.Figure:
     """One image; ``grid[row label][column label]`` is a 2-D map. Rows may have different columns (e.g. the
     layers each method accepts); missing panels stay empty. Column titles are given per panel (name the layer
-    there). ``scale`` / ``colorbar`` as in :func:`plot_gallery` (``"row"``: one scale per method across layers)."""
+    there). ``scale`` / ``colorbar`` / ``aspect`` as in :func:`plot_gallery` (``"row"``: one scale per method across
+    layers; ``aspect=16/9``: the slide size :data:`SLIDE_SIZE`)."""
     if not grid:
         raise ValueError("plot_grid needs at least one row")
     rows = list(grid)
     columns = max(len(cells) for cells in grid.values())
-    figure, axes = plt.subplots(len(rows), columns, figsize=(panel_size * columns + (0.6 if colorbar else 0), panel_size * len(rows) + 0.5),
-                                squeeze=False, layout="constrained")
+    if aspect is not None:
+        width = SLIDE_SIZE[0] if aspect >= 1 else SLIDE_SIZE[1]
+        figsize = (width, width / aspect)
+    else:
+        figsize = (panel_size * columns + (0.6 if colorbar else 0), panel_size * len(rows) + 0.5)
+    figure, axes = plt.subplots(len(rows), columns, figsize=figsize, squeeze=False, layout="constrained")
     limits = _limits([[np.asarray(values) for values in grid[row].values()] for row in rows], scale)
     for r, row in enumerate(rows):
         cells = list(grid[row].items())

@@ -130,15 +130,23 @@ def reconstruction_errors(
 
 
 # ------------------------------------------------------------------------------------------- plots
-def panel_axes(count: int, *, columns: int = 2, panel: tuple[float, float] = (6.0, 4.2)) -> tuple[plt.Figure, list[plt.Axes]]:
+def panel_axes(count: int, *, columns: int = 2, panel: tuple[float, float] = (6.0, 4.2),
+               aspect: float | None = None) -> tuple[plt.Figure, list[plt.Axes]]:
     """A figure with ``count`` panels on a grid of ``columns`` columns (unused cells hidden); returns the figure
-    and the ``count`` axes in reading order."""
+    and the ``count`` axes in reading order. ``aspect=16/9``: the whole figure at the slide size
+    (:data:`~hidden_monotonicity.plots.saliency.SLIDE_SIZE`) instead of ``panel`` inches per panel."""
     if count < 1:
         raise ValueError(f"count must be at least 1, got {count}")
     columns = min(columns, count)
     rows = -(-count // columns)
-    figure, axes = plt.subplots(rows, columns, figsize=(panel[0] * columns, panel[1] * rows), squeeze=False,
-                                layout="constrained")
+    if aspect is not None:
+        from .saliency import SLIDE_SIZE
+
+        width = SLIDE_SIZE[0] if aspect >= 1 else SLIDE_SIZE[1]
+        figsize = (width, width / aspect)
+    else:
+        figsize = (panel[0] * columns, panel[1] * rows)
+    figure, axes = plt.subplots(rows, columns, figsize=figsize, squeeze=False, layout="constrained")
     flat = list(axes.flat)
     for ax in flat[count:]:
         ax.set_visible(False)

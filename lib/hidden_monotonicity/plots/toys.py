@@ -11,7 +11,8 @@ evaluated on a grid:
   stream inputs ``(x⁺, x⁻)`` (non-negative increments never decrease them);
 * :func:`plot_toy_1d` / :func:`plot_toy_2d` draw the figures of notebook 01;
 * :class:`ToyExplorer`: ipywidgets sliders for the nine weights of a ``2 → 2 → 1`` ReLU network
-  (:func:`tiny_relu_network`) with live level sets of f, g and h (headless too).
+  (:func:`tiny_relu_network`), an α slider and an input-split toggle, with live level sets of f, g and h and the
+  backward sensitivity δ⁺ᵍ at the input (:func:`toy_view`, :func:`plot_toy_view`; headless too).
 
 Input splits (A.2 item 2): ``"positive"`` feeds ``(x⁺, x⁻) = (x, 0)``, so ``g(x)`` and ``h(x)`` are convex and
 non-decreasing in ``x`` itself; ``"center"`` feeds ``(ReLU(x), ReLU(−x))``: still convex in ``x`` (a convex
@@ -30,17 +31,21 @@ import torch
 from torch import nn
 
 __all__ = [
+    "INPUT_SPLITS",
     "TOY_PARAMETERS",
     "ToyDecomposition",
     "ToyExplorer",
+    "ToyView",
     "decompose_on_grid",
     "grid_2d",
     "plot_backward_common_mode",
     "plot_toy_1d",
     "plot_toy_2d",
+    "plot_toy_view",
     "property_checks",
     "tiny_relu_network",
     "toy_relu_network",
+    "toy_view",
 ]
 
 
@@ -194,21 +199,33 @@ def plot_toy_1d(decompositions: Mapping[str, ToyDecomposition], *, title: str | 
     return figure
 
 
-def plot_toy_2d(dec: ToyDecomposition, xs: np.ndarray, ys: np.ndarray, *, title: str | None = None, levels: int = 14) -> plt.Figure:
-    """Filled contour maps of ``f``, ``g``, ``h`` and ``|g − h − f|`` over a 2-D grid made by :func:`grid_2d`."""
+def plot_toy_2d(dec: ToyDecomposition, xs: np.ndarray, ys: np.ndarray, *, title: str | None = None, levels: int = 14,
+                aspect: float | None = None) -> plt.Figure:
+    """Filled contour maps of ``f``, ``g``, ``h`` and ``|g − h − f|`` over a 2-D grid made by :func:`grid_2d`: ``f``
+    signed (:data:`~hidden_monotonicity.plots.saliency.SIGNED_CMAP`, red > 0, blue < 0), ``g`` in reds (the part for),
+    ``h`` in blues (the part against). ``aspect=16/9``: a 2 × 2 layout at the 16:9 slide size with larger ticks
+    (:data:`~hidden_monotonicity.plots.saliency.SLIDE_SIZE`) instead of the 1 × 4 strip."""
+    from .saliency import SIGNED_CMAP, SLIDE_SIZE
+
     shape = xs.shape
     panels = [
-        ("f", dec.f, "RdBu_r"),
+        ("f", dec.f, SIGNED_CMAP),
         ("g (convex, monotone)", dec.g, "Reds"),
         ("h (convex, monotone)", dec.h, "Blues"),
         ("|g − h − f|", np.abs(dec.g - dec.h - dec.f), "Greys"),
     ]
-    figure, axes = plt.subplots(1, 4, figsize=(15, 3.7), layout="constrained")
+    if aspect is not None:
+        width = SLIDE_SIZE[0] if aspect >= 1 else SLIDE_SIZE[1]
+        figure, grid = plt.subplots(2, 2, figsize=(width, width / aspect), layout="constrained")
+        axes, fontsize = grid.ravel(), 13
+    else:
+        figure, axes = plt.subplots(1, 4, figsize=(15, 3.7), layout="constrained")
+        fontsize = 10
     for ax, (label, values, cmap) in zip(axes, panels):
         grid = values.reshape(shape)
         if label == "f":
             limit = float(np.abs(grid).max()) or 1.0
-            filled = ax.contourf(xs, ys, grid, levels=levels, cmap=cmap, vmin=-limit, vmax=limit)
+            filled = ax.contourf(xs, ys, grid, levels=np.linspace(-limit, limit, levels + 1), cmap=cmap)
             ax.contour(xs, ys, grid, levels=[0.0], colors="k", linewidths=1.2)
         elif label.startswith("|"):
             filled = ax.pcolormesh(xs, ys, grid, cmap=cmap, shading="auto")
@@ -216,12 +233,15 @@ def plot_toy_2d(dec: ToyDecomposition, xs: np.ndarray, ys: np.ndarray, *, title:
         else:
             filled = ax.contourf(xs, ys, grid, levels=levels, cmap=cmap)
             ax.contour(xs, ys, grid, levels=levels, colors="k", linewidths=0.4, alpha=0.5)
-        figure.colorbar(filled, ax=ax, shrink=0.85)
-        ax.set_title(label, fontsize=10)
-        ax.set_xlabel("x₁")
+        figure.colorbar(filled, ax=ax, shrink=0.85).ax.tick_params(labelsize=fontsize - 2)
+        ax.set_title(label, fontsize=fontsize)
+        ax.set_xlabel("x₁", fontsize=fontsize - 1)
+        ax.tick_params(labelsize=fontsize - 2)
         ax.set_aspect("equal")
-    axes[0].set_ylabel("x₂")
-    figure.suptitle(title or f"2-D ReLU network, input split {dec.input_split!r}: convex level sets of g and h", fontsize=11)
+    for ax in (axes[0], axes[2]) if aspect is not None else (axes[0],):
+        ax.set_ylabel("x₂", fontsize=fontsize - 1)
+    figure.suptitle(title or f"2-D ReLU network, input split {dec.input_split!r}: convex level sets of g and h",
+                    fontsize=fontsize + 1)
     return figure
 
 
@@ -249,42 +269,168 @@ def tiny_relu_network(**weights: float) -> nn.Sequential:
     return net
 
 
+#: the input splits of paper A.2 the toy can show (see the module docstring)
+INPUT_SPLITS: tuple[str, ...] = ("positive", "center")
+
+
+@dataclass
+class ToyView:
+    """What :class:`ToyExplorer` shows for one setting: the forward split on the grid and the backward
+    sensitivity ``δ⁺ᵍ`` at the input (paper B.3) for ``alpha``, next to the gradient ``∂f/∂x``.
+
+    ``delta_pos_g`` and ``gradient`` have shape ``(N, 2)`` (one column per input coordinate). With the unit seed and
+    the output shift, ``δ⁺ᵍ`` is the gradient of ``g`` with respect to ``x⁺`` at α = 0 and ``½ ∂f/∂x`` at α = 0.5."""
+
+    decomposition: ToyDecomposition
+    alpha: float
+    delta_pos_g: np.ndarray
+    gradient: np.ndarray
+
+    points = property(lambda self: self.decomposition.points, doc="the grid points ``(N, 2)``")
+    f = property(lambda self: self.decomposition.f, doc="``f`` at the points")
+    g = property(lambda self: self.decomposition.g, doc="``g`` at the points")
+    h = property(lambda self: self.decomposition.h, doc="``h`` at the points")
+    input_split = property(lambda self: self.decomposition.input_split, doc="the input split of the view")
+
+    @property
+    def reconstruction_error(self) -> float:
+        """``max |g − h − f|`` over the grid (Theorem 1 says 0; a check, no longer a panel)."""
+        return self.decomposition.reconstruction_error
+
+    @property
+    def half_gradient_error(self) -> float:
+        """``max |δ⁺ᵍ − ½ ∂f/∂x|`` over the grid: 0 at α = 0.5 (with the output shift), in general not below. On a
+        kink (a hidden pre-activation exactly 0) autograd's ``ReLU'(0) = 0`` and the split's tie rule may differ."""
+        return float(np.abs(self.delta_pos_g - 0.5 * self.gradient).max())
+
+
+def toy_view(model: nn.Module, points: np.ndarray | torch.Tensor, *, alpha: float = 0.0,
+             input_split: str = "positive") -> ToyView:
+    """The function behind :class:`ToyExplorer`: ``f``, ``g``, ``h`` at ``points`` ``(N, 2)`` and the sensitivity
+    ``δ⁺ᵍ`` of the input for the first output (unit seed, α-shift ``alpha`` with the output shift, paper B.3), with
+    ``∂f/∂x`` from autograd for comparison. Float64, no forward stabilisation (as :func:`decompose_on_grid`)."""
+    if input_split not in INPUT_SPLITS:
+        raise ValueError(f"input_split must be one of {', '.join(INPUT_SPLITS)}, got {input_split!r}")
+    if not 0.0 <= float(alpha) <= 0.5:
+        raise ValueError(f"alpha must lie in [0, 0.5] (the paper's range), got {alpha}")
+    decomposition = decompose_on_grid(model, points, input_split=input_split)
+    x = torch.as_tensor(decomposition.points, dtype=torch.float64)
+    record = _split(model, input_split).sensitivities(x, 0, ["input"], alpha=float(alpha))["input"]
+    x_grad = x.clone().requires_grad_(True)
+    model(x_grad)[:, 0].sum().backward()
+    return ToyView(decomposition, float(alpha), record.delta_pos_g.detach().double().numpy(), x_grad.grad.numpy())
+
+
+def plot_toy_view(view: ToyView, xs: np.ndarray, ys: np.ndarray, *, title: str | None = None, levels: int = 14,
+                  arrows: int = 9) -> plt.Figure:
+    """The interactive toy's figure: level sets of ``f`` (signed: red > 0, blue < 0, the zero line black), ``g``
+    (red: the part *for*) and ``h`` (blue: the part *against*), and ``δ⁺ᵍ`` at the input: colour = its
+    ``x₁``-component on a scale symmetric around 0 (red = raises ``g``), arrows = the vector ``(δ⁺ᵍ₁, δ⁺ᵍ₂)`` on an
+    ``arrows × arrows`` sub-grid. Colour maps: :data:`~hidden_monotonicity.plots.saliency.SIGNED_CMAP` for the signed
+    panels, as every saliency figure of the project. 16:9 (13.3 × 7.5 in), ticks readable on a slide; a text panel gives
+    the split, α, ``max |δ⁺ᵍ − ½ ∂f/∂x|`` and the reconstruction error (a number, not a round-off map)."""
+    from .saliency import SIGNED_CMAP, SLIDE_SIZE
+
+    dec = view.decomposition
+    shape = xs.shape
+    figure, axes = plt.subplot_mosaic([["f", "g", "delta", "delta"], ["h", "info", "delta", "delta"]],
+                                      figsize=SLIDE_SIZE, layout="constrained")
+    panels = [("f", dec.f, SIGNED_CMAP, "f"), ("g", dec.g, "Reds", "g: convex, monotone\n(the part for)"),
+              ("h", dec.h, "Blues", "h: convex, monotone\n(the part against)")]
+    for key, values, cmap, label in panels:
+        ax = axes[key]
+        grid = values.reshape(shape)
+        if cmap == SIGNED_CMAP:
+            limit = float(np.abs(grid).max()) or 1.0
+            filled = ax.contourf(xs, ys, grid, levels=np.linspace(-limit, limit, levels + 1), cmap=cmap)
+            ax.contour(xs, ys, grid, levels=[0.0], colors="k", linewidths=1.2)
+        else:
+            filled = ax.contourf(xs, ys, grid, levels=levels, cmap=cmap)
+            ax.contour(xs, ys, grid, levels=levels, colors="k", linewidths=0.4, alpha=0.5)
+        figure.colorbar(filled, ax=ax, shrink=0.9).ax.tick_params(labelsize=10)
+        ax.set_title(label, fontsize=12)
+    ax = axes["delta"]
+    component = view.delta_pos_g[:, 0].reshape(shape)
+    limit = float(np.abs(view.delta_pos_g).max()) or 1.0
+    mesh = ax.pcolormesh(xs, ys, component, cmap=SIGNED_CMAP, vmin=-limit, vmax=limit, shading="auto")
+    figure.colorbar(mesh, ax=ax, shrink=0.9).ax.tick_params(labelsize=11)
+    step = max(1, shape[0] // max(1, arrows))
+    sub = (slice(step // 2, None, step), slice(step // 2, None, step))
+    ax.quiver(xs[sub], ys[sub], view.delta_pos_g[:, 0].reshape(shape)[sub], view.delta_pos_g[:, 1].reshape(shape)[sub],
+              color="k", angles="xy", pivot="middle", width=0.004)
+    ax.set_title(f"δ⁺ᵍ at the input, α = {view.alpha:g}\ncolour: its x₁-part; arrows: the vector (δ⁺ᵍ₁, δ⁺ᵍ₂)", fontsize=13)
+    for key in ("f", "g", "h", "delta"):
+        axes[key].set_aspect("equal")
+        axes[key].tick_params(labelsize=10 if key != "delta" else 11)
+        axes[key].set_xlabel("x₁", fontsize=11)
+        axes[key].set_ylabel("x₂", fontsize=11)
+    info = axes["info"]
+    info.axis("off")
+    info.text(0.02, 0.95, f"input split: {dec.input_split!r}\nα = {view.alpha:g}\n\nmax |δ⁺ᵍ − ½ ∂f/∂x| = "
+                          f"{view.half_gradient_error:.2g}\n(0 at α = 0.5)\n\nmax |g − h − f| = "
+                          f"{view.reconstruction_error:.1e}\n(Theorem 1)", transform=info.transAxes, va="top",
+              fontsize=11, family="monospace")
+    figure.suptitle(title or f"2-D ReLU network, input split {dec.input_split!r}", fontsize=14)
+    return figure
+
+
 class ToyExplorer:
-    """Sliders for the nine weights of :func:`tiny_relu_network` and live level-set plots of ``f``, ``g``, ``h``
-    (and ``|g − h − f|``, always ~0) on a 2-D grid (:func:`plot_toy_2d`). Works headless: :meth:`update` changes
-    weights and redraws without a frontend, :meth:`figure` returns the current figure.
+    """Sliders for the nine weights of :func:`tiny_relu_network` and for α, a toggle for the input split
+    (``"positive"`` / ``"center"``, paper A.2), and the live figure :func:`plot_toy_view` of :func:`toy_view`: level
+    sets of ``f``, ``g``, ``h`` and the backward sensitivity ``δ⁺ᵍ`` at the input. Works headless: :meth:`update`
+    changes weights, α or the split and redraws without a frontend, :meth:`figure` returns the current figure.
 
     The view is written into the ``ipywidgets.Output``'s ``outputs`` directly (never ``with output:``), as in the
     explorer of notebook 06, so it updates the same way in JupyterLab and under papermill."""
 
-    def __init__(self, *, points: int = 41, extent: float = 2.0, input_split: str = "positive", **weights: float):
+    def __init__(self, *, points: int = 41, extent: float = 2.0, input_split: str = "positive", alpha: float = 0.0,
+                 **weights: float):
         self.weights = {**TOY_DEFAULTS}
         tiny_relu_network(**weights)  # validates the names
         self.weights.update({k: float(v) for k, v in weights.items()})
         self.xs, self.ys, self.points = grid_2d(points, extent)
         self.input_split = input_split
-        self.sliders: dict[str, Any] = {}
+        self.alpha = float(alpha)
+        self.sliders: dict[str, Any] = {}  # the nine weights
+        self.alpha_slider = None
+        self.split_toggle = None
         self.output = None
-        self.decomposition = self._decompose()
+        self.view = self._compute()
 
-    def _decompose(self) -> ToyDecomposition:
-        return decompose_on_grid(tiny_relu_network(**self.weights), self.points, input_split=self.input_split)
+    @property
+    def decomposition(self) -> ToyDecomposition:
+        """The forward split of the current view."""
+        return self.view.decomposition
+
+    def _compute(self) -> ToyView:
+        return toy_view(tiny_relu_network(**self.weights), self.points, alpha=self.alpha, input_split=self.input_split)
 
     def figure(self) -> plt.Figure:
-        """The current ``f``, ``g``, ``h`` level sets (and the reconstruction error) as a figure."""
+        """The current ``f``, ``g``, ``h`` level sets and ``δ⁺ᵍ`` as a figure."""
         text = ", ".join(f"{k}={v:+.2f}" for k, v in self.weights.items())
-        return plot_toy_2d(self.decomposition, self.xs, self.ys, title=f"f(x) = v·ReLU(Wx + b) + c   [{text}]")
+        return plot_toy_view(self.view, self.xs, self.ys,
+                             title=f"f(x) = v·ReLU(Wx + b) + c, input split {self.input_split!r}\n[{text}]")
 
-    def update(self, **weights: float) -> ToyDecomposition:
-        """Set some weights, recompute the decomposition, redraw (when built) and return it."""
+    def update(self, *, alpha: float | None = None, input_split: str | None = None, **weights: float) -> ToyView:
+        """Set some weights, α and/or the input split, recompute, redraw (when built) and return the view."""
         tiny_relu_network(**weights)
+        if input_split is not None and input_split not in INPUT_SPLITS:
+            raise ValueError(f"input_split must be one of {', '.join(INPUT_SPLITS)}, got {input_split!r}")
+        if alpha is not None and not 0.0 <= float(alpha) <= 0.5:
+            raise ValueError(f"alpha must lie in [0, 0.5] (the paper's range), got {alpha}")
         self.weights.update({k: float(v) for k, v in weights.items()})
+        self.alpha = self.alpha if alpha is None else float(alpha)
+        self.input_split = self.input_split if input_split is None else input_split
         for name, value in weights.items():
             if name in self.sliders and self.sliders[name].value != value:
                 self.sliders[name].value = float(value)  # fires _on_change, which finds nothing new to do
-        self.decomposition = self._decompose()
+        if self.alpha_slider is not None and self.alpha_slider.value != self.alpha:
+            self.alpha_slider.value = self.alpha
+        if self.split_toggle is not None and self.split_toggle.value != self.input_split:
+            self.split_toggle.value = self.input_split
+        self.view = self._compute()
         self._redraw()
-        return self.decomposition
+        return self.view
 
     def _redraw(self) -> None:
         if self.output is None:
@@ -299,11 +445,17 @@ class ToyExplorer:
 
     def _on_change(self, change: Mapping[str, Any]) -> None:
         name = change["owner"].description
-        if self.weights.get(name) != change["new"]:
+        if name == "α":
+            if self.alpha != change["new"]:
+                self.update(alpha=change["new"])
+        elif name == "input split":
+            if self.input_split != change["new"]:
+                self.update(input_split=change["new"])
+        elif self.weights.get(name) != change["new"]:
             self.update(**{name: change["new"]})
 
     def build(self):
-        """The sliders and the live figure, as an ``ipywidgets.VBox`` to display."""
+        """The sliders, the α slider, the input-split toggle and the live figure, as an ``ipywidgets.VBox``."""
         import ipywidgets as widgets
 
         self.sliders = {
@@ -311,14 +463,19 @@ class ToyExplorer:
                                       continuous_update=False, layout=widgets.Layout(width="220px"))
             for name in TOY_PARAMETERS
         }
-        for slider in self.sliders.values():
-            slider.observe(self._on_change, names="value")
+        self.alpha_slider = widgets.FloatSlider(value=self.alpha, min=0.0, max=0.5, step=0.05, description="α",
+                                                continuous_update=False, layout=widgets.Layout(width="220px"))
+        self.split_toggle = widgets.ToggleButtons(options=list(INPUT_SPLITS), value=self.input_split,
+                                                  description="input split")
+        for control in (*self.sliders.values(), self.alpha_slider, self.split_toggle):
+            control.observe(self._on_change, names="value")
         self.output = widgets.Output()
         self._redraw()
         rows = [widgets.HBox([self.sliders[n] for n in names]) for names in
                 (("w11", "w12", "b1"), ("w21", "w22", "b2"), ("v1", "v2", "c"))]
-        return widgets.VBox([widgets.HTML("<b>W</b> (rows: hidden units), <b>b</b>, output <b>v</b>, <b>c</b>"), *rows,
-                             self.output])
+        return widgets.VBox([widgets.HTML("<b>W</b> (rows: hidden units), <b>b</b>, output <b>v</b>, <b>c</b>; "
+                                          "backward: <b>α</b>; forward: the input split"), *rows,
+                             widgets.HBox([self.alpha_slider, self.split_toggle]), self.output])
 
 
 def plot_backward_common_mode(table: pd.DataFrame, *, title: str | None = None) -> plt.Figure:
