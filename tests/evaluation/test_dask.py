@@ -142,8 +142,9 @@ def _failing_profile():
 @pytest.mark.slow
 def test_a_unit_error_is_recorded_as_in_a_serial_run_or_stops_the_run(tmp_path, client):
     one = evaluate(_failing_profile(), tmp_path / "one", backend=picklable_backend(), progress=False)
-    two = evaluate(_failing_profile(), tmp_path / "two", backend=picklable_backend(), progress=False, dask=client)
-    assert two.complete
+    address = client.scheduler.address  # the scheduler-address path: evaluate connects (and disconnects) itself
+    two = evaluate(_failing_profile(), tmp_path / "two", backend=picklable_backend(), progress=False, dask=address)
+    assert two.complete and two.metadata["runs"][-1]["dask"] == address
     _assert_same_files(tmp_path / "one", tmp_path / "two")
     assert one.scores["status"].str.startswith("failed: explain: RuntimeError").any()
     with pytest.raises(RuntimeError, match="this explainer always fails"):

@@ -86,8 +86,7 @@ def execute_in_dask(run: Any, rows: Sequence[tuple[str, MethodGrid]], dask: Any,
     level, quiet.level = quiet.level, max(quiet.level, logging.WARNING)
     client, owned = _connect(dask, run.device)
     try:
-        if run.progress:
-            print(f"Dask dashboard: {client.dashboard_link}", flush=True)
+        print(f"Dask dashboard: {client.dashboard_link}", flush=True)  # also without progress bars (a notebook)
         _check_gpu_workers(client, run.device)
         setup = dict(profile=run.profile, root=str(run.store.root), backend=run.backend, device=run.device,
                      data_dir=run.data_dir, on_error=run.on_error, expected_fingerprint=expected_fingerprint,
@@ -161,6 +160,7 @@ def _collect(run: Any, finished: Any, futures: list[Any], client: Any, total: in
                 done += units
                 bar.update(units)
                 report_progress(task="dask", task_done=done, task_total=total, units_computed=run.units_computed)
+            bar.update(total - done)  # every task finished: all units are on disk (a killed worker's too)
         except BaseException:
             client.cancel(futures)
             raise
