@@ -152,6 +152,15 @@ def test_a_unit_error_is_recorded_as_in_a_serial_run_or_stops_the_run(tmp_path, 
                  on_error="raise")
 
 
+@pytest.mark.slow
+@pytest.mark.skipif(__import__("torch").cuda.is_available(), reason="checks a driver without CUDA")
+def test_a_cuda_run_on_workers_without_a_gpu_resource_is_refused_before_any_task(tmp_path, client):
+    with pytest.raises(EvaluationSetupError, match="no Dask worker offers a GPU resource.*--resources GPU=1"):
+        evaluate(stand_in_profile(), tmp_path / "r", backend=picklable_backend(), progress=False, device="cuda",
+                 dask=client)
+    assert not (tmp_path / "r").exists(), "a run that computed nothing leaves no folder"
+
+
 # ------------------------------------------------------------------ arguments and placement
 @pytest.mark.parametrize("dask, message", [
     (0, "dask must be a scheduler address"), (True, "dask must be a scheduler address"),
@@ -193,3 +202,14 @@ def test_a_cuda_run_needs_workers_that_offer_a_gpu_resource():
         _check_gpu_workers(Client({}), "cuda")
     _check_gpu_workers(Client({"GPU": 1}), "cuda")
     _check_gpu_workers(Client({}), "cpu")
+
+
+@pytest.mark.skipif(__import__("torch").cuda.is_available(), reason="checks a driver without CUDA")
+def test_a_driver_without_cuda_hands_a_cuda_run_to_the_workers_which_check_the_device(tmp_path):
+    from hidden_monotonicity.evaluation.dask_backend import _dask_task, resolve_device
+
+    assert resolve_device("cuda", dask="tcp://gpu-node:8786") == "cuda", "a login node plans, the GPU workers compute"
+    with pytest.raises(ValueError, match="CUDA is not available"):
+        resolve_device("cuda", dask=None)  # without Dask this process computes: refused as before
+    with pytest.raises(ValueError, match="CUDA is not available on this machine"):
+        _dask_task({"device": "cuda", "token": "a worker without a GPU"}, ("tiny_flat", None, ()))

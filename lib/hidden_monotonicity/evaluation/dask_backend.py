@@ -64,6 +64,19 @@ def check_dask(dask: Any, workers: int, max_units: int | None) -> None:
                                    "(pinned in requirements.txt)") from None
 
 
+def resolve_device(requested: str, dask: Any) -> str:
+    """The run's device (:func:`~hidden_monotonicity.environment.select_device`); with ``dask``, ``"cuda..."`` is kept
+    on a driver without CUDA (a Slurm login node): each worker checks it where the tasks run, the driver plans on the
+    CPU."""
+    import torch
+
+    from ..environment import select_device
+
+    if dask is not None and str(requested).startswith("cuda") and not torch.cuda.is_available():
+        return requested
+    return select_device(requested)
+
+
 def describe(dask: Any) -> Any:
     """What ``metadata.json`` records of ``dask``: the number of local workers, or the scheduler's address."""
     if isinstance(dask, (int, str)):
@@ -78,21 +91,24 @@ def execute_in_dask(run: Any, rows: Sequence[tuple[str, MethodGrid]], dask: Any,
     records and unit counts to ``run``. Raises the first task error (the other tasks are cancelled)."""
     from distributed import as_completed
 
-    tasks = plan(run, rows)
-    total = sum(t for _, t, _ in tasks)
-    pending = [(task, todo) for task, _, todo in tasks if todo]
-    done = total - sum(todo for _, todo in pending)
     quiet = logging.getLogger("distributed")  # its INFO lines would reach a root handler (quantus sets one up)
     level, quiet.level = quiet.level, max(quiet.level, logging.WARNING)
     client, owned = _connect(dask, run.device)
     try:
         print(f"Dask dashboard: {client.dashboard_link}", flush=True)  # also without progress bars (a notebook)
         _check_gpu_workers(client, run.device)
+        warm = [client.submit(_import_runner, workers=[w], pure=False)  # the workers import the library while
+                for w in client.scheduler_info().get("workers", {})]   # this process plans
+        tasks = plan(run, rows)
+        total = sum(t for _, t, _ in tasks)
+        pending = [(task, todo) for task, _, todo in tasks if todo]
+        done = total - sum(todo for _, todo in pending)
         setup = dict(profile=run.profile, root=str(run.store.root), backend=run.backend, device=run.device,
                      data_dir=run.data_dir, on_error=run.on_error, expected_fingerprint=expected_fingerprint,
                      all_rows=list(rows), token=uuid.uuid4().hex)
         futures = _submit(client, setup, [task for task, _ in pending], run.device)
         _collect(run, as_completed(futures), futures, client, total, done)
+        del warm
     finally:
         quiet.setLevel(logging.ERROR)  # a worker slow to exit is killed by its nanny, with a warning that is no news
         for thing in owned:  # the client and the LocalCluster this call started; a caller's own stay open
@@ -171,14 +187,20 @@ def _dask_task(setup: dict[str, Any], task: tuple[str, MethodGrid, tuple[int, ..
                *after: Any) -> tuple[dict[str, dict[str, float]], dict[str, Any], int]:
     """In a Dask worker: :func:`.parallel._run_row`, after preparing this process for the run on its first task
     (``after``: the results of the tasks this one waited for; unused)."""
+    from ..environment import select_device
     from . import parallel
 
     with _TASK_LOCK:
         if parallel._WORKER.get("token") != setup["token"]:  # this process's first task of this run
+            select_device(setup["device"])  # a worker without the run's device stops the run, saying so
             parallel._WORKER.clear()
             parallel._start_worker({**setup, "threads": _worker_threads()})
             parallel._WORKER["token"] = setup["token"]
         return parallel._run_row(task)
+
+
+def _import_runner() -> None:
+    from . import runner  # noqa: F401  (torch, Quantus, Captum ...: seconds, once per worker process)
 
 
 def _worker_threads() -> int:
@@ -244,6 +266,9 @@ def plan(run: Any, rows: Sequence[tuple[str, MethodGrid]]) -> list[tuple[tuple[s
     planner = Planner.__new__(Planner)
     planner.__dict__.update(run.__dict__)
     planner.store, planner._ready, planner.seconds, planner.models_info = _Recorder(run.store), {}, Timings(), {}
+    if str(run.device).startswith("cuda") and not torch.cuda.is_available():
+        planner.device = "cpu"  # a driver without the workers' GPU; its count of a "correct" test split may differ:
+    elsewhere = planner.device != run.device  # then empty parts are submitted too (no-ops where they are empty)
     sizes = [run.profile.n_test or len(run.samples("test"))] + [len(s) for k, s in run._samples.items() if k not in ("val", "test")]
     parts = [tuple(range(start, start + DASK_PART_CHUNKS))
              for start in range(0, math.ceil(max(sizes) / run.profile.chunk_size), DASK_PART_CHUNKS)]
@@ -255,10 +280,10 @@ def plan(run: Any, rows: Sequence[tuple[str, MethodGrid]]) -> list[tuple[tuple[s
             for chunks in [(), *parts]:
                 planner.store.total = planner.store.todo = 0
                 planner.execute(0, 1, rows=[(model_name, grid)], keep_models=False, chunks=chunks)
-                total, todo = planner.store.total, planner.store.todo
+                total, todo = planner.store.total, planner.store.todo  # an undecided row's selection always runs
                 if not decided and chunks:  # no selection yet: none of the row's test units can be on disk
                     todo = total
-                if todo or (not decided and not chunks):  # an undecided row's selection task always runs: it decides
+                if todo or (not decided and not chunks) or (elsewhere and chunks and not total):
                     planned[(model_name, grid.name, chunks)] = ((model_name, grid, chunks), total, todo)
     run.models_info.update(planner.models_info)
     first = sorted((v for k, v in planned.items() if not k[2]), key=lambda v: order[id(v[0][1])])

@@ -57,14 +57,14 @@ import pandas as pd
 import torch
 from torch import nn
 
-from ..environment import seed_everything, select_device
+from ..environment import seed_everything
 from ..progress import report_progress
 from .backend import (EvaluationBackend, Samples, check_data_dir, correctly_classified, default_backend, loader_profile,
                       model_test_filter, profile_model)
 from .fresh_split import FRESH, check_fresh_split, fresh_plan, load_split
 from .metadata import Timings, check_shards, merged_metadata, new_metadata
 from .metrics import MetricEvaluator, ModelContext, build_metric
-from .dask_backend import check_dask, describe, execute_in_dask
+from .dask_backend import check_dask, describe, execute_in_dask, resolve_device
 from .parallel import check_arguments, check_workers, execute_in_workers  # noqa: F401 (check_arguments: API)
 from .profiles import EvaluationProfile, MethodGrid, get_profile
 from .provenance import data_fingerprint, model_fingerprint, resume_metadata, run_fingerprint, stored_metadata
@@ -385,13 +385,13 @@ class _Run:
 
 
 def _setup(profile: str | EvaluationProfile, device: str | None, data_dir: str | None,
-           default_data: bool) -> tuple[EvaluationProfile, str]:
+           default_data: bool, dask: Any = None) -> tuple[EvaluationProfile, str]:
     """The profile and the device, checked in this order: profile, data folder, device."""
     try:
         profile = get_profile(profile)
         if default_data:
             check_data_dir(profile, data_dir)
-        return profile, select_device(device or profile.device)
+        return profile, resolve_device(device or profile.device, dask)
     except EvaluationSetupError:
         raise
     except ValueError as error:
@@ -447,7 +447,7 @@ def evaluate(
     check_arguments(shard, num_shards, max_units, on_error)
     if not isinstance(restart, bool):
         raise EvaluationSetupError(f"restart must be True or False, got {restart!r}")
-    profile, device = _setup(profile, device, data_dir, default_data=backend is None)
+    profile, device = _setup(profile, device, data_dir, default_data=backend is None, dask=dask)
     workers = check_workers(workers, max_units, device)
     check_dask(dask, workers, max_units)
     store = ResultStore(out_dir)
