@@ -13,7 +13,6 @@ from dataclasses import replace
 from pathlib import Path
 from types import SimpleNamespace
 
-import pandas as pd
 import pytest
 
 from hidden_monotonicity import cli
@@ -35,13 +34,16 @@ def _assert_same_files(one: Path, two: Path, names=SAME_FILES) -> None:
 
 @pytest.fixture(scope="module")
 def client():
-    """Two local worker processes (one thread each), shared by the tests that do not kill a worker."""
+    """Two local worker processes (one thread each) for the stand-in tests; a killed one is restarted by its nanny."""
     cluster = distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0",
                                        silence_logs=logging.ERROR)
     with distributed.Client(cluster) as c:
         yield c
-    logging.getLogger("distributed").setLevel(logging.ERROR)  # a worker slow to exit is killed: no news
+    logger = logging.getLogger("distributed")
+    level = logger.level
+    logger.setLevel(logging.ERROR)  # a worker slow to exit is killed by its nanny: no news
     cluster.close()
+    logger.setLevel(level)
 
 
 @pytest.fixture(scope="module")
