@@ -102,7 +102,7 @@ def test_a_worker_killed_after_the_first_unit_is_replaced_and_the_tables_equal_t
 # ------------------------------------------------------------------ an interrupted driver, resumed
 @pytest.mark.slow
 def test_an_interrupted_dask_driver_leaves_a_folder_that_dask_and_serial_runs_resume(tmp_path, serial, client,
-                                                                                    monkeypatch):
+                                                                                    monkeypatch, capsys):
     import hidden_monotonicity.progress as progress
 
     def interrupt(**fields):
@@ -119,9 +119,11 @@ def test_an_interrupted_dask_driver_leaves_a_folder_that_dask_and_serial_runs_re
     shutil.copytree(tmp_path / "a", tmp_path / "b")
     (tmp_path / "b" / ".lock").unlink(missing_ok=True)
     done = sum(1 for _ in (tmp_path / "a" / "units").rglob("*.csv"))
-    again = evaluate(stand_in_profile(), tmp_path / "a", backend=picklable_backend(), progress=False, dask=client)
-    # tasks the first driver left running may still add units meanwhile: at most the others are computed again
-    assert again.complete and 0 < again.units_computed <= serial.units - done, "finished units are not submitted again"
+    capsys.readouterr()
+    again = evaluate(stand_in_profile(), tmp_path / "a", backend=picklable_backend(), progress=True, dask=client)
+    shown = capsys.readouterr().err
+    assert again.complete and again.units_computed == serial.units - done, "finished units are not computed again"
+    assert f"| {done}/{serial.units} [" in shown, "the progress bar starts at the units already on disk"
     _assert_same_files(serial.folder, tmp_path / "a")
     plain = evaluate(stand_in_profile(), tmp_path / "b", backend=picklable_backend(), progress=False)
     assert plain.complete

@@ -99,14 +99,11 @@ def execute_in_dask(run: Any, rows: Sequence[tuple[str, MethodGrid]], dask: Any,
         _check_gpu_workers(client, run.device)
         warm = [client.submit(_import_runner, workers=[w], pure=False)  # the workers import the library while
                 for w in client.scheduler_info().get("workers", {})]   # this process plans
-        tasks = plan(run, rows)
-        total = sum(t for _, t, _ in tasks)
-        pending = [(task, todo) for task, _, todo in tasks if todo]
-        done = total - sum(todo for _, todo in pending)
+        tasks, total, done = plan(run, rows)
         setup = dict(profile=run.profile, root=str(run.store.root), backend=run.backend, device=run.device,
                      data_dir=run.data_dir, on_error=run.on_error, expected_fingerprint=expected_fingerprint,
                      all_rows=list(rows), token=uuid.uuid4().hex)
-        futures = _submit(client, setup, [task for task, _ in pending], run.device)
+        futures = _submit(client, setup, [task for task, _, _ in tasks], run.device)
         _collect(run, as_completed(futures), futures, client, total, done)
         del warm
     finally:
@@ -252,9 +249,10 @@ class _Recorder:
         return getattr(self.store, name)
 
 
-def plan(run: Any, rows: Sequence[tuple[str, MethodGrid]]) -> list[tuple[tuple[str, MethodGrid, tuple[int, ...]], int, int]]:
+def plan(run: Any, rows: Sequence[tuple[str, MethodGrid]]) -> tuple[list[tuple[Any, int, int]], int, int]:
     """The tasks of ``rows`` - ``((model, row, chunks), units, pending units)`` - in submission order: every row's
-    selection (the longest first; no chunks), then every row's parts of :data:`DASK_PART_CHUNKS` test chunks.
+    selection (the longest first; no chunks), then every row's parts of :data:`DASK_PART_CHUNKS` test chunks; and
+    the units of the whole run and those of them on disk already (for the progress bar).
 
     The driver readies each model once for this (as a serial run does, one at a time) to learn each row's
     candidates and test split; the models it loaded for the fingerprint are released as it goes. A task with no
@@ -269,13 +267,13 @@ def plan(run: Any, rows: Sequence[tuple[str, MethodGrid]]) -> list[tuple[tuple[s
 
     class Planner(_Run):
         def run_row(self, model_name, model, context, grid, chunks=None):  # noqa: ANN001, ANN201
+            spec = self.backend.method_spec(grid.method)
+            example = torch.as_tensor(self.samples("test").x[:1], device=self.device)
+            candidates = candidate_configurations(grid, spec, lambda: self.backend.layer_candidates(model, spec, example))
+            if not chunks and len(candidates) > 1:  # the selection task: its validation units (done once decided)
+                for params in candidates:
+                    self.run_units(model_name, model, context, "val", grid, params, self.selection_metrics)
             if self.store.store.read_selection(model_name, grid.name) is None:
-                spec = self.backend.method_spec(grid.method)
-                example = torch.as_tensor(self.samples("test").x[:1], device=self.device)
-                candidates = candidate_configurations(grid, spec, lambda: self.backend.layer_candidates(model, spec, example))
-                if not chunks and len(candidates) > 1:  # the selection task: its validation units
-                    for params in candidates:
-                        self.run_units(model_name, model, context, "val", grid, params, self.selection_metrics)
                 self.store.stand_in[(model_name, grid.name)] = pd.DataFrame(
                     {"config": [config_key(candidates[0])], "chosen": [True]})
             super().run_row(model_name, model, context, grid, chunks)
@@ -291,6 +289,7 @@ def plan(run: Any, rows: Sequence[tuple[str, MethodGrid]]) -> list[tuple[tuple[s
              for start in range(0, math.ceil(max(sizes) / run.profile.chunk_size), DASK_PART_CHUNKS)]
     order = {id(g): -row_cost(g) for _, g in rows}
     planned: dict[tuple[str, str, tuple[int, ...]], tuple[Any, int, int]] = {}
+    units = done = 0
     for model_name in run.profile.models:  # model by model: each model is readied once
         for grid in [g for m, g in rows if m == model_name]:
             decided = run.store.read_selection(model_name, grid.name) is not None
@@ -300,11 +299,12 @@ def plan(run: Any, rows: Sequence[tuple[str, MethodGrid]]) -> list[tuple[tuple[s
                 total, todo = planner.store.total, planner.store.todo  # an undecided row's selection always runs
                 if not decided and chunks:  # no selection yet: none of the row's test units can be on disk
                     todo = total
+                units, done = units + total, done + total - todo
                 if todo or (not decided and not chunks) or (elsewhere and chunks and not total):
                     planned[(model_name, grid.name, chunks)] = ((model_name, grid, chunks), total, todo)
     run.models_info.update(planner.models_info)
     first = sorted((v for k, v in planned.items() if not k[2]), key=lambda v: order[id(v[0][1])])
-    return first + [v for k, v in planned.items() if k[2]]
+    return first + [v for k, v in planned.items() if k[2]], units, done
 
 
 # ---------------------------------------------------------------------------------------------- Slurm
