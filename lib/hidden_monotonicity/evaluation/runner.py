@@ -33,7 +33,8 @@ Work units and files
 Shards
     ``shard=i, num_shards=n`` evaluates the (model, method) rows with index ``i mod n`` (the row index
     runs over models, then methods, in profile order). Each row - selection and test - stays within one
-    shard, so shards never wait for each other; :func:`merge` combines shard folders.
+    shard, so shards never wait for each other; :func:`merge` combines shard folders. ``workers`` (:mod:`.parallel`)
+    and ``dask`` (:mod:`.dask_backend`: a Dask cluster, local or on Slurm) spread the rows without sharding by hand.
 Outputs
     ``scores.csv`` (tidy: model, split, method, config, metric, category, sample, target, score,
     status, seed), ``selection.csv``, ``metadata.json`` (with CPU / wall ``seconds`` per model x row),
