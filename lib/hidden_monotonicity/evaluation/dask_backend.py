@@ -18,10 +18,10 @@ units are all on disk already is not submitted, so a folder left by a killed dri
 the tables as a serial run does; the results equal the serial run's (every unit has its own seed).
 
 Failures: a task whose worker process dies (killed, out of memory, node lost) is rescheduled on another worker by the
-scheduler (up to ``distributed.scheduler.allowed-failures`` times, Dask's default 3); ``retries`` (default 0) re-runs
-a task that raised, which is only useful for transient errors: a unit error is recorded in the scores with
-``on_error="record"`` and stops the run with ``on_error="raise"`` (the other tasks are cancelled; their finished units
-stay on disk). On a CUDA device every task requests one ``GPU`` resource: start each worker with
+scheduler (up to ``distributed.scheduler.allowed-failures`` times, Dask's default 3; then ``KilledWorker`` stops the
+run). A task that raises is not re-run (Dask's ``retries`` is 0: a unit error is deterministic, every unit having its
+own seed): it is recorded in the scores with ``on_error="record"`` and stops the run with ``on_error="raise"`` (the
+other tasks are cancelled; their finished units stay on disk for the next run). On a CUDA device every task requests one ``GPU`` resource: start each worker with
 ``--resources GPU=1`` (and one GPU visible to it), so that one unit runs per GPU.
 """
 
