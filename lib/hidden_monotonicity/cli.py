@@ -1,7 +1,9 @@
 """Command line of the evaluation: ``python -m hidden_monotonicity evaluate|merge|fixture ...``.
 
 ``evaluate --profile {smoke,default,paper,...} --out DIR [--shard i --num-shards n] [--data-dir PATH]
-[--device DEV] [--max-units K] [--threads T] [--workers W] [--figures] [--no-progress] [--restart]`` runs or resumes an evaluation
+[--device DEV] [--max-units K] [--threads T] [--workers W | --dask ADDRESS | --dask-local N] [--figures] [--no-progress]
+[--restart]`` runs or resumes an evaluation (``--dask``: the work units as tasks of the Dask scheduler at ADDRESS;
+``--dask-local N``: of N local Dask worker processes; :mod:`hidden_monotonicity.evaluation.dask_backend`)
 (a folder whose fingerprint - weights, data, code, packages, profile - differs from this run's is refused, or with
 ``--restart`` recomputed where it changed); ``[--weights {imagenet,random}] [--image-size S] [--max-images N]
 [--test-filter {all,single_class,correct}] [--models A,B] [--methods R1,R2]`` change the profile
@@ -75,6 +77,12 @@ def _evaluate_parser() -> argparse.ArgumentParser:
                         help="torch CPU threads (torch.set_num_threads); 1 is fastest on a busy small machine")
     parser.add_argument("--workers", default="1", type=lambda v: v if v == "auto" else int(v),
                         help="processes sharing the rows, same results as 1 (default); auto: one per CPU core")
+    dask = parser.add_mutually_exclusive_group()
+    dask.add_argument("--dask", metavar="ADDRESS", default=None,
+                      help="run the work units as tasks of the Dask scheduler at ADDRESS (e.g. tcp://host:8786); "
+                      "its workers must see --out under the same path")
+    dask.add_argument("--dask-local", metavar="N", type=int, default=None,
+                      help="run the work units as tasks of a local Dask cluster of N worker processes")
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bars")
     parser.add_argument("--on-error", choices=("record", "raise"), default="record",
                         help="record failed scores in scores.csv (default) or stop at the first error")
@@ -186,7 +194,8 @@ def _run_evaluate(rest: Sequence[str]) -> tuple[EvaluationResult, bool]:
     try:
         result = evaluate(profile, args.out, shard=args.shard, num_shards=args.num_shards, data_dir=args.data_dir,
                           device=args.device, max_units=args.max_units, progress=not args.no_progress,
-                          on_error=args.on_error, restart=args.restart, workers=args.workers)
+                          on_error=args.on_error, restart=args.restart, workers=args.workers,
+                          dask=args.dask if args.dask is not None else args.dask_local)
     except WeightsNotFoundError as error:
         raise _weights_error(error) from None
     if result.complete and reduction(profile):

@@ -10,7 +10,7 @@ Modules: :mod:`.profiles` (smoke / default / paper), :mod:`.metrics` (the metric
 Quantus workarounds), :mod:`.backend` (models, data and methods of a profile), :mod:`.selection`
 (configuration selection on the validation split), :mod:`.store` (work units and the files of an
 output folder), :mod:`.metadata` (``metadata.json``), :mod:`.runner` (the loop, resume, shards,
-merge), :mod:`.tables` (tables). The command line and the figures live above this package
+merge), :mod:`.parallel` and :mod:`.dask_backend` (worker processes, a Dask cluster: :func:`slurm_cluster`), :mod:`.tables` (tables). The command line and the figures live above this package
 (:mod:`hidden_monotonicity.cli`, :mod:`hidden_monotonicity.plots.evaluation`).
 """
 
@@ -26,6 +26,7 @@ from .metrics import (
 from .profiles import PROFILES, EvaluationProfile, MethodGrid, get_profile
 from .backend import EvaluationBackend, default_backend
 from .runner import EvaluationResult, evaluate, finalize, merge
+from .dask_backend import slurm_cluster
 from .selection import select_configuration
 from .tables import build_table, summarize, to_latex, to_markdown, write_tables
 
@@ -49,6 +50,7 @@ __all__ = [
     "normalise_by_max_per_sample",
     "pixel_flipping_auc",
     "select_configuration",
+    "slurm_cluster",
     "summarize",
     "to_latex",
     "to_markdown",

@@ -33,7 +33,8 @@ Work units and files
 Shards
     ``shard=i, num_shards=n`` evaluates the (model, method) rows with index ``i mod n`` (the row index
     runs over models, then methods, in profile order). Each row - selection and test - stays within one
-    shard, so shards never wait for each other; :func:`merge` combines shard folders.
+    shard, so shards never wait for each other; :func:`merge` combines shard folders. ``workers`` (:mod:`.parallel`)
+    and ``dask`` (:mod:`.dask_backend`: a Dask cluster, local or on Slurm) spread the rows without sharding by hand.
 Outputs
     ``scores.csv`` (tidy: model, split, method, config, metric, category, sample, target, score,
     status, seed), ``selection.csv``, ``metadata.json`` (with CPU / wall ``seconds`` per model x row),
@@ -57,13 +58,14 @@ import pandas as pd
 import torch
 from torch import nn
 
-from ..environment import seed_everything, select_device
+from ..environment import seed_everything
 from ..progress import report_progress
 from .backend import (EvaluationBackend, Samples, check_data_dir, correctly_classified, default_backend, loader_profile,
                       model_test_filter, profile_model)
 from .fresh_split import FRESH, check_fresh_split, fresh_plan, load_split
 from .metadata import Timings, check_shards, merged_metadata, new_metadata
 from .metrics import MetricEvaluator, ModelContext, build_metric
+from .dask_backend import check_dask, describe, execute_in_dask, resolve_device
 from .parallel import check_arguments, check_workers, execute_in_workers  # noqa: F401 (check_arguments: API)
 from .profiles import EvaluationProfile, MethodGrid, get_profile
 from .provenance import data_fingerprint, model_fingerprint, resume_metadata, run_fingerprint, stored_metadata
@@ -385,13 +387,13 @@ class _Run:
 
 
 def _setup(profile: str | EvaluationProfile, device: str | None, data_dir: str | None,
-           default_data: bool) -> tuple[EvaluationProfile, str]:
+           default_data: bool, dask: Any = None) -> tuple[EvaluationProfile, str]:
     """The profile and the device, checked in this order: profile, data folder, device."""
     try:
         profile = get_profile(profile)
         if default_data:
             check_data_dir(profile, data_dir)
-        return profile, select_device(device or profile.device)
+        return profile, resolve_device(device or profile.device, dask)
     except EvaluationSetupError:
         raise
     except ValueError as error:
@@ -412,6 +414,7 @@ def evaluate(
     on_error: str = "record",
     restart: bool = False,
     workers: int | str = 1,
+    dask: Any = None,
 ) -> EvaluationResult:
     """Run (or resume) the evaluation of ``profile`` into ``out_dir`` (paper sections D, E).
 
@@ -435,6 +438,8 @@ def evaluate(
             (the changed models' results when only weights changed, else everything), with a warning.
         workers: processes that share the rows (:mod:`.parallel`; same results as 1, which runs in this process);
             ``"auto"``: one per CPU core on the CPU, 1 on a GPU.
+        dask: run the work units as Dask tasks (:mod:`.dask_backend`): a scheduler address, a number of local worker
+            processes, a ``distributed.Client`` or a Dask cluster (:func:`.dask_backend.slurm_cluster`).
 
     Returns:
         :class:`EvaluationResult`; ``complete`` is False when ``max_units`` stopped the run.
@@ -444,8 +449,9 @@ def evaluate(
     check_arguments(shard, num_shards, max_units, on_error)
     if not isinstance(restart, bool):
         raise EvaluationSetupError(f"restart must be True or False, got {restart!r}")
-    profile, device = _setup(profile, device, data_dir, default_data=backend is None)
+    profile, device = _setup(profile, device, data_dir, default_data=backend is None, dask=dask)
     workers = check_workers(workers, max_units, device)
+    check_dask(dask, workers, max_units)
     store = ResultStore(out_dir)
     created = make_output_folder(store.root)
     run: _Run | None = None
@@ -458,7 +464,7 @@ def evaluate(
             run.prepare(shard, num_shards)
             fresh["fingerprint"] = run.fingerprint(fresh["profile"], fresh["versions"])
             metadata = resume_metadata(store, stored, fresh, restart)
-            _execute(run, store, metadata, shard, num_shards, fresh, workers)
+            _execute(run, store, metadata, shard, num_shards, fresh, workers, dask)
             result = finalize(store.root, profile, metadata)
     except BaseException:
         if created and (run is None or run.units_computed == 0):
@@ -469,21 +475,22 @@ def evaluate(
 
 
 def _execute(run: _Run, store: ResultStore, metadata: dict[str, Any], shard: int, num_shards: int,
-             fresh: dict[str, Any], workers: int) -> None:
+             fresh: dict[str, Any], workers: int, dask: Any = None) -> None:
     """Run the loop and record the run (start, device, wall time, units, finished) in ``metadata``."""
     run_record: dict[str, Any] = {"started": datetime.now(timezone.utc).isoformat(timespec="seconds"),
                                   "device": run.device, "torch_threads": torch.get_num_threads(), "workers": workers,
-                                  "versions": fresh["versions"]}
+                                  "versions": fresh["versions"], **({"dask": describe(dask)} if dask is not None else {})}
     metadata["runs"].append(run_record)
     store.write_metadata(metadata)
     started = time.perf_counter()
     complete = False
+    expected = {"profile_description": fresh["profile"], "versions": fresh["versions"], "fingerprint": fresh["fingerprint"]}
     try:
-        if workers == 1:
+        if dask is not None:
+            execute_in_dask(run, run.my_rows(shard, num_shards), dask, expected_fingerprint=expected)
+        elif workers == 1:
             run.execute(shard, num_shards)
         else:
-            expected = {"profile_description": fresh["profile"], "versions": fresh["versions"],
-                        "fingerprint": fresh["fingerprint"]}
             execute_in_workers(run, run.my_rows(shard, num_shards), workers, expected_fingerprint=expected)
         complete = True
     except UnitBudgetExhausted:
