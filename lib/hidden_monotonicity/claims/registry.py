@@ -128,6 +128,17 @@ def _markdown_row_value(path: str, first_cell: str, column: int, *, after: str |
     return computed(f"{path}: row {first_cell!r}{where}, column {column}", read)
 
 
+def _number_in(path: str, pattern: str) -> Evidence:
+    """The number captured by ``pattern`` (one group) in a recorded output, e.g. a benchmark's printed line."""
+    def read(o: Outputs) -> float:
+        match = re.search(pattern, o.path(path).read_text(encoding="utf-8"))
+        if match is None:
+            raise KeyError(f"{pattern!r} not found in {path}")
+        return float(match.group(1))
+
+    return computed(f"{path}: /{pattern}/", read)
+
+
 def _constant(describe: str, read: Callable[[], Any]) -> Evidence:
     """A setting of the code the prose states (a profile value, a module constant), read where the code reads it."""
     return computed(describe, lambda o: read())
@@ -299,6 +310,12 @@ _README_CLAIMS = [
           at_most(1.0)),
     Claim("readme.explorer-latency-photos", README, _LATENCY_SENTENCE, _markdown_row_value(LATENCY, "photos", 2),
           at_most(3.0)),
+    Claim("readme.dask-serial", README, "**255.8 s serial vs 195.4 s on `--dask-local 2` (1.31×)**",
+          _number_in(RESULTS, r"serial: ([0-9.]+) s; --dask-local 2"), about("255.8")),
+    Claim("readme.dask-local", README, "**255.8 s serial vs 195.4 s on `--dask-local 2` (1.31×)**",
+          _number_in(RESULTS, r"--dask-local 2: ([0-9.]+) s; ratio"), about("195.4")),
+    Claim("readme.dask-ratio", README, "**255.8 s serial vs 195.4 s on `--dask-local 2` (1.31×)**",
+          _number_in(RESULTS, r"ratio serial / dask: ([0-9.]+)x"), about("1.31")),
     Claim("readme.candidates-per-model", README, "73 candidates per model",
           count(F + "evaluation_selection.csv", model="benchmark_vgg"), equals(73)),
     Claim("readme.clopper-pearson-96", README, "so 96 hits of 96 read [0.962, 1]", _clopper_pearson_low(96, 96),
