@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 import torchvision
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 import hidden_monotonicity as hm
@@ -20,12 +20,18 @@ def _input_gradient(model, x, targets):
     return grad
 
 
+#: absolute floor of the comparison: at α just below 0.5 on a net whose gradient is zero for the targets, all four
+#: sensitivities are the common mode times (1 - 2α)^k ~ 1e-17 - rounding noise, whose relative error is meaningless
+#: (hypothesis found widths [2, 2], α = 0.49999999999999994, seed 111: 3e-18 apart on a scale of 1e-17)
+ABSOLUTE_FLOOR = 1e-14
+
+
 def _assert_four_equal(record, expected, tol=1e-10):
     names = ("delta_pos_g", "delta_neg_g", "delta_pos_h", "delta_neg_h")
     scale = max(e.abs().max().item() for e in expected) + 1e-300
     for name, e in zip(names, expected):
-        err = (getattr(record, name) - e).abs().max().item() / scale
-        assert err <= tol, f"{name}: relative error {err:.2e}"
+        difference = (getattr(record, name) - e).abs().max().item()
+        assert difference <= tol * scale + ABSOLUTE_FLOOR, f"{name}: relative error {difference / scale:.2e}"
 
 
 @pytest.mark.parametrize("alpha", [0.0, 0.2, 0.35, 0.5])
@@ -62,6 +68,7 @@ def test_closed_form_alpha_equals_the_reference(alpha):
     alpha=st.floats(0.0, 0.5),
     seed=st.integers(0, 10_000),
 )
+@example(widths=[2, 2], alpha=0.49999999999999994, seed=111)  # every sensitivity is rounding noise (ABSOLUTE_FLOOR)
 def test_random_mlps_match_the_reference(widths, alpha, seed):
     model = mlp(widths=(5, *widths, 3), seed=seed)
     x = torch.randn(3, 5, dtype=torch.float64, generator=torch.Generator().manual_seed(seed))
