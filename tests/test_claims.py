@@ -33,10 +33,10 @@ def test_the_claims_cover_the_readme_the_notebooks_and_the_course():
 
 
 def test_the_command_prints_the_table_and_exits_zero():
-    done = subprocess.run([sys.executable, "-m", "hidden_monotonicity", "claims", "--all"], capture_output=True,
-                          text=True, cwd=ROOT)
+    done = subprocess.run([sys.executable, "-m", "hidden_monotonicity", "claims", "--all", "--only", "readme.alpha"],
+                          capture_output=True, text=True, cwd=ROOT)  # --only: the full check runs in-process above
     assert done.returncode == 0, done.stdout + done.stderr
-    assert f"claims: {len(CLAIMS)} checked" in done.stdout and "readme.alpha-04-05-correlation" in done.stdout
+    assert "claims: 1 checked" in done.stdout and "readme.alpha-04-05-correlation" in done.stdout
 
 
 @pytest.fixture

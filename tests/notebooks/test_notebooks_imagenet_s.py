@@ -43,11 +43,12 @@ def test_notebook_runs_on_imagenet_s(notebook, tmp_path, kernel_name):
 def test_notebook_04_dry_runs_the_paper_profile_and_projects_its_cost(tmp_path, kernel_name):
     """Issue 26: `papermill 04 -p profile paper -p data_dir DIR -p weights random -p image_size .. -p max_images ..`
     runs the paper profile's path on the fixture and prints the projected cost of the full run. Cut to ResNet18
-    (``model``), two rows (``methods``) and 16 px so that it fits the test suite; the CLI test does the same with --models/--methods."""
+    (``model``), two rows (``methods``: a baseline and a split method; SplitGrad has half of SplitCAM's candidates, and
+    the paper's 200 MaxSensitivity samples per candidate made SplitCAM the slowest part of the suite) and 16 px so that it fits the test suite; the CLI test does the same with --models/--methods."""
     data_dir = write_imagenet_s_fixture(tmp_path / "data")
     figures = tmp_path / "figures"
     parameters = {"profile": "paper", "data_dir": str(data_dir), "model": "resnet18", "weights": "random",
-                  "image_size": 16, "max_images": 2, "methods": ["saliency", "splitcam"], "output_dir": str(figures), "results_dir": str(tmp_path / "results"),
+                  "image_size": 16, "max_images": 2, "methods": ["saliency", "splitgrad"], "output_dir": str(figures), "results_dir": str(tmp_path / "results"),
                   "threads": 1}
     run = execute_notebook(NOTEBOOK_DIR / "04_quantitative_evaluation.ipynb", tmp_path / "04.ipynb", parameters,
                            kernel_name=kernel_name, cwd=NOTEBOOK_DIR, cell_timeout=1200, retries=0)
