@@ -14,7 +14,8 @@ import re
 from functools import lru_cache
 from typing import Any, Callable
 
-from .engine import Claim, Evidence, Outputs, about, at_least, at_most, between, cell, computed, count, equals, rank
+from .engine import (Claim, Evidence, Outputs, _select, about, at_least, at_most, between, cell, computed, count, equals,
+                     rank)
 
 README, COURSE = "README.md", "COURSE.md"
 NB02, NB03 = "notebooks/02_numerical_stability.ipynb", "notebooks/03_saliency_gallery.ipynb"
@@ -43,15 +44,8 @@ def _natural(method: str, metric: str) -> Evidence:
 
 
 def _max_over(file: str, column: str, **where: Any) -> Evidence:
-    from .engine import _select  # the same row filter as cell()
-
     return computed(f"max of {file}[{', '.join(f'{k}={v}' for k, v in where.items())}].{column}",
                     lambda o: float(_select(o.table(file), file, where)[column].max()))
-
-
-def _min_over(file: str, column: str, rows: list[str], key: str) -> Evidence:
-    return computed(f"min of {file}.{column} over {key} in {rows}",
-                    lambda o: float(o.table(file).set_index(key).loc[rows, column].min()))
 
 
 def _range_over(file: str, column: str, rows: list[str], key: str, pick: str) -> Evidence:
@@ -68,16 +62,12 @@ def _checkpoint_accuracy(model: str) -> Evidence:
 
 
 def _mean_over_seeds(model: str, column: str) -> Evidence:
-    from .engine import _select
-
     return computed(f"mean over seeds of {MONOTONE}[model={model}, table=main].{column}",
                     lambda o: float(_select(o.table(MONOTONE), MONOTONE, {"model": model, "table": "main"})[column].mean()))
 
 
 def _selected(method: str, parameter: str) -> Evidence:
     def read(o: Outputs) -> Any:
-        from .engine import _select
-
         rows = _select(o.table(NATURAL_SELECTION), NATURAL_SELECTION, {"method": method, "chosen": True})
         return json.loads(rows.iloc[0]["params"])[parameter]
 
@@ -387,9 +377,8 @@ _NOTEBOOK_CLAIMS = [
     Claim("03.lite0-block-12", NB03, "only 0.37, 0.04, 1.43 and 2.16 at blocks 3, 6, 9 and 12",
           cell(NEGATIVITY, "sum df/da * a", layer="_blocks.12._depthwise_relu"), about(2.16)),
     Claim("03.alpha-03-positive", NB03, "at α = 0.3 the maps of blocks 9, 12 and the head are entirely positive",
-          computed(f"max of {NEGATIVITY}['0.3'] at blocks 9, 12, head",
-                   lambda o: float(o.table(NEGATIVITY).set_index("layer").loc[
-                       ["_blocks.9._depthwise_relu", "_blocks.12._depthwise_relu", "_head_relu"], "0.3"].max())),
+          _range_over(NEGATIVITY, "0.3", ["_blocks.9._depthwise_relu", "_blocks.12._depthwise_relu", "_head_relu"],
+                      "layer", "max"),
           equals(0)),
     Claim("03.alpha-04-block-9", NB03, "at α = 0.4 they are 63 % and 99 % negative at blocks 9 and 12",
           cell(NEGATIVITY, "0.4", layer="_blocks.9._depthwise_relu"), about(0.63)),
