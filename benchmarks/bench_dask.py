@@ -3,11 +3,12 @@
 Runs ``python -m hidden_monotonicity evaluate`` twice on the same cut of a profile - once in one process, once with
 ``--dask-local N`` - each into a fresh folder, times each command as a user sees it (interpreter start, worker start,
 planning and finalising included), checks that ``scores.csv`` and ``table.csv`` are identical, and prints the ratio.
-The full default profile takes about a quarter of an hour serially on the 2-core development machine, so the default
+The full default profile takes about 17 minutes serially on the 2-core development machine, so the default
 cut is one model and 96 images (32 validation + 64 test)::
 
     python benchmarks/bench_dask.py                                   # --profile default --models benchmark_vgg
     python benchmarks/bench_dask.py --max-images 8 --methods saliency,gradcam --workers 2   # seconds (the test)
+    python benchmarks/bench_dask.py --models "" --max-images 0        # the whole default profile (half an hour)
 
 Record the printed lines in benchmarks/RESULTS.md ("Dask: serial vs --dask-local").
 """
@@ -43,11 +44,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--profile", default="default")
     parser.add_argument("--models", default="benchmark_vgg", help="comma-separated models of the profile ('' : all)")
     parser.add_argument("--methods", default=None, help="comma-separated rows of the profile (default: all)")
-    parser.add_argument("--max-images", type=int, default=96, help="validation + test images (default 96: 32 + 64)")
+    parser.add_argument("--max-images", type=int, default=96,
+                        help="validation + test images (default 96: 32 + 64; 0: every image of the profile)")
     parser.add_argument("--workers", type=int, default=2, help="local Dask worker processes (default 2)")
     parser.add_argument("--keep", type=Path, default=None, help="keep the two output folders under this folder")
     args = parser.parse_args(argv)
-    cut = ["--profile", args.profile, "--max-images", str(args.max_images)]
+    cut = ["--profile", args.profile] + (["--max-images", str(args.max_images)] if args.max_images else [])
     cut += ["--models", args.models] if args.models else []
     cut += ["--methods", args.methods] if args.methods else []
     folder = Path(tempfile.mkdtemp(prefix="bench-dask-")) if args.keep is None else args.keep
