@@ -7,7 +7,7 @@ The full default profile takes about 17 minutes serially on the 2-core developme
 cut is one model and 96 images (32 validation + 64 test)::
 
     python benchmarks/bench_dask.py                                   # --profile default --models benchmark_vgg
-    python benchmarks/bench_dask.py --max-images 8 --methods saliency,gradcam --workers 2   # seconds (the test)
+    python benchmarks/bench_dask.py --max-images 8 --methods saliency,gradcam --workers 2   # seconds
     python benchmarks/bench_dask.py --models "" --max-images 0        # the whole default profile (half an hour)
 
 Record the printed lines in benchmarks/RESULTS.md ("Dask: serial vs --dask-local").

@@ -72,3 +72,34 @@ def test_bench_evaluation_prints_every_metric_and_a_finite_overall_ratio():
     assert len(overall) == 1, result.stdout
     ratio = float(overall[0].split(":")[1].split()[0])
     assert math.isfinite(ratio) and ratio > 0
+
+
+def test_bench_dask_runs_the_cut_twice_and_fails_when_the_tables_differ(tmp_path, monkeypatch, capsys):
+    """bench_dask's driver logic without the evaluations (each is a quarter of an hour at the default cut): the serial
+    and the Dask command get the same cut, ``--max-images 0`` means the whole profile, and differing tables exit 1."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("bench_dask", BENCHMARKS / "bench_dask.py")
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    calls = []
+
+    def fake_evaluate(out, arguments, tables_differ=False):
+        calls.append(list(arguments))
+        out.mkdir(parents=True)
+        for name in ("scores.csv", "table.csv"):
+            (out / name).write_text("dask" if tables_differ and "--dask-local" in arguments and name == "table.csv" else "same")
+        return 2.0 if "--dask-local" in arguments else 3.0
+
+    monkeypatch.setattr(bench, "_evaluate", fake_evaluate)
+    assert bench.main(["--models", "", "--max-images", "0", "--keep", str(tmp_path / "a")]) == 0
+    assert calls == [["--profile", "default"], ["--profile", "default", "--dask-local", "2"]]
+    out = capsys.readouterr().out
+    assert "serial: 3.0 s; --dask-local 2: 2.0 s; ratio serial / dask: 1.50x" in out and "table.csv yes" in out
+
+    calls.clear()
+    monkeypatch.setattr(bench, "_evaluate", lambda out, arguments: fake_evaluate(out, arguments, tables_differ=True))
+    assert bench.main(["--methods", "saliency", "--workers", "3", "--keep", str(tmp_path / "b")]) == 1
+    assert calls[0] == ["--profile", "default", "--max-images", "96", "--models", "benchmark_vgg", "--methods", "saliency"]
+    assert calls[1] == [*calls[0], "--dask-local", "3"]
+    assert "scores.csv yes, table.csv NO" in capsys.readouterr().out
