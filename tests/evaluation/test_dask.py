@@ -16,7 +16,7 @@ from types import SimpleNamespace
 import pytest
 
 from hidden_monotonicity import cli
-from hidden_monotonicity.evaluation import MethodGrid, evaluate
+from hidden_monotonicity.evaluation import MethodGrid, evaluate, parent_environment_kept
 from hidden_monotonicity.evaluation.dask_backend import _check_gpu_workers
 from hidden_monotonicity.evaluation.store import EvaluationSetupError
 
@@ -25,6 +25,9 @@ from evaluation_standins import picklable_backend, stand_in_profile
 distributed = pytest.importorskip("distributed")
 
 SAME_FILES = ("scores.csv", "table.csv", "selection.csv")
+#: what a Dask nanny writes into its parent's environment before it starts a worker
+NANNY_ENVIRONMENT = ("MALLOC_TRIM_THRESHOLD_", "OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS",
+                     "PYTHONHASHSEED")
 
 
 def _assert_same_files(one: Path, two: Path, names=SAME_FILES) -> None:
@@ -35,15 +38,16 @@ def _assert_same_files(one: Path, two: Path, names=SAME_FILES) -> None:
 @pytest.fixture(scope="module")
 def client():
     """Two local worker processes (one thread each) for the stand-in tests; a killed one is restarted by its nanny."""
-    cluster = distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0",
-                                       silence_logs=logging.ERROR)
-    with distributed.Client(cluster) as c:
-        yield c
-    logger = logging.getLogger("distributed")
-    level = logger.level
-    logger.setLevel(logging.ERROR)  # a worker slow to exit is killed by its nanny: no news
-    cluster.close()
-    logger.setLevel(level)
+    with parent_environment_kept():  # else the nannies' one-thread BLAS and malloc settings reach every later test
+        cluster = distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0",
+                                           silence_logs=logging.ERROR)
+        with distributed.Client(cluster) as c:
+            yield c
+        logger = logging.getLogger("distributed")
+        level = logger.level
+        logger.setLevel(logging.ERROR)  # a worker slow to exit is killed by its nanny: no news
+        cluster.close()
+        logger.setLevel(level)
 
 
 @pytest.fixture(scope="module")
@@ -56,10 +60,14 @@ def serial(tmp_path_factory):
 
 
 @pytest.mark.slow
-def test_smoke_profile_on_two_local_dask_workers_writes_the_serial_files(tmp_path, capsys):
+def test_smoke_profile_on_two_local_dask_workers_writes_the_serial_files(tmp_path, capsys, monkeypatch):
     assert cli.main(["evaluate", "--profile", "smoke", "--out", str(tmp_path / "serial"), "--no-progress"]) == 0
     capsys.readouterr()
+    for name in NANNY_ENVIRONMENT:  # as a fresh session has them (a cluster started earlier may have left them)
+        monkeypatch.delenv(name, raising=False)
+    before = dict(os.environ)
     assert cli.main(["evaluate", "--profile", "smoke", "--out", str(tmp_path / "dask"), "--dask-local", "2"]) == 0
+    assert dict(os.environ) == before, "the nannies' settings must not stay in the driver's environment"
     shown = capsys.readouterr()
     _assert_same_files(tmp_path / "serial", tmp_path / "dask", ("scores.csv", "table.csv", "selection.csv",
                                                                "table_defaults.csv"))

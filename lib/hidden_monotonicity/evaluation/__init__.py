@@ -26,7 +26,7 @@ from .metrics import (
 from .profiles import PROFILES, EvaluationProfile, MethodGrid, get_profile
 from .backend import EvaluationBackend, default_backend
 from .runner import EvaluationResult, evaluate, finalize, merge
-from .dask_backend import slurm_cluster
+from .dask_backend import parent_environment_kept, slurm_cluster
 from .selection import select_configuration
 from .tables import build_table, summarize, to_latex, to_markdown, write_tables
 
@@ -50,6 +50,7 @@ __all__ = [
     "normalise_by_max_per_sample",
     "pixel_flipping_auc",
     "select_configuration",
+    "parent_environment_kept",
     "slurm_cluster",
     "summarize",
     "to_latex",

@@ -27,11 +27,13 @@ other tasks are cancelled; their finished units stay on disk for the next run). 
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
+import os
 import threading
 import uuid
-from typing import Any, Sequence
+from typing import Any, Iterator, Sequence
 
 from .metadata import Timings
 from .parallel import row_cost
@@ -93,24 +95,46 @@ def execute_in_dask(run: Any, rows: Sequence[tuple[str, MethodGrid]], dask: Any,
 
     quiet = logging.getLogger("distributed")  # its INFO lines would reach a root handler (quantus sets one up)
     level, quiet.level = quiet.level, max(quiet.level, logging.WARNING)
-    client, owned = _connect(dask, run.device)
+    with parent_environment_kept():  # a LocalCluster's nannies write into this process's environment
+        client, owned = _connect(dask, run.device)
+        try:
+            print(f"Dask dashboard: {client.dashboard_link}", flush=True)  # also without progress bars (a notebook)
+            _check_gpu_workers(client, run.device)
+            warm = [client.submit(_import_runner, workers=[w], pure=False)  # the workers import the library while
+                    for w in client.scheduler_info().get("workers", {})]   # this process plans
+            tasks, total, done = plan(run, rows)
+            setup = dict(profile=run.profile, root=str(run.store.root), backend=run.backend, device=run.device,
+                         data_dir=run.data_dir, on_error=run.on_error, expected_fingerprint=expected_fingerprint,
+                         all_rows=list(rows), token=uuid.uuid4().hex)
+            futures = _submit(client, setup, [task for task, _, _ in tasks], run.device)
+            _collect(run, as_completed(futures), futures, client, total, done)
+            del warm
+        finally:
+            quiet.setLevel(logging.ERROR)  # a worker slow to exit is killed by its nanny: a warning that is no news
+            for thing in owned:  # the client and the LocalCluster this call started; a caller's own stay open
+                thing.close()
+            quiet.setLevel(level)
+
+
+@contextlib.contextmanager
+def parent_environment_kept() -> Iterator[None]:
+    """Give this process's ``os.environ`` back as it was, whatever a Dask nanny started inside the block wrote into it.
+
+    A nanny writes its ``distributed.nanny.pre-spawn-environ`` (``MALLOC_TRIM_THRESHOLD_=65536``, ``OMP_NUM_THREADS``,
+    ``MKL_NUM_THREADS``, ``OPENBLAS_NUM_THREADS`` = 1) and ``PYTHONHASHSEED`` into the *parent's* environment before
+    every worker (re)start, and leaves them there: every process started later by the same Python session - a
+    notebook kernel, a serial run's worker pool - would inherit one-thread BLAS and the mmap-per-tensor heap of
+    :func:`_heap_for_tensors` (measured: notebook 03's classroom run, 75 s alone, took 114 s in a pytest session after
+    a Dask test). Used around every cluster this module starts; wrap your own ``LocalCluster`` in it likewise."""
+    saved = dict(os.environ)
     try:
-        print(f"Dask dashboard: {client.dashboard_link}", flush=True)  # also without progress bars (a notebook)
-        _check_gpu_workers(client, run.device)
-        warm = [client.submit(_import_runner, workers=[w], pure=False)  # the workers import the library while
-                for w in client.scheduler_info().get("workers", {})]   # this process plans
-        tasks, total, done = plan(run, rows)
-        setup = dict(profile=run.profile, root=str(run.store.root), backend=run.backend, device=run.device,
-                     data_dir=run.data_dir, on_error=run.on_error, expected_fingerprint=expected_fingerprint,
-                     all_rows=list(rows), token=uuid.uuid4().hex)
-        futures = _submit(client, setup, [task for task, _, _ in tasks], run.device)
-        _collect(run, as_completed(futures), futures, client, total, done)
-        del warm
+        yield
     finally:
-        quiet.setLevel(logging.ERROR)  # a worker slow to exit is killed by its nanny, with a warning that is no news
-        for thing in owned:  # the client and the LocalCluster this call started; a caller's own stay open
-            thing.close()
-        quiet.setLevel(level)
+        for name in [name for name in os.environ if name not in saved]:
+            del os.environ[name]
+        for name, value in saved.items():
+            if os.environ.get(name) != value:
+                os.environ[name] = value
 
 
 def _connect(dask: Any, device: str) -> tuple[Any, list[Any]]:
