@@ -103,3 +103,25 @@ def test_bench_dask_runs_the_cut_twice_and_fails_when_the_tables_differ(tmp_path
     assert calls[0] == ["--profile", "default", "--max-images", "96", "--models", "benchmark_vgg", "--methods", "saliency"]
     assert calls[1] == [*calls[0], "--dask-local", "3"]
     assert "scores.csv yes, table.csv NO" in capsys.readouterr().out
+
+
+def test_time_fresh_clone_records_one_line_per_command_from_the_logs_summary(tmp_path):
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("time_fresh_clone", BENCHMARKS / "time_fresh_clone.py")
+    timer = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(timer)
+    assert timer.minutes_seconds(882.4) == "14 min 42 s" and timer.minutes_seconds(59.6) == "1 min 0 s"
+    log = "....\n=========== 1702 passed, 4 warnings in 772.11s (0:12:52) ===========\n"
+    line = timer.record_line("test", "abc1234", "2026-12-07", 882.4, log)
+    assert line == ("test: commit abc1234, 2026-12-07, 14 min 42 s in all (clone, install and run); "
+                    "pytest: 1,702 passed in 12 min 52 s")
+    with pytest.raises(SystemExit, match="no pytest summary"):
+        timer.record_line("test", "abc1234", "2026-12-07", 882.4, "1 failed, 3 passed in 2.0s")
+    assert timer.record_line("reproduce", "abc1234", "2026-12-07", 1624, "") == (
+        "reproduce: commit abc1234, 2026-12-07, 27 min 4 s in all (clone, install and run)")
+    record = tmp_path / "fresh_clone.txt"
+    timer.write_record(record, "test", line)
+    timer.write_record(record, "reproduce", "reproduce: commit old")
+    timer.write_record(record, "reproduce", "reproduce: commit new")
+    assert record.read_text().splitlines() == ["reproduce: commit new", line]
