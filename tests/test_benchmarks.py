@@ -120,6 +120,8 @@ def test_time_fresh_clone_records_one_line_per_command_from_the_logs_summary(tmp
         timer.record_line("test", "abc1234", "2026-12-07", 882.4, "1 failed, 3 passed in 2.0s")
     assert timer.record_line("reproduce", "abc1234", "2026-12-07", 1624, "") == (
         "reproduce: commit abc1234, 2026-12-07, 27 min 4 s in all (clone, install and run)")
+    assert timer.record_line("reproduce", "abc1234", "2026-12-07", 1624, "  figures/: 0 created, 2 changed, 63 unchanged, "
+                             "1 untouched\n").endswith("in all (clone, install and run); figures/: 0 created, 2 changed, 63 unchanged")
     record = tmp_path / "fresh_clone.txt"
     timer.write_record(record, "test", line)
     timer.write_record(record, "reproduce", "reproduce: commit old")

@@ -118,15 +118,31 @@ def _markdown_row_value(path: str, first_cell: str, column: int, *, after: str |
     return computed(f"{path}: row {first_cell!r}{where}, column {column}", read)
 
 
+def _captured(o: Outputs, path: str, pattern: str) -> str:
+    """The group of ``pattern`` (``^`` and ``$`` match at every line) in a recorded output."""
+    match = re.search(pattern, o.path(path).read_text(encoding="utf-8"), flags=re.MULTILINE)
+    if match is None:
+        raise KeyError(f"{pattern!r} not found in {path}")
+    return match.group(1)
+
+
 def _number_in(path: str, pattern: str) -> Evidence:
     """The number captured by ``pattern`` (one group) in a recorded output, e.g. a benchmark's printed line."""
-    def read(o: Outputs) -> float:
-        match = re.search(pattern, o.path(path).read_text(encoding="utf-8"))
-        if match is None:
-            raise KeyError(f"{pattern!r} not found in {path}")
-        return float(match.group(1))
+    return computed(f"{path}: /{pattern}/", lambda o: float(_captured(o, path, pattern)))
 
-    return computed(f"{path}: /{pattern}/", read)
+
+def _duration_in(path: str, pattern: str) -> Evidence:
+    """A duration written ``M min S s`` (captured by ``pattern``'s group) in a recorded output, in seconds."""
+    def read(o: Outputs) -> int:
+        minutes, seconds = re.fullmatch(r"(\d+) min (\d+) s", _captured(o, path, pattern)).groups()
+        return 60 * int(minutes) + int(seconds)
+
+    return computed(f"{path}: /{pattern}/ in seconds", read)
+
+
+def _count_in(path: str, pattern: str) -> Evidence:
+    """A whole number written with thousands commas (``1,702``, captured by ``pattern``'s group) in a recorded output."""
+    return computed(f"{path}: /{pattern}/", lambda o: int(_captured(o, path, pattern).replace(",", "")))
 
 
 def _constant(describe: str, read: Callable[[], Any]) -> Evidence:
@@ -187,6 +203,9 @@ NOISE, RESULTS = "benchmarks/float_noise_smoke.csv", "benchmarks/RESULTS.md"
 #: on 2 shared cores: two runs minutes apart gave medians 0.85 / 0.69 s (digits) and 3.36 / 1.90 s (photos), so a
 #: rerun holds the sentence's number only within ± 50 % of it (the tolerance of the two claims below).
 LATENCY = "benchmarks/explorer_latency.txt"
+#: the README's commands timed in a fresh clone (benchmarks/time_fresh_clone.py writes it)
+FRESH = "benchmarks/fresh_clone.txt"
+_FRESH_TEST_TOTAL, _FRESH_TEST_PYTEST = r"^test: .*?, (\d+ min \d+ s) in all", r"^test: .*pytest: [\d,]+ passed in (\d+ min \d+ s)"
 _LATENCY_SENTENCE = "the medians stay under the goals of 1 s on the digits and 3 s on the EfficientNet-Lite0 photos"
 _OTHER_CPU = ("isa_avx2", "isa_oldest", "mkl_cbwr_compatible")
 
@@ -300,6 +319,22 @@ _README_CLAIMS = [
           at_most(1.0)),
     Claim("readme.explorer-latency-photos", README, _LATENCY_SENTENCE, _markdown_row_value(LATENCY, "photos", 2),
           at_most(3.0)),
+    Claim("readme.reproduce-fresh-clone", README, "`make reproduce` takes 26 min 24 s in all with the install",
+          _duration_in(FRESH, r"^reproduce: .*?, (\d+ min \d+ s) in all"), equals(26 * 60 + 24)),
+    Claim("readme.reproduce-fresh-changed", README, "changes 2 files of `figures/` (the monotone table's training "
+          "seconds; 63 unchanged)", _count_in(FRESH, r"^reproduce: .*figures/: \d+ created, (\d+) changed"), equals(2)),
+    Claim("readme.reproduce-fresh-unchanged", README, "changes 2 files of `figures/` (the monotone table's training "
+          "seconds; 63 unchanged)", _count_in(FRESH, r"^reproduce: .*figures/: .*?(\d+) unchanged"), equals(63)),
+    Claim("readme.reproduce-before-issue-27", README, "the whole\n`make reproduce` took about 24 min",
+          _number_in(RESULTS, r"\| make reproduce from a fresh clone, install included \| about (\d+) min \|"), about("24")),
+    Claim("readme.make-test-fresh-clone", README, "`bash .ci/run` takes 14 min 34 s, within the 15-minute budget",
+          _duration_in(FRESH, _FRESH_TEST_TOTAL), equals(14 * 60 + 34)),
+    Claim("readme.make-test-budget", README, "`bash .ci/run` takes 14 min 34 s, within the 15-minute budget",
+          _duration_in(FRESH, _FRESH_TEST_TOTAL), at_most(15 * 60)),
+    Claim("readme.make-test-count", README, "the clone, the install and 1,703 tests in 12 min 58 s",
+          _count_in(FRESH, r"^test: .*pytest: ([\d,]+) passed"), equals(1703)),
+    Claim("readme.make-test-pytest", README, "the clone, the install and 1,703 tests in 12 min 58 s",
+          _duration_in(FRESH, _FRESH_TEST_PYTEST), equals(12 * 60 + 58)),
     Claim("readme.dask-serial", README, "**1037.5 s serial vs 920.5 s on `--dask-local 2` (1.13×)**",
           _number_in(RESULTS, r"cut: --profile default; machine[^\n]*\nserial: ([0-9.]+) s; --dask-local 2"), about("1037.5")),
     Claim("readme.dask-local", README, "**1037.5 s serial vs 920.5 s on `--dask-local 2` (1.13×)**",
