@@ -41,12 +41,12 @@ def minutes_seconds(seconds: float) -> str:
 def record_line(command: str, commit: str, day: str, total: float, log: str) -> str:
     """The record of one run: the commit, the day, the whole wall time and, for ``test``, pytest's own summary."""
     line = f"{command}: commit {commit}, {day}, {minutes_seconds(total)} in all (clone, install and run)"
-    summary = re.findall(r"=+ (\d+) passed(?:, \d+ \w+)* in ([0-9.]+)s", log)
     if command == "reproduce":
         changes = re.findall(r"figures/: (\d+ created, \d+ changed, \d+ unchanged)", log)
         if changes:  # what the rerun changed in the committed figures/
             line += f"; figures/: {changes[-1]}"
     if command == "test":
+        summary = re.findall(r"=+ (\d+) passed(?:, \d+ \w+)* in ([0-9.]+)s", log)
         if not summary:
             raise SystemExit("no pytest summary line ('N passed ... in S s') in the log: nothing recorded")
         passed, seconds = summary[-1]

@@ -74,14 +74,21 @@ def test_bench_evaluation_prints_every_metric_and_a_finite_overall_ratio():
     assert math.isfinite(ratio) and ratio > 0
 
 
-def test_bench_dask_runs_the_cut_twice_and_fails_when_the_tables_differ(tmp_path, monkeypatch, capsys):
-    """bench_dask's driver logic without the evaluations (each is a quarter of an hour at the default cut): the serial
-    and the Dask command get the same cut, ``--max-images 0`` means the whole profile, and differing tables exit 1."""
+def _load_script(name: str):
+    """A benchmark script as a module (to test its functions without running its main work)."""
     import importlib.util
 
-    spec = importlib.util.spec_from_file_location("bench_dask", BENCHMARKS / "bench_dask.py")
-    bench = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(bench)
+    spec = importlib.util.spec_from_file_location(name, BENCHMARKS / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_bench_dask_runs_the_cut_twice_and_fails_when_the_tables_differ(tmp_path, monkeypatch, capsys):
+    """bench_dask's driver logic without the evaluations (minutes each at the default cut, a quarter of an hour each
+    for the whole profile): the serial and the Dask command get the same cut, ``--max-images 0`` means the whole
+    profile, and differing tables exit 1."""
+    bench = _load_script("bench_dask")
     calls = []
 
     def fake_evaluate(out, arguments, tables_differ=False):
@@ -106,11 +113,7 @@ def test_bench_dask_runs_the_cut_twice_and_fails_when_the_tables_differ(tmp_path
 
 
 def test_time_fresh_clone_records_one_line_per_command_from_the_logs_summary(tmp_path):
-    import importlib.util
-
-    spec = importlib.util.spec_from_file_location("time_fresh_clone", BENCHMARKS / "time_fresh_clone.py")
-    timer = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(timer)
+    timer = _load_script("time_fresh_clone")
     assert timer.minutes_seconds(882.4) == "14 min 42 s" and timer.minutes_seconds(59.6) == "1 min 0 s"
     log = "....\n=========== 1702 passed, 4 warnings in 772.11s (0:12:52) ===========\n"
     line = timer.record_line("test", "abc1234", "2026-12-07", 882.4, log)
