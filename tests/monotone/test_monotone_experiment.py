@@ -13,7 +13,9 @@ import torch  # noqa: E402
 
 import hidden_monotonicity as hm  # noqa: E402
 from hidden_monotonicity.monotone import DigitSplit, make_model, run_experiment, summarise  # noqa: E402
-from hidden_monotonicity.monotone.experiment import Variant, default_variants  # noqa: E402
+from hidden_monotonicity.monotone.experiment import (  # noqa: E402
+    Variant, default_variants, write_report, write_training_times,
+)
 
 
 @pytest.fixture(scope="module")
@@ -43,7 +45,8 @@ def test_run_experiment_returns_tidy_rows_and_writes_report(small_digits, tmp_pa
     assert (tmp_path / "ck" / "monotone_dm_mlp_seed0.pt").is_file()
     assert sorted(p.name for p in (tmp_path / "ck").iterdir()) == ["monotone_dm_mlp_seed0.pt"]
     csv = pd.read_csv(tmp_path / "fig" / "monotone_accuracy.csv")
-    assert len(csv) == 9 and set(frame.columns) == set(csv.columns)
+    assert len(csv) == 9 and set(frame.columns) - {"train_seconds"} == set(csv.columns)
+    assert (frame.train_seconds > 0).all()  # measured, returned, but not written to the report
     report = (tmp_path / "fig" / "monotone_accuracy.md").read_text()
     assert "| DM | mlp | clamp |" in report and "| LMN | mlp | none |" in report
     assert "| DIC | exp |" in report  # constraint table
@@ -52,6 +55,33 @@ def test_run_experiment_returns_tidy_rows_and_writes_report(small_digits, tmp_pa
     assert dm.seeds == 3
     assert dm.test_accuracy_mean == pytest.approx(frame[frame.model == "DM"].test_accuracy.mean())
     assert dm.test_accuracy_std == pytest.approx(frame[frame.model == "DM"].test_accuracy.std())
+
+
+def test_report_is_the_same_bytes_when_only_the_clock_differs_and_the_times_go_to_their_own_file(small_digits, tmp_path):
+    """A rerun of make reproduce must leave figures/monotone_accuracy.* unchanged: the training times (which differ
+    between two runs of the same code) are the one thing the report files must not hold."""
+    variants = [Variant("DM", {"kind": "dm", "hidden": (8,)}), Variant("DIC", {"kind": "dic", "hidden": (8,)}, table="constraint")]
+    frame = run_experiment(seeds=(0, 1), data=small_digits, variants=variants, epochs=1, output_dir=None,
+                           checkpoint_dir=None, progress=False)
+    slower = frame.copy()
+    slower["train_seconds"] = frame["train_seconds"] * 3 + 1
+    slower.attrs = {**frame.attrs, "wall_seconds": frame.attrs["wall_seconds"] * 3 + 7}
+    written = [write_report(f, tmp_path / name) for f, name in ((frame, "run1"), (slower, "run2"))]
+    for first, second in zip(*written):
+        assert first.read_bytes() == second.read_bytes(), first.name
+    report = written[0][1].read_text(encoding="utf-8")
+    assert "train s" not in report and "wall time" not in report
+    assert "results/monotone/training_times.csv" in report  # says where the times are
+    assert "train_seconds" not in pd.read_csv(written[0][0]).columns
+    summarise(pd.read_csv(written[0][0]))  # the written csv still summarises
+
+    times = pd.read_csv(write_training_times(slower, tmp_path / "results" / "training_times.csv"))
+    assert times["train_seconds"].iloc[:-1].tolist() == pytest.approx(slower["train_seconds"].tolist(), rel=1e-5)
+    assert times[["model", "seed"]].iloc[:-1].values.tolist() == slower[["model", "seed"]].values.tolist()
+    assert times.iloc[-1]["model"] == "all"
+    assert times.iloc[-1]["train_seconds"] == pytest.approx(slower.attrs["wall_seconds"], rel=1e-5)
+    with pytest.raises(ValueError, match="read back from monotone_accuracy.csv"):
+        write_training_times(pd.read_csv(written[0][0]), tmp_path / "t.csv")
 
 
 def test_default_variants_cover_the_required_rows():

@@ -30,7 +30,7 @@ from .explanations import (
     stream_mass_shares,
     stroke_mask,
 )
-from .experiment import run_experiment, summarise
+from .experiment import run_experiment, summarise, write_training_times
 from .layers import CONSTRAINTS, ConstrainedConv2d, ConstrainedLinear
 from .model import DEFAULT_CONSTRAINT, DEFAULT_H_INPUT, H_INPUTS, MODEL_KINDS, MonotoneDifference, PlainDifference
 from ..training import evaluate_accuracy, predict_logits  # the one home of classifier evaluation
@@ -70,4 +70,5 @@ __all__ = [
     "stroke_mask",
     "summarise",
     "train_model",
+    "write_training_times",
 ]

@@ -7,6 +7,13 @@ class), and returns one tidy row per (variant, seed). :func:`summarise` aggregat
 standard deviation over seeds; :func:`write_report` writes ``monotone_accuracy.csv`` (the
 tidy rows) and ``monotone_accuracy.md`` (the summary tables) to the output folder.
 
+**What the report leaves out.** The training wall times (column ``train_seconds`` and the run's
+``frame.attrs["wall_seconds"]``) depend on the machine and on what else it does, so a committed report holding them
+changed at every rerun although every result was the same. :data:`MACHINE_DEPENDENT_COLUMNS` stay in the frame
+that :func:`run_experiment` returns and go to their own file, :func:`write_training_times` (notebook 05 writes
+``results/monotone/training_times.csv``, which git ignores): a rerun of ``make reproduce`` on one machine leaves
+``monotone_accuracy.csv`` / ``.md`` byte-identical.
+
 The variants (:data:`DEFAULT_VARIANTS`): DM, DIC, the unconstrained ReLU baseline of the same
 size and the ``monotonicnetworks`` LMN difference as MLPs, the CNN variants of DM / DIC / ReLU,
 and the constraint comparison (DM and DIC with each non-negativity method) used to choose
@@ -275,6 +282,10 @@ def _run(
     return frame
 
 
+#: Columns that :func:`run_experiment` measures with a clock: kept out of :func:`write_report`'s files (they would
+#: change at every rerun) and written by :func:`write_training_times`.
+MACHINE_DEPENDENT_COLUMNS = ("train_seconds",)
+
 SUMMARY_METRICS = (
     "test_accuracy",
     "g_mass_on_stroke",
@@ -294,11 +305,13 @@ SUMMARY_METRICS = (
 def summarise(frame: pd.DataFrame) -> pd.DataFrame:
     """Mean and standard deviation (ddof=1) over seeds per (table, model, architecture, constraint, h_input);
     ``min_logit_slope_min`` is the smallest slope over the seeds. Frames written before the ``h_input`` column
-    existed read as ``"inverted"`` (their slope columns as NaN)."""
+    existed read as ``"inverted"`` (their slope columns as NaN); a frame read back from ``monotone_accuracy.csv``
+    has no ``train_seconds`` (:data:`MACHINE_DEPENDENT_COLUMNS`), so its summary has no ``train_seconds_*``."""
     frame = _with_form_columns(frame)
     keys = ["table", "model", "kind", "architecture", "constraint", "h_input"]
     grouped = frame.groupby(keys, sort=False)
-    summary = grouped[list(SUMMARY_METRICS)].agg(["mean", "std"])
+    metrics = [metric for metric in SUMMARY_METRICS if metric in frame.columns]  # no train_seconds in a written csv
+    summary = grouped[metrics].agg(["mean", "std"])
     summary.columns = [f"{metric}_{stat}" for metric, stat in summary.columns]
     summary["min_logit_slope_min"] = grouped["min_logit_slope"].min()
     summary["seeds"] = grouped["seed"].nunique()
@@ -326,13 +339,37 @@ def _markdown_table(header: list[str], rows: list[list[str]]) -> str:
     return "\n".join(lines)
 
 
+def write_training_times(frame: pd.DataFrame, path: str | os.PathLike) -> Path:
+    """Write the clock-measured columns of ``frame`` (:data:`MACHINE_DEPENDENT_COLUMNS`) with the keys of each row
+    (model, table, kind, architecture, constraint, h_input, seed, learning rate) to the csv ``path``, and the whole
+    run's ``frame.attrs["wall_seconds"]`` as a last row of model ``"all"``. These are what :func:`write_report`
+    leaves out; keep them out of a committed folder: they differ between two runs of the same code."""
+    missing = [column for column in MACHINE_DEPENDENT_COLUMNS if column not in frame.columns]
+    if missing:
+        raise ValueError(
+            f"the frame has no {missing}: write_training_times needs the frame that run_experiment returned, not one "
+            "read back from monotone_accuracy.csv (which never holds the training times)"
+        )
+    keys = ["model", "table", "kind", "architecture", "constraint", "h_input", "seed", "learning_rate"]
+    times = _with_form_columns(frame)[keys + list(MACHINE_DEPENDENT_COLUMNS)]
+    total = pd.DataFrame([{"model": "all", "train_seconds": frame.attrs.get("wall_seconds", float("nan"))}])
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    pd.concat([times, total], ignore_index=True).to_csv(path, index=False, float_format="%.6g")
+    return path
+
+
 def write_report(frame: pd.DataFrame, output_dir: str | os.PathLike = "figures") -> tuple[Path, Path]:
-    """Write ``monotone_accuracy.csv`` (tidy rows) and ``monotone_accuracy.md`` (summary)."""
+    """Write ``monotone_accuracy.csv`` (tidy rows) and ``monotone_accuracy.md`` (summary): every column but the
+    training times (:data:`MACHINE_DEPENDENT_COLUMNS`, see :func:`write_training_times`), so that the same code and
+    seeds on the same machine write the same bytes."""
     output_dir = Path(output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
     frame = _with_form_columns(frame)
     csv_path, md_path = output_dir / "monotone_accuracy.csv", output_dir / "monotone_accuracy.md"
-    frame.to_csv(csv_path, index=False, float_format="%.6g")
+    frame.drop(columns=list(MACHINE_DEPENDENT_COLUMNS), errors="ignore").to_csv(
+        csv_path, index=False, float_format="%.6g"
+    )
     summary = summarise(frame)
     seeds = sorted(frame["seed"].unique().tolist())
     threshold = float(frame["stroke_threshold"].iloc[0])
@@ -352,7 +389,7 @@ def write_report(frame: pd.DataFrame, output_dir: str | os.PathLike = "figures")
     constraint_rows = [
         [
             row.model, row.constraint, f"{row.learning_rate:g}",
-            _pm(row.test_accuracy_mean, row.test_accuracy_std), _pm(row.train_seconds_mean, row.train_seconds_std, 1),
+            _pm(row.test_accuracy_mean, row.test_accuracy_std),
             _pm(row.zero_weight_fraction_mean, row.zero_weight_fraction_std),
             _pm(row.g_lift_mean, row.g_lift_std, 2), _pm(row.h_lift_mean, row.h_lift_std, 2),
             f"{row.g_zero_maps_mean:.2f} / {row.h_zero_maps_mean:.2f}",
@@ -370,7 +407,8 @@ Generated by `hidden_monotonicity.monotone.run_experiment(seeds={tuple(seeds)})`
 fixed stratified split with split seed 0: {attrs.get('n_train', '?')} train / {attrs.get('n_test', '?')} test images).
 Model f(x) = g(x) - h(1 - x){form_note}; {int(frame.epochs.iloc[0])} epochs of Adam, batch {DEFAULT_BATCH_SIZE}, data-dependent
 initialisation; mean ± std over {len(seeds)} seeds (seed = model init and batch order).
-Total wall time: {attrs.get('wall_seconds', float('nan')):.0f} s.
+Training times are not part of this report: they change from run to run (notebook 05 writes them to
+`results/monotone/training_times.csv`).
 
 Stream-map columns: share of |dg/dx| mass on stroke pixels and of |dh/du| (u = 1 - x) mass on background pixels,
 explained class = predicted class, averaged over all test images. Stroke pixel = intensity > {threshold:g}
@@ -393,7 +431,7 @@ rates chosen on a validation split of the training images, see `training.DEFAULT
 Zero weights = share of the constrained weights that are exactly 0. Default used in the main table:
 `{DEFAULT_CONSTRAINT}` (reasons in the docstring of `hidden_monotonicity/monotone/model.py`).
 
-{_markdown_table(["model", "constraint", "lr", "test accuracy", "train s", "zero weights", "g-lift", "h-lift", "zero maps g / h"], constraint_rows)}
+{_markdown_table(["model", "constraint", "lr", "test accuracy", "zero weights", "g-lift", "h-lift", "zero maps g / h"], constraint_rows)}
 """
     if has_identity:
         text += _form_section(main)
