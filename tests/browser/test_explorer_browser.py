@@ -6,7 +6,8 @@ temporary copy of notebook 06 whose figures go to a temporary folder, Chromium f
 (``apt-get install chromium``; never ``playwright install``). Run All; the widgets must render as controls; then on
 the digits explorer the model, α, the explained class (top-5 with probabilities), the side-by-side view (per-panel
 scales), the method, the layer, R⁺ vs R⁻ (R⁻ blue), the image (menu and thumbnail) and a class found by name are
-changed one after the other; "copy as code" is run here and gives the map "save view" recorded. On the photo
+changed one after the other; "copy as code" is run here and gives the map "save view" recorded, and "copy to
+clipboard" puts that code on the browser's clipboard. On the photo
 explorer (Lite0): "computing…" with the old map dimmed before the new map, thumbnails, α, two methods, and an
 upload of a PNG written by the test. After each change the map image must change (5 s digits, 30 s photos) with no
 error output in the notebook and none in the browser console; the median update latencies are printed and asserted
@@ -248,7 +249,10 @@ def test_the_explorer_works_in_jupyterlab_under_chromium(lab):
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=lab["chromium"], args=["--no-sandbox"])
         try:
-            page = browser.new_page(viewport={"width": 1400, "height": 1100})
+            # the clipboard permissions a user grants when a page first writes to the clipboard
+            context = browser.new_context(viewport={"width": 1400, "height": 1100},
+                                          permissions=["clipboard-read", "clipboard-write"])
+            page = context.new_page()
             page.on("console", lambda message: console_errors.append(message.text) if message.type == "error" else None)
             page.on("pageerror", lambda error: console_errors.append(str(error)))
             started = time.monotonic()
@@ -332,6 +336,14 @@ def test_the_explorer_works_in_jupyterlab_under_chromium(lab):
             while "hm.explain" not in code_box.input_value() and time.monotonic() < deadline:
                 time.sleep(0.1)
             code = code_box.input_value()
+            # ... and "copy to clipboard" puts exactly that code on the browser's clipboard
+            clipboard_button = root.locator(".hm-clipboard-button")
+            clipboard_button.click()
+            deadline = time.monotonic() + 10
+            while "copied" not in clipboard_button.inner_text() and time.monotonic() < deadline:
+                time.sleep(0.1)
+            assert clipboard_button.inner_text() == "copied \u2713", clipboard_button.inner_text()
+            assert page.evaluate("navigator.clipboard.readText()") == code
             root.locator(".hm-save-button").click()
             deadline = time.monotonic() + 30
             while not list(lab["figures"].glob("explorer_view_*.json")) and time.monotonic() < deadline:

@@ -36,6 +36,7 @@ from hidden_monotonicity.widgets import (  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).parents[1] / "decomposition"))
 import reference  # noqa: E402  (the independent naive split of tests/decomposition)
+from hidden_monotonicity.widgets.controls import clipboard_button_html  # noqa: E402
 
 METHODS = ("splitcam", "splitgrad", "splitlrp", "layercam", "saliency")
 
@@ -251,6 +252,43 @@ def test_changing_a_widget_updates_the_view(explorer):
     assert labels[0].startswith("true: a (p = ") and any(label.startswith("c (class 2, p = ") for label in labels)
     explorer.widgets["compare"].value = "relevance"
     assert [title.splitlines()[-1].split(", ")[-1] for title, _ in explorer.view.panels] == ["R⁺", "R⁻"]
+
+
+def _clipboard_text(button_html: str) -> str:
+    """What the browser would read as the hidden <pre>'s textContent (the text the button copies)."""
+    from html.parser import HTMLParser
+
+    class Pre(HTMLParser):
+        inside, text = False, ""
+
+        def handle_starttag(self, tag, attrs):
+            self.inside = self.inside or (tag == "pre" and ("class", "hm-clipboard-code") in attrs)
+
+        def handle_endtag(self, tag):
+            self.inside = self.inside and tag != "pre"
+
+        def handle_data(self, data):
+            self.text += data if self.inside else ""
+
+    parser = Pre()
+    parser.feed(button_html)
+    return parser.text.removeprefix("\n")  # as a browser's parser: the newline right after <pre> is not content
+
+
+def test_copy_to_clipboard_carries_the_shown_code_exactly(explorer, monkeypatch):
+    """The clipboard button copies in the browser (tests/browser clicks it); here: it carries the very code the code
+    box shows, HTML-escaped so that quotes, <, > and & survive, and follows the map when the code box is open."""
+    tricky = '\nx = "<b>" & \'a\'\nprint(x < 3 > 2)  # &amp;'
+    assert _clipboard_text(clipboard_button_html(tricky)) == tricky
+    explorer.build()
+    explorer.update(method="splitcam", model="one", image=0, profile=False)
+    # this fixture's models have no source to rebuild them from, so code() says so; give it a code per state instead
+    monkeypatch.setattr(explorer.core, "code", lambda: f'saliency = hm.explain(x, alpha={explorer.state.alpha}) & "<>"')
+    code = explorer.show_code()
+    assert "hm.explain" in code and explorer.code_box.value == code
+    assert _clipboard_text(explorer.clipboard.value) == code and explorer.clipboard.layout.display == ""
+    explorer.update(alpha=0.3)  # the open code box and the button follow the new map
+    assert "0.3" in explorer.code_box.value and _clipboard_text(explorer.clipboard.value) == explorer.code_box.value
 
 
 def test_render_and_preview(explorer, tmp_path):

@@ -51,6 +51,22 @@ def _layout() -> dict[str, Any]:
     return {"width": _WIDTH}
 
 
+def clipboard_button_html(code: str) -> str:
+    """A "copy to clipboard" button that carries ``code``: the click runs in the browser, so it has the user's
+    gesture that ``navigator.clipboard.writeText`` needs (a click handled by the kernel never reaches the clipboard).
+    The code travels HTML-escaped in a hidden ``<pre>`` beside the button; the button then says whether the browser
+    wrote it ("copied ✓") or refused ("not copied: ..."; e.g. a page served over plain http from another host, which
+    is not a secure context: select the text in the code box instead)."""
+    script = ("var b=this,t=b.nextElementSibling.textContent;"
+              "if(!navigator.clipboard){b.textContent='not copied: no clipboard here (select the code box)';return;}"
+              "navigator.clipboard.writeText(t).then(function(){b.textContent='copied \u2713';},"
+              "function(e){b.textContent='not copied: '+e.message;});")
+    return (f"<button class='hm-clipboard-button jupyter-button' type='button' onclick=\"{script}\" "
+            f"title='the code in the box below, to the clipboard'>copy to clipboard</button>"
+            # a newline right after <pre> is dropped by the HTML parser, so one is given for it to drop
+            f"<pre class='hm-clipboard-code' hidden>\n{html.escape(code)}</pre>")
+
+
 def _status_html(text: str, ok: bool | None) -> str:
     """``ok``: True current (green ✓), False failed (red ⚠), None in progress or a warning (amber)."""
     colour, icon = {True: ("#1b5e20", "✓"), False: ("#b71c1c", "⚠"), None: ("#8a5a00", "…")}[ok]
@@ -103,6 +119,7 @@ class Explorer:
         self.status = None
         self.info = None
         self.code_box = None
+        self.clipboard = None
         self.gallery = None
         self.box = None
         self.latencies: list[float] = []
@@ -234,6 +251,8 @@ class Explorer:
         save_button.add_class("hm-save-button")
         self.code_box = widgets.Textarea(value="", layout={"width": "100%", "height": "130px", "display": "none"})
         self.code_box.add_class("hm-code")
+        self.clipboard = widgets.HTML(value="", layout={"display": "none"})  # filled by show_code
+        self.clipboard.add_class("hm-clipboard")
         self.status = widgets.HTML(value=_status_html("ready: the first update draws the map", True))
         self.output = widgets.Output(layout={"flex": "0 1 auto", "max_width": "100%"})
         self.info = widgets.HTML(value="", layout={"flex": "1 1 280px", "min_width": "260px"})
@@ -248,8 +267,8 @@ class Explorer:
                                 + [self.widgets[k] for k in order[3:]], layout=wrap)
         actions = widgets.HBox([self.upload, code_button, save_button], layout=wrap)
         result = widgets.HBox([self.output, self.info], layout=wrap)
-        self.box = widgets.VBox([widgets.HTML(_CSS), self.gallery, controls, actions, self.status, self.code_box,
-                                 result], layout={"width": "100%"})
+        self.box = widgets.VBox([widgets.HTML(_CSS), self.gallery, controls, actions, self.status, self.clipboard,
+                                 self.code_box, result], layout={"width": "100%"})
         self.box.add_class("hm-explorer")  # a stable handle for the browser test and for styling
         return self.box
 
@@ -339,7 +358,8 @@ class Explorer:
             self.status.value = _status_html(f"image {name!r} not loaded: {error}", False)
 
     def show_code(self) -> str:
-        """Show the code of the current map in the code box (and return it)."""
+        """Show the code of the current map in the code box, with a "copy to clipboard" button for it
+        (:func:`clipboard_button_html`), and return it."""
         try:
             text = self.core.code()
         except ValueError as error:
@@ -347,6 +367,9 @@ class Explorer:
         if self.code_box is not None:
             self.code_box.value = text
             self.code_box.layout.display = ""
+        if self.clipboard is not None:
+            self.clipboard.value = clipboard_button_html(text)
+            self.clipboard.layout.display = ""
         return text
 
     def _save_clicked(self) -> None:
