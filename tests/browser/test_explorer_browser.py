@@ -9,7 +9,8 @@ scales), the method, the layer, R⁺ vs R⁻ (R⁻ blue), the image (menu and th
 changed one after the other; "copy as code" is run here and gives the map "save view" recorded, and "copy to
 clipboard" puts that code on the browser's clipboard. On the photo
 explorer (Lite0): "computing…" with the old map dimmed before the new map, thumbnails, α, two methods, and an
-upload of a PNG written by the test. After each change the map image must change (5 s digits, 30 s photos) with no
+upload of a PNG written by the test; then, in a window narrowed to 1100 px, neither explorer may scroll sideways or
+have a part sticking out. After each change the map image must change (5 s digits, 30 s photos) with no
 error output in the notebook and none in the browser console; the median update latencies are printed and asserted
 loosely (3x the goals of 1 s and 3 s). Screenshots go to the temporary folder; ``HM_UPDATE_BROWSER_FIGURE=1`` also
 refreshes ``figures/explorer_browser.png`` and records the latencies in ``benchmarks/explorer_latency.txt`` (the README
@@ -238,6 +239,10 @@ def test_the_latency_record_is_the_table_the_claims_read(tmp_path):
     assert [read["photos", c] for c in (1, 2, 3, 4, 5)] == [4, 2.5, 1.5, 4.0, 3.0]
 
 
+#: the narrower window the layout is checked in (the test runs at 1400 px, then narrows)
+NARROW_WIDTH = 1100
+
+
 def test_the_explorer_works_in_jupyterlab_under_chromium(lab):
     from playwright.sync_api import sync_playwright
 
@@ -392,6 +397,22 @@ def test_the_explorer_works_in_jupyterlab_under_chromium(lab):
             change("15_photo_upload", choose_file, 1, PHOTO_CHANGE_SECONDS)
             assert "yours (upload.png)" in plain(explorer_control(page, "image", root=1).locator("option:checked").text_content())
             assert "no object mask" in info_text(page, 1) or "no scores" in info_text(page, 1)
+
+            # a narrower window (1100 px, a laptop with the file browser open): the controls wrap, nothing sticks out
+            page.set_viewport_size({"width": NARROW_WIDTH, "height": 900})
+            time.sleep(1.0)  # JupyterLab lays the panels out again
+            for index in (0, 1):
+                explorer = page.locator(".hm-explorer").nth(index)
+                explorer.scroll_into_view_if_needed()
+                widths = explorer.evaluate(
+                    "e => ({scroll: e.scrollWidth, client: e.clientWidth, right: e.getBoundingClientRect().right,"
+                    " widest: Math.max(...Array.from(e.querySelectorAll('*')).map(c => c.getBoundingClientRect().right)),"
+                    " page: document.documentElement.clientWidth})")
+                print(f"explorer {index} at {NARROW_WIDTH} px: {widths}")
+                assert widths["scroll"] <= widths["client"] + 1, f"explorer {index} scrolls sideways at {NARROW_WIDTH} px: {widths}"
+                assert widths["widest"] <= widths["right"] + 1, f"explorer {index}: a part sticks out at {NARROW_WIDTH} px: {widths}"
+                assert widths["right"] <= widths["page"], f"explorer {index} is wider than the window: {widths}"
+                explorer.screenshot(path=str(shots / f"16_narrow_{NARROW_WIDTH}px_explorer{index}.png"))
             elapsed = time.monotonic() - started
         finally:
             browser.close()

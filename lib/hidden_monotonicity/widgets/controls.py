@@ -249,7 +249,10 @@ class Explorer:
         save_button.on_click(lambda _: self._save_clicked())
         code_button.add_class("hm-code-button")
         save_button.add_class("hm-save-button")
-        self.code_box = widgets.Textarea(value="", layout={"width": "100%", "height": "130px", "display": "none"})
+        # 100% less the widget's 2-px margins on either side: at "100%" the box stuck out and the explorer scrolled
+        # sideways by 4 px (the browser test's narrow-window check)
+        self.code_box = widgets.Textarea(value="", layout={"width": "calc(100% - 4px)", "height": "130px",
+                                                           "display": "none"})
         self.code_box.add_class("hm-code")
         self.clipboard = widgets.HTML(value="", layout={"display": "none"})  # filled by show_code
         self.clipboard.add_class("hm-clipboard")
