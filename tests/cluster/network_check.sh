@@ -83,6 +83,9 @@ from distributed import Client
 
 import hidden_monotonicity as hm
 
+sys.path.insert(0, "tests/cluster")
+from serial_comparison import compare_with_serial
+
 work, address = Path(sys.argv[1]), sys.argv[2]
 client = Client(address, timeout=60)
 client.wait_for_workers(2, timeout=120)
@@ -93,17 +96,8 @@ if not all(w.startswith("tcp://10.77.2.2:") for w in workers):
 client.close()
 started = time.perf_counter()
 result = hm.evaluate("smoke", work / "network", dask=address, progress=False)
-network_s = time.perf_counter() - started
-started = time.perf_counter()
-serial = hm.evaluate("smoke", work / "serial", progress=False)
-serial_s = time.perf_counter() - started
-same = {name: (work / "network" / name).read_bytes() == (work / "serial" / name).read_bytes()
-        for name in ("scores.csv", "table.csv", "selection.csv", "table_defaults.csv")}
-runs = result.metadata["runs"][-1]
-print(f"network_check: smoke profile through {address} ({len(workers)} workers on 10.77.2.2): "
-      f"complete={result.complete}, {runs['units_computed']} units, {network_s:.1f} s; serial {serial_s:.1f} s; "
-      + ", ".join(f"{name} {'identical' if ok else 'DIFFERS'}" for name, ok in same.items()))
-sys.exit(0 if result.complete and serial.complete and all(same.values()) else 1)
+sys.exit(compare_with_serial("network_check", work, work / "network", result, time.perf_counter() - started,
+                             f"{address} ({len(workers)} workers on 10.77.2.2)"))
 PY
 status=$?
 [ $status = 0 ] && echo "network_check: PASS" || { echo "network_check: FAIL (exit $status; logs kept in $WORK)"; KEEP=1; }

@@ -106,6 +106,9 @@ from pathlib import Path
 
 import hidden_monotonicity as hm
 
+sys.path.insert(0, "tests/cluster")
+from serial_comparison import compare_with_serial
+
 work, jobs = Path(sys.argv[1]), int(sys.argv[2])
 cluster = hm.evaluation.slurm_cluster(gpus=0, cores=1, memory="3GB", walltime="00:30:00", queue="check",
                                       log_directory=str(work / "logs"), scheduler_options={"dashboard_address": ":0"})
@@ -117,16 +120,8 @@ try:
     slurm_s = time.perf_counter() - started
 finally:
     cluster.close()
-started = time.perf_counter()
-serial = hm.evaluate("smoke", work / "serial", progress=False)
-serial_s = time.perf_counter() - started
-same = {name: (work / "slurm" / name).read_bytes() == (work / "serial" / name).read_bytes()
-        for name in ("scores.csv", "table.csv", "selection.csv", "table_defaults.csv")}
-runs = result.metadata["runs"][-1]
-print(f"slurm_check: smoke profile through SLURMCluster ({jobs} Slurm jobs, 1 CPU each): complete={result.complete}, "
-      f"{runs['units_computed']} units, {slurm_s:.1f} s (job start included); serial {serial_s:.1f} s; "
-      + ", ".join(f"{name} {'identical' if ok else 'DIFFERS'}" for name, ok in same.items()))
-sys.exit(0 if result.complete and serial.complete and all(same.values()) else 1)
+sys.exit(compare_with_serial("slurm_check", work, work / "slurm", result, slurm_s,
+                             f"SLURMCluster ({jobs} Slurm jobs, 1 CPU each; job start included)"))
 PY
 status=$?
 [ $status = 0 ] && echo "slurm_check: PASS" || echo "slurm_check: FAIL (exit $status)"
