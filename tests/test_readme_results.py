@@ -2,8 +2,8 @@
 new files; no number of these tables is typed twice).
 
 Each ``<!-- digest: NAME -->`` block of the README must equal the table ``hm.evaluation.digest`` renders from
-``figures/``; after ``make reproduce``, ``python -m hidden_monotonicity.evaluation.digest --write README.md`` updates
-them.
+``figures/``; ``make reproduce`` re-renders them at its end (by hand:
+``python -m hidden_monotonicity.evaluation.digest --write README.md``).
 """
 
 from __future__ import annotations
@@ -96,3 +96,33 @@ def test_the_monotone_table_is_the_files_own(tmp_path):
     path.write_text("no section", encoding="utf-8")
     with pytest.raises(ValueError, match="Accuracy"):
         digest.monotone_accuracy_table(path)
+
+
+def test_write_readme_rerenders_a_stale_block_and_names_it(tmp_path):
+    """What `make reproduce` does at its end: a block left behind by the outputs (here: a notebook time, which
+    changes at every run) is re-rendered, named, and nothing else of the file moves."""
+    text = README.read_text(encoding="utf-8")
+    start = text.index("<!-- digest: notebook times -->")
+    stale_line = text.index("| `00_environment` |", start)
+    end_of_line = text.index("\n", stale_line)
+    stale = text[:stale_line] + "| `00_environment` | default | 999 s | 1999-01-01 |" + text[end_of_line:]
+    readme = tmp_path / "README.md"
+    readme.write_text(stale, encoding="utf-8")
+    assert digest.write_readme(readme, FIGURES) == ["notebook times"]
+    assert readme.read_text(encoding="utf-8") == text
+    assert digest.write_readme(readme, FIGURES) == []
+
+
+def test_reproduce_refreshes_the_readme_only_after_a_default_run_into_figures(tmp_path, capsys):
+    from hidden_monotonicity import reproduce
+
+    text = README.read_text(encoding="utf-8")
+    stale = text.replace("<!-- digest: mean ranks -->\n", "<!-- digest: mean ranks -->\n| stale |\n", 1)
+    readme = tmp_path / "README.md"
+    readme.write_text(stale, encoding="utf-8")
+    assert reproduce.refresh_readme("smoke", FIGURES, readme) == []
+    assert reproduce.refresh_readme("default", tmp_path, readme) == []
+    assert readme.read_text(encoding="utf-8") == stale
+    assert reproduce.refresh_readme("default", FIGURES, readme) == ["mean ranks"]
+    assert readme.read_text(encoding="utf-8") == text
+    assert "README tables re-rendered from the new outputs: mean ranks" in capsys.readouterr().out

@@ -36,7 +36,8 @@
   ``results/reproduce-timings.json`` (next to the notebook folder; git-ignored, it describes this machine;
   ``--timings`` to choose another file). ``--dry-run`` reads it for the expected times. Runs that write to an
   output folder also leave that run's ``reproduce-timings.json`` there.
-* A run of the default profile into the repository's ``figures/`` ends with the claims check
+* A run of the default profile into the repository's ``figures/`` re-renders the README's tables from the new
+  outputs (:func:`refresh_readme`; the notebook times change at every run) and ends with the claims check
   (:func:`report_claims`): the sentences of the prose whose numbers the new outputs contradict are its last lines,
   and the exit status is 1 when there is one.
 """
@@ -509,7 +510,28 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
     if in_place:  # the executed copies are in place now; nothing in the scratch folder is needed any more
         shutil.rmtree(scratch, ignore_errors=True)
+    refresh_readme(args.profile, figures_dir)
     return report_claims(args.profile, figures_dir)
+
+
+def _states_the_repository(profile: str, figures_dir: Path) -> bool:
+    """Whether a run wrote the outputs the prose quotes: the default profile into the repository's ``figures/``."""
+    return profile == "default" and Path(figures_dir).resolve() == (repository_root() / "figures").resolve()
+
+
+def refresh_readme(profile: str, figures_dir: Path, readme: Path | None = None) -> list[str]:
+    """After a run of the default profile into the repository's ``figures/``: re-render the README's digest blocks
+    (its tables, the notebook times among them) from the new outputs and print which changed
+    (:func:`hidden_monotonicity.evaluation.digest.write_readme`); other runs leave the README alone."""
+    from .evaluation.digest import write_readme
+
+    if not _states_the_repository(profile, figures_dir):
+        return []
+    readme = readme or repository_root() / "README.md"
+    changed = write_readme(readme, figures_dir)
+    print(f"README tables re-rendered from the new outputs: {', '.join(changed)}" if changed
+          else "README tables: every one already equals the new outputs")
+    return changed
 
 
 def report_claims(profile: str, figures_dir: Path) -> int:
@@ -519,7 +541,7 @@ def report_claims(profile: str, figures_dir: Path) -> int:
     from .claims import CLAIMS, HOLDS, check_claims, format_report
 
     root = repository_root()
-    if profile != "default" or Path(figures_dir).resolve() != (root / "figures").resolve():
+    if not _states_the_repository(profile, figures_dir):
         print(f"claims: not checked (they are stated for the default profile's figures/; this run: profile {profile!r}, "
               f"figures in {display_path(figures_dir)})")
         return 0

@@ -375,3 +375,17 @@ def test_reproduce_runs_the_first_notebooks_on_the_smoke_profile(tmp_path, kerne
     for stem in ("00_environment", "01_dc_decomposition_toys"):
         expected = reproduce.format_seconds(recorded[f"{stem}.ipynb"]["seconds"])
         assert re.search(rf"{stem}\.ipynb\s+smoke\s+{re.escape(expected)}", dry), dry
+
+
+@pytest.mark.notebooks
+def test_a_default_run_refreshes_the_readme_tables_then_checks_the_claims(tmp_path, kernel_name, monkeypatch, capsys):
+    """The README quotes the notebooks' times and the figures' tables: a default run re-renders them before the
+    claims check (stop 36's CI failed on a README whose notebook times lagged one `make reproduce` behind)."""
+    folder = tmp_path / "notebooks"
+    folder.mkdir()
+    _write_notebook(folder / "01_ok.ipynb", "print('ok')")
+    calls = []
+    monkeypatch.setattr(reproduce, "refresh_readme", lambda profile, figures: calls.append(("readme", profile)) or [])
+    monkeypatch.setattr(reproduce, "report_claims", lambda profile, figures: calls.append(("claims", profile)) or 0)
+    assert reproduce.main(["--profile", "default", "--notebook-dir", str(folder), "--kernel", kernel_name]) == 0
+    assert calls == [("readme", "default"), ("claims", "default")]

@@ -238,14 +238,29 @@ def readme_blocks(text: str) -> list[str]:
     return [m.group("name") for m in _BLOCK.finditer(text)]
 
 
-if __name__ == "__main__":  # pragma: no cover - a helper for whoever updates the README after make reproduce
+def write_readme(readme: str | Path, figures: str | Path) -> list[str]:
+    """Re-render every digest block of ``readme`` from ``figures`` (and the committed notebooks beside it) in place;
+    returns the names of the blocks whose text changed (empty: the file is left untouched).
+
+    ``make reproduce`` calls this after a default run (the notebook times, for one, change at every run), so the
+    committed README never lags behind the outputs it quotes."""
+    readme = Path(readme)
+    text = readme.read_text(encoding="utf-8")
+    rendered = render_readme(text, readme_tables(figures))
+    if rendered == text:
+        return []
+    old = {m.group("name"): m.group("body") for m in _BLOCK.finditer(text)}
+    new = {m.group("name"): m.group("body") for m in _BLOCK.finditer(rendered)}
+    readme.write_text(rendered, encoding="utf-8")
+    return [name for name in new if new[name] != old.get(name)]
+
+
+if __name__ == "__main__":  # pragma: no cover - a helper for whoever updates the README by hand
     from ..outputs import repository_root
 
-    rendered = readme_tables(repository_root() / "figures")
     if len(sys.argv) == 3 and sys.argv[1] == "--write":
-        readme = Path(sys.argv[2])
-        readme.write_text(render_readme(readme.read_text(encoding="utf-8"), rendered), encoding="utf-8")
-        print(f"updated {readme}: {', '.join(readme_blocks(readme.read_text(encoding='utf-8')))}")
+        changed = write_readme(sys.argv[2], repository_root() / "figures")
+        print(f"updated {sys.argv[2]}: {', '.join(changed)}" if changed else f"{sys.argv[2]}: every block is current")
     else:
-        for name, body in rendered.items():
+        for name, body in readme_tables(repository_root() / "figures").items():
             print(f"<!-- digest: {name} -->\n{body}\n{END_MARKER}\n")
