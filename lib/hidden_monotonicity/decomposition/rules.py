@@ -78,20 +78,22 @@ class AffineRule(SplitRule):
         # own copies, never views of the model's tensors: a split is a snapshot of the model (SplitNetwork)
         self.weight = weight.detach().clone()
         self.bias = None if bias is None else bias.detach().clone()
-        self._refresh()
-
-    def _refresh(self) -> None:
-        self.abs_weight = self.weight.abs()
-        self.abs_bias = None if self.bias is None else self.bias.abs()
+        self._absolute: tuple[Tensor, Tensor | None] | None = None  # (|W|, |b|), made on first use
 
     def to(self, device, dtype):
-        self.weight = self.weight.to(device=device, dtype=dtype)
-        self.bias = None if self.bias is None else self.bias.to(device=device, dtype=dtype)
-        self._refresh()
+        weight = self.weight.to(device=device, dtype=dtype)
+        bias = None if self.bias is None else self.bias.to(device=device, dtype=dtype)
+        if weight is self.weight and bias is self.bias:  # already there: keep |W| and |b|
+            return
+        self.weight, self.bias, self._absolute = weight, bias, None
 
     def parameters(self, absolute: bool) -> tuple[Tensor, Tensor | None]:
-        """``(W, b)``, or ``(|W|, |b|)`` for the common-mode stream."""
-        return (self.abs_weight, self.abs_bias) if absolute else (self.weight, self.bias)
+        """``(W, b)``, or ``(|W|, |b|)`` for the common-mode stream (computed once, at its first use)."""
+        if not absolute:
+            return self.weight, self.bias
+        if self._absolute is None:
+            self._absolute = (self.weight.abs(), None if self.bias is None else self.bias.abs())
+        return self._absolute
 
     def apply(self, x: Tensor, absolute: bool) -> Tensor:
         raise NotImplementedError

@@ -98,45 +98,6 @@ def input_requiring_grad(x: torch.Tensor) -> torch.Tensor:
 # ------------------------------------------------------------------------------ model checks for every method
 
 
-def check_finite_tensors(model: nn.Module) -> None:
-    """Refuse a model with a NaN or infinite value in a floating parameter or buffer (a diverged training run, a
-    damaged checkpoint): every method's map would be NaN everywhere, silently.
-
-    Cheap enough for every call: the fast test is the sum of each tensor (NaN and ±inf propagate into it; a sum is
-    ~20x faster than ``torch.isfinite(t).all()`` on a CPU: 35 ms for 10^8 values on one thread) with one device
-    synchronisation; only a tensor whose sum is not finite - a real NaN/inf, or an overflow of large finite values -
-    is examined element-wise, and the values are counted only when something is wrong."""
-    named = [("parameter", name, tensor) for name, tensor in model.named_parameters()]
-    named += [("buffer", name, tensor) for name, tensor in model.named_buffers()]
-    named = [entry for entry in named if entry[2].is_floating_point() or entry[2].is_complex()]
-    if not named:
-        return
-    device = named[0][2].device
-
-    def total(tensor: torch.Tensor) -> torch.Tensor:
-        low_precision = tensor.is_floating_point() and tensor.element_size() < 4  # fp16/bf16 sums overflow early
-        summed = tensor.detach().sum(dtype=torch.float32) if low_precision else tensor.detach().sum()
-        return torch.isfinite(summed).to(device)
-
-    if bool(torch.stack([total(tensor) for _, _, tensor in named]).all()):
-        return
-    bad = [entry for entry in named if not bool(torch.isfinite(entry[2].detach()).all())]
-    if not bad:  # the sums overflowed, every value is finite
-        return
-    kind, name, tensor = bad[0]
-    nan = int(torch.isnan(tensor).sum())
-    infinite = int(torch.isinf(tensor).sum())
-    counts = " and ".join(
-        part for part in (f"{nan} NaN value(s)" if nan else "", f"{infinite} infinite value(s)" if infinite else "")
-        if part
-    )
-    others = f" (and {len(bad) - 1} more tensor(s), e.g. {bad[1][1]!r})" if len(bad) > 1 else ""
-    raise ValueError(
-        f"{kind} {name!r} holds {counts} of {tensor.numel()}{others}: every explanation would be NaN; reload the "
-        "weights (model.load_state_dict(...)) or find the step that produced them"
-    )
-
-
 # ----------------------------------------------------------------------------- the ReLU family, by module type
 
 

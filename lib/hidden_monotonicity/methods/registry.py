@@ -41,9 +41,9 @@ from torch import nn
 
 from ..decomposition.graph import check_model, output_rule
 from ..decomposition.validation import as_target_tensor, check_targets_in_range  # noqa: F401 (re-exported)
+from ..decomposition.validation import check_finite_tensors
 from .layers import conv_block_output, default_layer, layer_names, resolve_layer  # noqa: F401 (re-exported)
 from .layers import layer_as_name
-from .model_guards import check_finite_tensors
 from .postprocess import finalize_maps
 
 #: Method families, in the order :func:`methods` lists them.
