@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from hidden_monotonicity import teaching
-from hidden_monotonicity.reproduce import discover_notebooks, execute_notebook
+from hidden_monotonicity.reproduce import discover_notebooks
 
 REPOSITORY = Path(__file__).resolve().parents[2]
 NOTEBOOK_DIR = REPOSITORY / "notebooks"
@@ -98,13 +98,21 @@ def test_solutions_cover_their_exercises(path):
     assert len(tagged) == 1 and 'profile = "default"' in _source(tagged[0])
 
 
+@pytest.fixture(scope="module")
+def solution_runs(notebook_runs, request, tmp_path_factory):
+    """Start every selected solutions notebook (two at a time) under the classroom profile: what a class runs (issue
+    29.3); the solutions do not depend on it beyond training length."""
+    for params in notebook_runs.selected(request, "test_solutions_run_and_every_check_accepts_them"):
+        path = params["path"]
+        notebook_runs.submit(f"solutions: {path.name}", path, tmp_path_factory.mktemp(path.stem) / path.name,
+                             {"profile": "classroom"}, cell_timeout=SECONDS_PER_NOTEBOOK, cwd=SOLUTION_DIR)
+
+
 @pytest.mark.slow
 @pytest.mark.notebooks
 @pytest.mark.parametrize("path", SOLUTIONS, ids=lambda p: p.stem)
-def test_solutions_run_and_every_check_accepts_them(path, tmp_path, kernel_name):
-    # the classroom profile: what a class runs (issue 29.3); the solutions do not depend on it beyond training length
-    run = execute_notebook(path, tmp_path / path.name, {"profile": "classroom"}, kernel_name=kernel_name, cwd=SOLUTION_DIR,
-                           cell_timeout=SECONDS_PER_NOTEBOOK, retries=1)
+def test_solutions_run_and_every_check_accepts_them(path, solution_runs, notebook_runs):
+    run = notebook_runs.result(f"solutions: {path.name}")
     assert run.ok, f"{path.name} failed: {run.error} (executed notebook: {run.output})"
     executed = json.loads(run.output.read_text(encoding="utf-8"))
     text = "".join("".join(o.get("text", "")) for cell in executed["cells"] for o in cell.get("outputs", []))
