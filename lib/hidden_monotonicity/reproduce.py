@@ -19,7 +19,9 @@
   (:data:`CLASSROOM_FOLDER`; git-ignored, kept for the class: ``notebooks/``, ``figures/``, ``results/``), so a
   classroom run never touches committed files.
 * ``--profile smoke``: executed notebooks, figures and intermediate results go to a temporary folder (printed),
-  so a smoke run never touches committed files.
+  so a smoke run never touches committed files. A run that succeeds and keeps every output elsewhere (default,
+  classroom, or ``--output-dir`` with ``--figures-dir``) removes its temporary folder; a failed run keeps it (the
+  executed notebook with the error and the kernel's log are there).
 * While a notebook runs, a status line shows the notebook, the cell (of its code cells), the elapsed time and,
   for the evaluation (notebook 04), the work units done (of the last run's total) and an estimate of the time
   left, read from the evaluation runner's progress records (:mod:`hidden_monotonicity.progress`). Known-harmless
@@ -508,8 +510,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     if failed or len(runs) < len(notebooks):
         print(f"reproduce: FAILED: {', '.join(r.notebook for r in failed)}", file=sys.stderr)
         return 1
-    if in_place:  # the executed copies are in place now; nothing in the scratch folder is needed any more
-        shutil.rmtree(scratch, ignore_errors=True)
+    outputs = (output_dir, figures_dir, parameters.get("results_dir"))
+    if not any(Path(folder).resolve().is_relative_to(scratch.resolve()) for folder in outputs if folder):
+        shutil.rmtree(scratch, ignore_errors=True)  # every output is elsewhere: the scratch folder held only the run's logs
     refresh_readme(args.profile, figures_dir)
     return report_claims(args.profile, figures_dir)
 

@@ -127,9 +127,13 @@ def test_reproduce_classroom_keeps_its_outputs_under_results_classroom(tmp_path,
     dry = capsys.readouterr().out
     assert f"executed notebooks -> {kept / 'notebooks'}" in dry and "classroom" in dry
 
+    scratch_parent = tmp_path / "tmp"
+    scratch_parent.mkdir()
+    monkeypatch.setattr(reproduce.tempfile, "tempdir", str(scratch_parent))
     assert reproduce.main(arguments) == 0
     out = capsys.readouterr().out
     assert (folder / "01_a.ipynb").read_text() == original  # the committed notebook is not replaced
+    assert not list(scratch_parent.iterdir())  # every output went to results/classroom/: no temporary folder is left
     executed = nbformat.read(kept / "notebooks" / "01_a.ipynb", as_version=4)
     printed = "".join(o.get("text", "") for c in executed.cells for o in c.get("outputs", []))
     assert f"ran classroom {kept / 'figures'} {kept / 'results'}" in printed
