@@ -53,6 +53,15 @@ KERNEL_NAME = "hidden-monotonicity"
 KERNEL_ARGUMENTS: tuple[str, ...] = ()
 #: Errors after which a run may be retried: the kernel hung (timeout) or died, not a failing cell.
 _RETRYABLE = ("CellTimeoutError", "DeadKernelError")
+#: nbclient's ``RuntimeError`` for a kernel process that exited while starting (before any cell ran): retried like
+#: a dead kernel. Seen once in a fresh clone's test run with two kernels starting at the same moment.
+_DIED_AT_START = "Kernel died before replying to kernel_info"
+
+
+def _retryable(exception: BaseException) -> bool:
+    """Whether a failed run may be started again: a timeout, a dead kernel, a kernel that died while starting."""
+    return (type(exception).__name__ in _RETRYABLE or isinstance(exception, TimeoutError)
+            or (isinstance(exception, RuntimeError) and _DIED_AT_START in str(exception)))
 _ENGINE_NAME = "hidden-monotonicity"
 _TCP_WARNING = "Kernel is running over TCP without encryption"
 _INTERRUPT_MESSAGE = "KeyboardInterrupt caught in kernel"
@@ -481,8 +490,7 @@ def execute_notebook(
             except Exception as exception:  # papermill.PapermillExecutionError, kernel death, timeouts
                 message = str(exception).strip().splitlines()
                 summary = next((line for line in reversed(message) if line.strip()), type(exception).__name__)
-                retryable = type(exception).__name__ in _RETRYABLE or isinstance(exception, TimeoutError)
-                if retryable and attempts <= retries:
+                if _retryable(exception) and attempts <= retries:
                     note = f"{path.name}: {type(exception).__name__} ({summary}); starting it again"
                     (on_retry or (lambda text: print("  " + text, file=sys.stderr)))(note)
                     continue

@@ -114,7 +114,7 @@ def lab(tmp_path_factory):
         unavailable("the Python package playwright is not installed (it is pinned in requirements.txt)")
     base = tmp_path_factory.mktemp("lab")
     folders = {name: base / name for name in ("config", "data", "runtime", "settings", "workspaces", "work", "figures",
-                                               "shots")}
+                                               "shots", "tmp")}
     for folder in folders.values():
         folder.mkdir()
     write_settings(folders["settings"])
@@ -130,7 +130,7 @@ def lab(tmp_path_factory):
                    "JUPYTER_RUNTIME_DIR": str(folders["runtime"]), "JUPYTERLAB_SETTINGS_DIR": str(folders["settings"]),
                    "JUPYTERLAB_WORKSPACES_DIR": str(folders["workspaces"]),
                    "PYTHONPATH": os.pathsep.join([str(ROOT / "lib"), os.environ.get("PYTHONPATH", "")]).rstrip(os.pathsep),
-                   "OMP_NUM_THREADS": "1"}
+                   "OMP_NUM_THREADS": "1", "TMPDIR": str(folders["tmp"])}  # the uploaded image lands here, not in /tmp
     command = [sys.executable, "-m", "jupyterlab", "--no-browser", "--allow-root", "--ServerApp.ip=127.0.0.1",
                f"--ServerApp.port={port}", "--ServerApp.port_retries=0", f"--IdentityProvider.token={token}",
                f"--ServerApp.root_dir={folders['work']}", "--LabApp.check_for_updates_class="

@@ -35,7 +35,7 @@ def imagenet_s_runs(notebook_runs, request, tmp_path_factory):
                       "image_size": 16, "max_images": 2, "methods": ["saliency", "splitgrad"],
                       "output_dir": str(folder / "figures"), "results_dir": str(folder / "results"), "threads": 1}
         notebook_runs.submit("imagenet-s: paper dry run", NOTEBOOK_DIR / "04_quantitative_evaluation.ipynb",
-                             folder / "04.ipynb", parameters, cell_timeout=1200, retries=0)
+                             folder / "04.ipynb", parameters, cell_timeout=1200)
     for params in notebook_runs.selected(request, ON_IMAGENET_S):
         notebook = params["notebook"]
         folder = folders[notebook] = tmp_path_factory.mktemp(notebook)

@@ -153,6 +153,36 @@ def test_a_cell_timeout_ends_a_hanging_notebook(tmp_path, kernel_name):
     assert not run.ok and "Timeout" in run.error and run.seconds < 60
 
 
+def test_a_kernel_that_dies_while_starting_is_started_again(tmp_path, monkeypatch):
+    """A kernel process that exits before it answers (seen once with two kernels starting at the same moment) is a
+    dead kernel, not a failing notebook: with ``retries`` the run starts again; without, the error says what died."""
+    marker = tmp_path / "first-launch-done"
+    launcher = tmp_path / "dies_once.py"
+    launcher.write_text(
+        "import os, pathlib, runpy, sys\n"
+        f"marker = pathlib.Path({str(marker)!r})\n"
+        "if not marker.exists():\n"
+        "    marker.touch()\n"
+        "    sys.exit(3)  # the first launch dies before the kernel starts\n"
+        "sys.argv = ['ipykernel_launcher', *sys.argv[1:]]\n"
+        "runpy.run_module('ipykernel_launcher', run_name='__main__')\n", encoding="utf-8")
+    spec = tmp_path / "share" / "kernels" / "hm-test-dies-once"
+    spec.mkdir(parents=True)
+    (spec / "kernel.json").write_text(json.dumps({"argv": [sys.executable, str(launcher), "-f", "{connection_file}"],
+                                                  "display_name": "dies once", "language": "python"}))
+    monkeypatch.setenv("JUPYTER_PATH", str(tmp_path / "share"))
+    _write_notebook(tmp_path / "01_ok.ipynb", "print('ran')")
+    notes = []
+    run = reproduce.execute_notebook(tmp_path / "01_ok.ipynb", tmp_path / "out.ipynb", {}, kernel_name="hm-test-dies-once",
+                                     cell_timeout=60, retries=1, on_retry=notes.append)
+    assert run.ok and run.attempts == 2, run.error
+    assert len(notes) == 1 and "Kernel died before replying to kernel_info" in notes[0]
+    marker.unlink()
+    run = reproduce.execute_notebook(tmp_path / "01_ok.ipynb", tmp_path / "out.ipynb", {}, kernel_name="hm-test-dies-once",
+                                     cell_timeout=60, retries=0)
+    assert not run.ok and "Kernel died before replying to kernel_info" in run.error and run.attempts == 1
+
+
 # ------------------------------------------------------------------------------------------- what the user sees
 def test_known_harmless_kernel_messages_and_only_those_are_silenced():
     from hidden_monotonicity.notebook_execution import is_harmless_kernel_message
