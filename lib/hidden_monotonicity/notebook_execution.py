@@ -56,16 +56,16 @@ _RETRYABLE = ("CellTimeoutError", "DeadKernelError")
 #: nbclient's ``RuntimeError`` for a kernel process that exited while starting (before any cell ran): retried like
 #: a dead kernel. Seen once in a fresh clone's test run with two kernels starting at the same moment.
 _DIED_AT_START = "Kernel died before replying to kernel_info"
+_ENGINE_NAME = "hidden-monotonicity"
+_TCP_WARNING = "Kernel is running over TCP without encryption"
+_INTERRUPT_MESSAGE = "KeyboardInterrupt caught in kernel"
+_WARNING_LINE = re.compile(r"\b([A-Z]\w*Warning): (.+)")
 
 
 def _retryable(exception: BaseException) -> bool:
     """Whether a failed run may be started again: a timeout, a dead kernel, a kernel that died while starting."""
     return (type(exception).__name__ in _RETRYABLE or isinstance(exception, TimeoutError)
             or (isinstance(exception, RuntimeError) and _DIED_AT_START in str(exception)))
-_ENGINE_NAME = "hidden-monotonicity"
-_TCP_WARNING = "Kernel is running over TCP without encryption"
-_INTERRUPT_MESSAGE = "KeyboardInterrupt caught in kernel"
-_WARNING_LINE = re.compile(r"\b([A-Z]\w*Warning): (.+)")
 
 
 def format_seconds(seconds: float) -> str:

@@ -26,6 +26,11 @@ def profile_for(path: Path) -> str:
     return "classroom" if path.name[:2] in CLASSROOM else "smoke"
 
 
+def limit_for(path: Path) -> int:
+    """The seconds a notebook may take under its test profile (:func:`profile_for`)."""
+    return SECONDS_PER_CLASSROOM_NOTEBOOK if profile_for(path) == "classroom" else SECONDS_PER_NOTEBOOK
+
+
 #: the longest runs first, so that the two overlapping runs end together (notebook 03 alone is about a third of all)
 LONGEST_FIRST = ("03", "05", "04", "07")
 
@@ -42,11 +47,9 @@ def test_profile_runs(notebook_runs, request, tmp_path_factory):
     chosen = [params["path"] for params in notebook_runs.selected(request, "test_notebook_runs_under_its_test_profile")]
     for path in sorted(chosen, key=_order):
         folder = folders[path.name] = tmp_path_factory.mktemp(path.stem)
-        profile = profile_for(path)
-        limit = SECONDS_PER_CLASSROOM_NOTEBOOK if profile == "classroom" else SECONDS_PER_NOTEBOOK
-        parameters = {"profile": profile, "output_dir": str(folder / "figures"), "results_dir": str(folder / "results"),
-                      "threads": 1}
-        notebook_runs.submit(path.name, path, folder / path.name, parameters, cell_timeout=limit)
+        parameters = {"profile": profile_for(path), "output_dir": str(folder / "figures"),
+                      "results_dir": str(folder / "results"), "threads": 1}
+        notebook_runs.submit(path.name, path, folder / path.name, parameters, cell_timeout=limit_for(path))
     return folders
 
 
@@ -54,8 +57,7 @@ def test_profile_runs(notebook_runs, request, tmp_path_factory):
 @pytest.mark.notebooks
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
 def test_notebook_runs_under_its_test_profile(path, test_profile_runs, notebook_runs):
-    profile = profile_for(path)
-    limit = SECONDS_PER_CLASSROOM_NOTEBOOK if profile == "classroom" else SECONDS_PER_NOTEBOOK
+    profile, limit = profile_for(path), limit_for(path)
     figures = test_profile_runs[path.name] / "figures"
     run = notebook_runs.result(path.name)
     assert run.ok, f"{path.name} failed under the {profile} profile: {run.error} (executed notebook: {run.output})"
